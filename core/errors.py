@@ -1,0 +1,14 @@
+"""Errors the caller can fix.
+
+Every package raises `UserError` (or a subclass) for bad input; the server turns it into
+an MCP tool error whose text reaches the agent. The message must say what went wrong and
+what to do about it.
+"""
+
+
+class UserError(ValueError):
+    """Bad input or a state the caller can change; the message says how."""
+
+
+class NotFound(UserError):
+    """A named thing (job, experiment, node, layer) does not exist."""

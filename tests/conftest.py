@@ -1,0 +1,71 @@
+"""Fixtures every test file may use.
+
+- `state_home`: an isolated RIGORLAB_STATE_HOME (autouse), so no test touches real state.
+- `workspace`: an empty project folder (resolved path).
+- `server_ctx`, `mcp_server`: a built server on that workspace.
+- `services`: the KEY=VALUE settings of the services started by tests/services/all.sh;
+  `require_service(name)` fails (never skips) with the command to start it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_DIR = Path(os.environ.get("RIGORLAB_SERVICES_RUN", REPO / ".run" / "services"))
+
+
+def _load_service_env() -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    if RUN_DIR.is_dir():
+        for env_file in sorted(RUN_DIR.glob("*.env")):
+            values = {}
+            for line in env_file.read_text().splitlines():
+                if "=" in line and not line.lstrip().startswith("#"):
+                    k, v = line.split("=", 1)
+                    values[k.strip()] = v.strip()
+            found[env_file.stem] = values
+    return found
+
+
+SERVICES = _load_service_env()
+
+
+def require_service(name: str) -> dict[str, str]:
+    if name not in SERVICES:
+        pytest.fail(f"service {name!r} is not running: start it with "
+                    f"`bash tests/services/{name}.sh start` (make test does this for you)")
+    return SERVICES[name]
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("RIGORLAB_STATE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws.resolve()
+
+
+@pytest.fixture
+def server_ctx(workspace):
+    from server.context import ServerContext
+    return ServerContext.open(workspace)
+
+
+@pytest.fixture
+def mcp_server(server_ctx):
+    from server.app import build_server
+    return build_server(server_ctx.workspace.root, context=server_ctx)
+
+
+@pytest.fixture
+def services() -> dict[str, dict[str, str]]:
+    return SERVICES
