@@ -1,0 +1,169 @@
+"""Rule II: fingerprints of the evaluation command and the files it must not touch.
+
+`protect` records them; `status` compares them with the workspace as it is now.
+Directories are protected as the set of files under them, so an added file counts as a change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sqlite3
+import time
+from pathlib import Path
+
+from core.errors import UserError
+from rules.model import EvalStatus
+from rules.state import ready
+
+COMMAND_KEY = "<evaluation command>"
+_SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules"}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inside(workspace: Path, raw: str) -> Path:
+    path = (workspace / raw).resolve()
+    if path != workspace and not path.is_relative_to(workspace):
+        raise UserError(f"{raw!r} is outside the workspace: protect files inside it")
+    return path
+
+
+def _expand(workspace: Path, paths: list[str]) -> list[str]:
+    """Workspace-relative POSIX paths of the files named, directories expanded."""
+    out: set[str] = set()
+    for raw in paths:
+        path = _inside(workspace, raw)
+        if path.is_dir():
+            for f in path.rglob("*"):
+                if f.is_file() and not _SKIP_DIRS.intersection(f.relative_to(workspace).parts):
+                    out.add(f.relative_to(workspace).as_posix())
+        elif path.is_file():
+            out.add(path.relative_to(workspace).as_posix())
+        else:
+            raise UserError(f"cannot protect {raw!r}: no such file or directory in the workspace")
+    return sorted(out)
+
+
+def files_in_command(workspace: Path, command: str) -> list[str]:
+    """Words of the command that name files in the workspace (the evaluation script itself)."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise UserError(f"cannot parse the evaluation command ({exc}): quote it as a shell would") from exc
+    found = []
+    for word in words:
+        for part in word.split("=", 1)[-1:]:
+            try:
+                path = (workspace / part).resolve()
+            except (OSError, ValueError):
+                continue
+            if path.is_file() and path.is_relative_to(workspace):
+                found.append(path.relative_to(workspace).as_posix())
+    return found
+
+
+def digest_of(command: str, hashes: dict[str, str]) -> str:
+    h = hashlib.sha256(command.encode())
+    for path in sorted(hashes):
+        h.update(f"\0{path}\0{hashes[path]}".encode())
+    return h.hexdigest()[:16]
+
+
+def _hashes(workspace: Path, rel_paths: list[str]) -> dict[str, str]:
+    return {p: sha256_file(workspace / p) for p in rel_paths if (workspace / p).is_file()}
+
+
+def protect(workspace: Path, conn: sqlite3.Connection, command: str, paths: list[str],
+            reason: str | None = None) -> EvalStatus:
+    """Fingerprint `command` and `paths` (plus files the command names); one transaction."""
+    if not command or not command.strip():
+        raise UserError("give the evaluation command (the exact command that produces the metric)")
+    workspace = Path(workspace).resolve()
+    current = evaluation_status(workspace, conn)
+    if current.protected and not current.valid and not (reason and reason.strip()):
+        raise UserError("the evaluation changed since it was protected (" + ", ".join(current.changed)
+                        + "): re-protecting accepts that change; ask the researcher and pass their "
+                        "reason, which is recorded")
+    roots = sorted(set(paths) | set(files_in_command(workspace, command)))
+    rel = _expand(workspace, roots)
+    hashes = _hashes(workspace, rel)
+    digest = digest_of(command.strip(), hashes)
+    ready(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        cur = conn.execute("INSERT INTO rules_protections(command, digest, roots, reason, created_at)"
+                           " VALUES (?, ?, ?, ?, ?)",
+                           (command.strip(), digest, json.dumps(roots), reason, time.time()))
+        conn.executemany("INSERT INTO rules_protected_files(protection_id, path, sha256) VALUES (?,?,?)",
+                         [(cur.lastrowid, p, h) for p, h in hashes.items()])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return evaluation_status(workspace, conn)
+
+
+def active_protection(conn: sqlite3.Connection) -> sqlite3.Row | None:
+    ready(conn)
+    return conn.execute("SELECT * FROM rules_protections ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def known_digests(conn: sqlite3.Connection) -> set[str]:
+    ready(conn)
+    return {r[0] for r in conn.execute("SELECT digest FROM rules_protections")}
+
+
+def protected_roots(conn: sqlite3.Connection) -> list[str]:
+    row = active_protection(conn)
+    if row is None:
+        return []
+    return [r[0] for r in conn.execute(
+        "SELECT path FROM rules_protected_files WHERE protection_id=? ORDER BY path", (row["id"],))]
+
+
+def _current_files(workspace: Path, row: sqlite3.Row) -> list[str]:
+    found = []
+    for root in json.loads(row["roots"] or "[]"):
+        path = (workspace / root)
+        if path.is_dir():
+            found += _expand(workspace, [root])
+    return found
+
+
+def _change_kind(path: str, stored: dict[str, str], now: dict[str, str]) -> str:
+    if path not in now:
+        return " (missing)"
+    return " (new)" if path not in stored else ""
+
+
+def evaluation_status(workspace: Path, conn: sqlite3.Connection) -> EvalStatus:
+    workspace = Path(workspace).resolve()
+    row = active_protection(conn)
+    if row is None:
+        return EvalStatus(protected=False, valid=True, todo=(
+            "protect the evaluation first: protect_evaluation(command, files) with the evaluation "
+            "command and the files that define the metric, test set and fixed parameters"))
+    stored = {r["path"]: r["sha256"] for r in conn.execute(
+        "SELECT path, sha256 FROM rules_protected_files WHERE protection_id=?", (row["id"],))}
+    now = _hashes(workspace, sorted(set(stored) | set(_current_files(workspace, row))))
+    changed = sorted(p for p in set(stored) | set(now) if now.get(p) != stored.get(p))
+    mtimes = [(workspace / p).stat().st_mtime for p in changed if (workspace / p).exists()]
+    changed_since = max(min(mtimes), row["created_at"]) if mtimes else (time.time() if changed else None)
+    current_digest = digest_of(row["command"], now)
+    valid = not changed
+    todo = "" if valid else (
+        "restore the protected files (git checkout -- " + " ".join(changed) + ") or, if the "
+        "researcher approves the change, re-protect with protect_evaluation and their reason; "
+        "runs made after the change are invalid and cannot be reported")
+    return EvalStatus(protected=True, valid=valid,
+                      changed=[p + _change_kind(p, stored, now) for p in changed],
+                      command=row["command"], protected_at=row["created_at"],
+                      changed_since=changed_since, digest=row["digest"],
+                      current_digest=current_digest, todo=todo)
