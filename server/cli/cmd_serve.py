@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--token-file", help="read the bearer token from this file (else $RIGORLAB_TOKEN, else generated)")
+    p.add_argument("--uds", metavar="PATH",
+                   help="serve HTTP on this unix socket instead of --host/--port (the sandbox broker)")
     p.add_argument("--allow-remote", action="store_true",
                    help="permit binding to a non-loopback address (the token is still required)")
     p.set_defaults(func=run)
@@ -36,7 +38,7 @@ def _serve_http(app, args: argparse.Namespace) -> int:
 
     from server.http_auth import BearerGate, is_loopback, resolve_token
 
-    if not is_loopback(args.host) and not args.allow_remote:
+    if not args.uds and not is_loopback(args.host) and not args.allow_remote:
         raise UserError(f"refusing to listen on {args.host}, which is not a loopback address: "
                         "add --allow-remote if you mean it (the bearer token stays required)")
     token, source = resolve_token(args.token_file)
@@ -49,7 +51,8 @@ def _serve_http(app, args: argparse.Namespace) -> int:
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     starlette_app = app.streamable_http_app(host=args.host, transport_security=security)
     config = uvicorn.Config(BearerGate(starlette_app, token), host=args.host, port=args.port,
-                            log_level="warning", lifespan="on")
-    print(f"rigorlab: serving http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+                            uds=args.uds, log_level="warning", lifespan="on")
+    where = f"unix socket {args.uds}" if args.uds else f"http://{args.host}:{args.port}/mcp"
+    print(f"rigorlab: serving {where}", file=sys.stderr, flush=True)
     anyio.run(uvicorn.Server(config).serve)
     return 0
