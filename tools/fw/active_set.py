@@ -1,0 +1,105 @@
+"""Active sets: x = sum_i w_i a_i with (weight, atom) pairs that stay a convex combination.
+
+Atoms live in one growing device matrix (one row each) so that <g, a_i> for all atoms is a
+single product; weights live on the host in float64 whatever the compute dtype, so steps
+and drop decisions never wait on the device. Weights below `drop_tol` are purged and the
+rest renormalised to sum to one; `x()` rebuilds the iterate from the pairs to remove drift.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ActiveSet:
+    def __init__(self, dim: int, like, capacity: int = 16, drop_tol: float = 1e-14):
+        import torch
+        self.atoms = torch.zeros((capacity, dim), dtype=like.dtype, device=like.device)
+        self.w = np.zeros(capacity)
+        self.k = 0
+        self.drop_tol = drop_tol
+
+    def __len__(self) -> int:
+        return self.k
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.w[: self.k]
+
+    def x(self):
+        import torch
+        w = torch.as_tensor(self.w[: self.k], dtype=self.atoms.dtype, device=self.atoms.device)
+        return w @ self.atoms[: self.k]
+
+    def scores(self, g):
+        """<g, a_i> for every atom, as a host array."""
+        return (self.atoms[: self.k] @ g).cpu().numpy()
+
+    def find(self, v) -> int:
+        if self.k == 0:
+            return -1
+        hit = (self.atoms[: self.k] == v).all(dim=1).nonzero()
+        return int(hit[0, 0]) if hit.numel() else -1
+
+    def add(self, v) -> int:
+        """Index of atom v, appended with weight 0 when new."""
+        i = self.find(v)
+        if i >= 0:
+            return i
+        if self.k == self.atoms.shape[0]:
+            import torch
+            grown = torch.zeros((2 * self.k, self.atoms.shape[1]), dtype=self.atoms.dtype,
+                                device=self.atoms.device)
+            grown[: self.k] = self.atoms
+            self.atoms = grown
+            self.w = np.concatenate([self.w, np.zeros(self.k)])
+        self.atoms[self.k] = v
+        self.w[self.k] = 0.0
+        self.k += 1
+        return self.k - 1
+
+    def reset(self, v) -> None:
+        self.k = 0
+        self.w[self.add(v)] = 1.0
+
+    def fw_update(self, gamma: float, i: int) -> None:
+        """x <- (1 - gamma) x + gamma a_i."""
+        if gamma >= 1.0 - 1e-15:
+            self.atoms[0] = self.atoms[i].clone()
+            self.k, self.w[0] = 1, 1.0
+            return
+        self.w[: self.k] *= 1.0 - gamma
+        self.w[i] += gamma
+        self._tidy()
+
+    def away_update(self, gamma: float, i: int) -> None:
+        """x <- (1 + gamma) x - gamma a_i."""
+        self.w[: self.k] *= 1.0 + gamma
+        self.w[i] -= gamma
+        self._tidy()
+
+    def pairwise_update(self, gamma: float, away: int, to: int) -> None:
+        """Move weight gamma from atom `away` to atom `to`."""
+        self.w[away] -= gamma
+        self.w[to] += gamma
+        self._tidy()
+
+    def _tidy(self) -> None:
+        w = self.w[: self.k]
+        if (w <= self.drop_tol).any():
+            self.purge()
+        else:
+            w /= w.sum()
+
+    def purge(self) -> None:
+        """Drop atoms whose weight is at most drop_tol and renormalise the rest to sum 1."""
+        keep = np.nonzero(self.w[: self.k] > self.drop_tol)[0]
+        if keep.size == 0:
+            keep = np.array([int(np.argmax(self.w[: self.k]))])
+        if keep.size < self.k:
+            import torch
+            idx = torch.as_tensor(keep, device=self.atoms.device)
+            self.atoms[: keep.size] = self.atoms[idx]
+            self.w[: keep.size] = self.w[keep]
+            self.k = keep.size
+        w = self.w[: self.k]
+        w /= w.sum()

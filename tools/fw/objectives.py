@@ -1,0 +1,253 @@
+"""Objectives for the solvers: value, gradient and cheap moves along a direction.
+
+The built-in objectives are linear composites f(x) = h(Ax) + <b, x>: the solver keeps
+z = A x up to date (z += gamma * A d), so an iteration costs one product with A^T for the
+gradient and one with A for the direction, and line searches along d cost O(m).
+`Point` caches what an objective knows at x; `FunctionObjective` wraps any torch function.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from core.errors import UserError
+
+
+@dataclass
+class Point:
+    x: Any
+    z: Any = None
+    f: float = float("nan")
+    g: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+class Objective:
+    """Base interface; `quadratic` objectives support exact line search."""
+    quadratic = False
+    smoothness: float | None = None
+
+    def at(self, x) -> Point:
+        raise NotImplementedError
+
+    def image(self, d):
+        """What `move` and `along` need about the direction d (e.g. A d)."""
+        return None
+
+    def move(self, p: Point, d, dimg, gamma: float) -> Point:
+        return self.at(p.x + gamma * d)
+
+    def along(self, p: Point, d, dimg, gamma: float) -> float:
+        """f(x + gamma d)."""
+        return self.at(p.x + gamma * d).f
+
+    def curvature(self, d, dimg) -> float:
+        """<d, H d> for a quadratic objective."""
+        raise UserError("exact line search needs a quadratic objective (quadratic or least_squares)")
+
+    def to(self, device, dtype) -> "Objective":
+        return self
+
+
+def _finite(t, what):
+    import torch
+    if not bool(torch.isfinite(t).all()):
+        raise UserError(f"{what} contains NaN or infinite values: clean the data before solving")
+    return t
+
+
+class LeastSquares(Objective):
+    """f(x) = 0.5 ||A x - y||^2."""
+    quadratic = True
+
+    def __init__(self, A, y):
+        if A.ndim != 2:
+            raise UserError(f"A must be a matrix, got shape {tuple(A.shape)}")
+        if y.ndim != 1 or y.shape[0] != A.shape[0]:
+            raise UserError(f"shapes do not match: A is {tuple(A.shape)} so y must have shape "
+                            f"({A.shape[0]},), got {tuple(y.shape)}")
+        self.A, self.y = _finite(A, "A"), _finite(y, "y")
+        self.dim = A.shape[1]
+
+    def to(self, device, dtype):
+        return LeastSquares(self.A.to(device, dtype), self.y.to(device, dtype))
+
+    def at(self, x):
+        z = self.A @ x
+        return self._point(x, z)
+
+    def _point(self, x, z):
+        r = z - self.y
+        return Point(x, z, 0.5 * float(r @ r), self.A.T @ r)
+
+    def image(self, d):
+        return self.A @ d
+
+    def move(self, p, d, dimg, gamma):
+        x = p.x + gamma * d
+        return self._point(x, p.z + gamma * dimg)
+
+    def along(self, p, d, dimg, gamma):
+        r = p.z + gamma * dimg - self.y
+        return 0.5 * float(r @ r)
+
+    def curvature(self, d, dimg):
+        return float(dimg @ dimg)
+
+    def estimate_smoothness(self):
+        return _top_eig(lambda v: self.A.T @ (self.A @ v), self.dim, self.A)
+
+
+class Quadratic(Objective):
+    """f(x) = 0.5 x^T Q x + <b, x>, Q symmetric positive semidefinite."""
+    quadratic = True
+
+    def __init__(self, Q, b, check_convex: bool = True):
+        if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
+            raise UserError(f"Q must be a square matrix, got shape {tuple(Q.shape)}")
+        if b.ndim != 1 or b.shape[0] != Q.shape[0]:
+            raise UserError(f"shapes do not match: Q is {tuple(Q.shape)} so b must have shape "
+                            f"({Q.shape[0]},), got {tuple(b.shape)}")
+        self.Q, self.b = _finite(Q, "Q"), _finite(b, "b")
+        self.dim = Q.shape[0]
+        if check_convex:
+            self._check_convex()
+
+    def _check_convex(self):
+        scale = float(self.Q.abs().max()) or 1.0
+        if float((self.Q - self.Q.T).abs().max()) > 1e-10 * scale:
+            raise UserError("Q is not symmetric: pass (Q + Q^T)/2, which defines the same objective")
+        lam = _min_eig(self.Q)
+        if lam < -1e-10 * scale * self.dim:
+            raise UserError(f"the quadratic is not convex: Q has the eigenvalue {lam:.3g} < 0. Frank-Wolfe "
+                            "gap certificates need a convex objective; make Q positive semidefinite")
+
+    def to(self, device, dtype):
+        return Quadratic(self.Q.to(device, dtype), self.b.to(device, dtype), check_convex=False)
+
+    def at(self, x):
+        return self._point(x, self.Q @ x)
+
+    def _point(self, x, z):
+        return Point(x, z, float(0.5 * (x @ z) + self.b @ x), z + self.b)
+
+    def image(self, d):
+        return self.Q @ d
+
+    def move(self, p, d, dimg, gamma):
+        return self._point(p.x + gamma * d, p.z + gamma * dimg)
+
+    def along(self, p, d, dimg, gamma):
+        return p.f + gamma * float(p.g @ d) + 0.5 * gamma * gamma * float(d @ dimg)
+
+    def curvature(self, d, dimg):
+        return float(d @ dimg)
+
+    def estimate_smoothness(self):
+        return _top_eig(lambda v: self.Q @ v, self.dim, self.Q)
+
+
+class Logistic(Objective):
+    """f(x) = mean_i log(1 + exp(-y_i <a_i, x>)) with labels y_i in {-1, +1}."""
+
+    def __init__(self, A, y):
+        import torch
+        if A.ndim != 2:
+            raise UserError(f"A must be a matrix, got shape {tuple(A.shape)}")
+        if y.ndim != 1 or y.shape[0] != A.shape[0]:
+            raise UserError(f"shapes do not match: A is {tuple(A.shape)} so labels y must have shape "
+                            f"({A.shape[0]},), got {tuple(y.shape)}")
+        _finite(A, "A"), _finite(y, "y")
+        if not bool(((y == 1) | (y == -1)).all()):
+            raise UserError("logistic labels y must be -1 or +1 (map {0, 1} labels with 2*y - 1)")
+        self.A, self.y, self.dim = A, y, A.shape[1]
+        self._m = float(A.shape[0])
+        self._torch = torch
+
+    def to(self, device, dtype):
+        return Logistic(self.A.to(device, dtype), self.y.to(device, dtype))
+
+    def at(self, x):
+        return self._point(x, self.A @ x)
+
+    def _point(self, x, z):
+        F = self._torch.nn.functional
+        m = self.y * z
+        f = float(F.softplus(-m).sum()) / self._m
+        w = -self.y * self._torch.sigmoid(-m) / self._m
+        return Point(x, z, f, self.A.T @ w)
+
+    def image(self, d):
+        return self.A @ d
+
+    def move(self, p, d, dimg, gamma):
+        return self._point(p.x + gamma * d, p.z + gamma * dimg)
+
+    def along(self, p, d, dimg, gamma):
+        m = self.y * (p.z + gamma * dimg)
+        return float(self._torch.nn.functional.softplus(-m).sum()) / self._m
+
+    def estimate_smoothness(self):
+        return 0.25 / self._m * _top_eig(lambda v: self.A.T @ (self.A @ v), self.dim, self.A)
+
+
+class FunctionObjective(Objective):
+    """Any function of a torch tensor of the set's shape; gradient by autograd unless given."""
+
+    def __init__(self, fn: Callable, shape, grad: Callable | None = None, name: str = "function"):
+        self.fn, self.grad_fn, self.shape, self.name = fn, grad, tuple(shape), name
+        self.dim = 1
+        for s in self.shape:
+            self.dim *= s
+
+    def at(self, x):
+        import torch
+        xs = x.reshape(self.shape)
+        if self.grad_fn is not None:
+            f = self._value(self.fn(xs))
+            g = self.grad_fn(xs)
+        else:
+            with torch.enable_grad():
+                xr = xs.detach().clone().requires_grad_(True)
+                out = self.fn(xr)
+                f = self._value(out)
+                (g,) = torch.autograd.grad(out, xr)
+        g = torch.as_tensor(g, dtype=x.dtype, device=x.device).reshape(-1)
+        if g.shape[0] != x.shape[0]:
+            raise UserError(f"the gradient of {self.name} has {g.shape[0]} entries, the point has {x.shape[0]}")
+        return Point(x, None, f, g)
+
+    def _value(self, out):
+        import torch
+        out = torch.as_tensor(out)
+        if out.numel() != 1:
+            raise UserError(f"{self.name} must return a scalar, it returned shape {tuple(out.shape)}")
+        return float(out)
+
+
+def _top_eig(matvec, n, like, iters: int = 2000) -> float:
+    """Largest eigenvalue of a PSD operator by power iteration (an estimate from below)."""
+    import torch
+    gen = torch.Generator(device=like.device).manual_seed(0)
+    v = torch.randn(n, dtype=like.dtype, device=like.device, generator=gen)
+    v /= torch.linalg.vector_norm(v)
+    lam = 0.0
+    for _ in range(iters):
+        w = matvec(v)
+        new = float(v @ w)
+        norm = torch.linalg.vector_norm(w)
+        if norm == 0:
+            return 0.0
+        v = w / norm
+        if abs(new - lam) <= 1e-13 * abs(new):
+            return new
+        lam = new
+    return lam
+
+
+def _min_eig(Q) -> float:
+    import torch
+    if Q.shape[0] <= 1500:
+        return float(torch.linalg.eigvalsh(Q.detach().cpu().double())[0])
+    from scipy.sparse.linalg import eigsh
+    return float(eigsh(Q.detach().cpu().double().numpy(), k=1, which="SA", tol=1e-8)[0][0])
