@@ -1,0 +1,32 @@
+"""Rule II: the evaluation is protected, unchanged, and no run made after a change counts."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from rules import ledger
+from rules.fingerprints import evaluation_status
+from rules.model import Violation
+
+
+def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
+    status = evaluation_status(workspace, conn)
+    exps = ledger.experiments(conn)
+    if not status.protected:
+        if not exps:
+            return []
+        return [Violation(rule_id="II", evidence=f"results_experiments {exps[0].id}",
+                          message="experiments exist but the evaluation was never protected",
+                          fix=status.todo)]
+    if status.valid:
+        return []
+    found = [status.violation()]
+    since = status.changed_since or time.time()
+    late = [r for r in ledger.runs(conn) if r.valid and r.created >= since]
+    found += [Violation(rule_id="II", evidence=f"results_runs id={r.id} ({r.experiment_id})",
+                        message="run made after the protected evaluation changed",
+                        fix="do not report it; restore the evaluation and rerun, or have the "
+                            "researcher approve the change and re-protect, then rerun")
+              for r in late]
+    return found

@@ -1,0 +1,87 @@
+"""Read-only views of tables other packages own: the results ledger (tools/results) and the
+job ledger (clusters). The coupling to their schemas lives here and nowhere else in rules/.
+
+Every function returns [] when the table does not exist yet in this database, so a check
+that needs it reports nothing for that part.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+
+FAILED_RUN_STATES = {"failed", "timeout", "out_of_memory", "node_fail", "lost", "cancelled",
+                     "preempted", "crashed", "error", "nan"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    parent_id: str | None
+    config: dict
+    reason: str | None
+    tier: int
+    scale: float | None
+    status: str
+    git_commit: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    experiment_id: str
+    status: str
+    valid: bool
+    created: float
+
+    @property
+    def failed(self) -> bool:
+        return self.status.lower() in FAILED_RUN_STATES
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    target: str
+    state: str
+    gpus: int
+    experiment_id: str | None
+    created_at: float
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                        (name,)).fetchone() is not None
+
+
+def _unix(iso: str | None) -> float:
+    if not iso:
+        return 0.0
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def experiments(conn: sqlite3.Connection) -> list[Experiment]:
+    if not has_table(conn, "results_experiments"):
+        return []
+    rows = conn.execute("SELECT id, parent_id, config_json, reason, tier, scale, status, git_commit"
+                        " FROM results_experiments ORDER BY num")
+    return [Experiment(r["id"], r["parent_id"], json.loads(r["config_json"] or "{}"), r["reason"],
+                       int(r["tier"]), r["scale"], r["status"], r["git_commit"]) for r in rows]
+
+
+def runs(conn: sqlite3.Connection) -> list[Run]:
+    if not has_table(conn, "results_runs"):
+        return []
+    rows = conn.execute("SELECT id, experiment_id, status, valid, created FROM results_runs ORDER BY id")
+    return [Run(r["id"], r["experiment_id"], r["status"], bool(r["valid"]), _unix(r["created"]))
+            for r in rows]
+
+
+def active_jobs(conn: sqlite3.Connection) -> list[Job]:
+    if not has_table(conn, "jobs"):
+        return []
+    rows = conn.execute("SELECT id, target, state, gpus, experiment_id, created_at FROM jobs"
+                        " WHERE state IN ('QUEUED', 'SUBMITTED', 'RUNNING') ORDER BY n")
+    return [Job(r["id"], r["target"], r["state"], int(r["gpus"] or 0), r["experiment_id"],
+                float(r["created_at"])) for r in rows]

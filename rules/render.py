@@ -1,0 +1,157 @@
+"""Instruction files (CLAUDE.md, AGENTS.md, GEMINI.md) and the report/TODO templates.
+
+The file has two regions: the rules block, which rigorlab owns and rewrites on every render,
+and the project section, which belongs to the researcher and is never rewritten once present.
+Anything outside both regions is left as it was.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from core.errors import UserError
+from rules import markers as mk
+from rules.catalog import MODULE_TITLES, MODULES, in_modules
+
+INSTRUCTION_FILES = {"claude": "CLAUDE.md", "codex": "AGENTS.md", "opencode": "AGENTS.md",
+                     "gemini": "GEMINI.md"}
+DEFAULT_MODULES = ("universal", "compute", "workflow")
+_TEMPLATES = Path(__file__).with_name("templates")
+_MODULES_RE = re.compile(r"<!-- rigorlab:modules ([\w,-]+) -->")
+
+
+def template(name: str) -> str:
+    return (_TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def instruction_file(tool: str) -> str:
+    try:
+        return INSTRUCTION_FILES[tool]
+    except KeyError:
+        raise UserError(f"unknown client {tool!r}: choose one of {', '.join(INSTRUCTION_FILES)}") from None
+
+
+def rules_block(modules: tuple[str, ...] | list[str] = DEFAULT_MODULES) -> str:
+    chosen = [m for m in MODULES if m in set(modules) | {"universal"}]
+    lines = [mk.RULES_BEGIN, f"<!-- rigorlab:modules {','.join(chosen)} -->",
+             "# Research rules",
+             "",
+             "You are doing research on your own for hours. These rules keep the work honest; "
+             "the ids (I-X, M, C, N) follow The Agentic Researcher framework.", ""]
+    rules = in_modules(chosen)
+    for module in chosen:
+        lines += [f"## {MODULE_TITLES[module]}", ""]
+        lines += [r.markdown() + "\n" for r in rules if r.module == module]
+    lines += [template("workflow.md").rstrip(), mk.RULES_END]
+    return "\n".join(lines) + "\n"
+
+
+def project_block() -> str:
+    return f"{mk.PROJECT_BEGIN}\n{template('project.md').rstrip()}\n{mk.PROJECT_END}\n"
+
+
+def _region(text: str, begin_prefix: str, end: str) -> tuple[int, int] | None:
+    start = text.find(begin_prefix)
+    if start < 0:
+        return None
+    stop = text.find(end, start)
+    if stop < 0:
+        raise UserError(f"the instruction file has {begin_prefix!r} without its end marker "
+                        f"{end!r}: restore the end marker, then run rigorlab init again")
+    return start, stop + len(end)
+
+
+def modules_in(text: str) -> tuple[str, ...] | None:
+    m = _MODULES_RE.search(text)
+    return tuple(m.group(1).split(",")) if m else None
+
+
+def render(existing: str | None, modules: tuple[str, ...] | list[str] | None = None) -> str:
+    """The instruction file text: rules block replaced, project section kept (or added)."""
+    existing = existing or ""
+    modules = tuple(modules or modules_in(existing) or DEFAULT_MODULES)
+    block = rules_block(modules)
+    span = _region(existing, mk.RULES_BEGIN_PREFIX, mk.RULES_END)
+    if span:
+        text = existing[:span[0]] + block.rstrip("\n") + existing[span[1]:]
+    else:
+        text = block + ("\n" + existing if existing.strip() else "")
+    if _region(text, mk.PROJECT_BEGIN_PREFIX, mk.PROJECT_END) is None:
+        text = text.rstrip("\n") + "\n\n" + project_block()
+    return text
+
+
+def project_section(text: str) -> str:
+    span = _region(text, mk.PROJECT_BEGIN_PREFIX, mk.PROJECT_END)
+    if span is None:
+        return ""
+    body = text[span[0]:span[1]].splitlines()[1:-1]
+    return "\n".join(body).strip() + "\n"
+
+
+_FIELD_RE = re.compile(r"^\s*[-*]\s*([A-Za-z][\w \-]*?)\s*:\s*(.*)$")
+
+
+def project_fields(text: str) -> dict[str, str]:
+    """`- field: value` lines of the project section (field names lower-cased)."""
+    fields: dict[str, str] = {}
+    for line in project_section(text).splitlines():
+        m = _FIELD_RE.match(line)
+        if m:
+            fields[m.group(1).strip().lower()] = m.group(2).strip()
+    return fields
+
+
+def find_instruction_file(workspace: Path) -> Path | None:
+    for name in ("CLAUDE.md", "AGENTS.md", "GEMINI.md"):
+        if (workspace / name).is_file():
+            return workspace / name
+    return None
+
+
+def project_settings(workspace: Path) -> dict[str, str]:
+    found = find_instruction_file(Path(workspace))
+    return project_fields(found.read_text(encoding="utf-8")) if found else {}
+
+
+def min_decision_scale(workspace: Path) -> float | None:
+    """The minimum decision scale from the project section (first number in the field)."""
+    raw = project_settings(workspace).get("minimum decision scale", "")
+    m = re.search(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", raw)
+    return float(m.group(0)) if m else None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None) -> dict[str, str]:
+    """Write the instruction file (project section kept), report.tex and TODO.md if missing.
+
+    Returns {file: "created" | "updated" | "unchanged" | "kept"}.
+    """
+    workspace = Path(workspace)
+    done: dict[str, str] = {}
+    target = workspace / instruction_file(tool)
+    old = target.read_text(encoding="utf-8") if target.exists() else None
+    new = render(old, modules)
+    if new != old:
+        write_atomic(target, new)
+    done[target.name] = "created" if old is None else ("updated" if new != old else "unchanged")
+    for name in ("report.tex", "TODO.md"):
+        path = workspace / name
+        if path.exists():
+            done[name] = "kept"
+        else:
+            write_atomic(path, template(name))
+            done[name] = "created"
+    return done
