@@ -1,0 +1,191 @@
+"""The results ledger as MCP tools, a summary resource, and the job-finished ingest hook."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.context import ServerContext
+from server.registry import tool
+
+Value = Literal["last", "min", "max"]
+VALUE_DOC = "per run: last point, or min/max over steps"
+
+
+def _untitled(schema: dict) -> None:
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_untitled)
+
+
+class StartOut(_Out):
+    experiment_id: str
+    changes: list[dict] = Field(description="config diff to the parent")
+    git_commit: str | None
+    git_dirty: bool | None
+
+
+class RecordOut(_Out):
+    run_id: int
+    valid: bool
+    invalid_reason: str | None
+    nan_metrics: list[str]
+
+
+class QueryOut(_Out):
+    total: int
+    columns: list[str]
+    rows: list[dict] = Field(description='NaN as "NaN", missing as null')
+
+
+class CompareOut(_Out):
+    candidate: dict = Field(description="n, nan, mean, std over seeds")
+    baseline: dict
+    delta: float | None
+    relative_delta: float | None
+    p_value: float | None = Field(description="Welch t-test, two-sided")
+    verdict: str
+    note: str | None
+
+
+class SummaryOut(_Out):
+    text: str
+    notes: list[str] = Field(description="preliminary rows (rule VII)")
+    report: str | None
+
+
+class PlotOut(_Out):
+    paths: list[str]
+
+
+def register(app, ctx: ServerContext) -> None:
+    _register_hook(ctx)
+
+    @tool(app, ctx, title="Start an experiment")
+    def start_experiment(
+        goal: str,
+        hypothesis: str = "",
+        config: Annotated[dict[str, Any] | None, Field(description="flat key-values")] = None,
+        parent: Annotated[str | None, Field(description="parent id; change one key (rule VI)")] = None,
+        tier: Annotated[int, Field(description="1 runs, 2 subset, 3 full", ge=1, le=3)] = 1,
+        scale: Annotated[float | None, Field(description="evaluation scale")] = None,
+        reason: Annotated[str | None, Field(description="why several keys change")] = None,
+        tags: dict[str, str] | None = None,
+        experiment_id: Annotated[str | None, Field(description="default: next free")] = None,
+    ) -> StartOut:
+        """Record a new experiment (E001, E002, ...); returns its config diff to the parent."""
+        from tools.results.experiments import start
+        return StartOut(**start(ctx.db(), goal=goal, hypothesis=hypothesis, config=config, parent=parent,
+                                tier=tier, scale=scale, reason=reason, tags=tags,
+                                experiment_id=experiment_id, workspace=ctx.workspace.root))
+
+    @tool(app, ctx, title="Record a result")
+    def record_result(
+        experiment_id: str,
+        metrics: Annotated[dict[str, float], Field(description="name -> final value")],
+        seed: int | None = None,
+        series: Annotated[dict[str, list[float]] | None, Field(description="name -> earlier values by step")] = None,
+        artifacts: Annotated[list[str] | None, Field(description="workspace paths")] = None,
+        experiment_status: Literal["running", "finished", "failed", "abandoned"] | None = None,
+    ) -> RecordOut:
+        """Record one run's metrics by hand (work done outside dispatch_job)."""
+        from tools.results.runs import record
+        paths = [ctx.workspace.rel(ctx.workspace.path(a, must_exist=True, what="artifact"))
+                 for a in artifacts or []]
+        return RecordOut(**record(ctx.db(), experiment_id, metrics, seed=seed, series=series,
+                                  artifacts=paths, experiment_status=experiment_status,
+                                  workspace=ctx.workspace.root))
+
+    @tool(app, ctx, title="Query results", read_only=True, idempotent=True)
+    def query_results(
+        filter: Annotated[str, Field(description="e.g. params.lr<0.01 AND (tags.a='x' OR metrics.acc>=0.9); "
+                                     "IN, LIKE, NOT; status tier scale created parent seed")] = "",
+        aggregate: Annotated[Literal["none", "last", "min", "max", "mean"], Field(
+            description="none: rows are runs; else experiments, metrics over seeds")] = "none",
+        value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
+        fields: list[str] | None = None,
+        order_by: Annotated[str | None, Field(description="field [asc|desc]")] = None,
+        limit: Annotated[int, Field(ge=1, le=500)] = 20,
+        offset: int = 0,
+        include_invalid: bool = False,
+    ) -> QueryOut:
+        """Filter runs or experiments by params.*, metrics.*, tags.*, attributes."""
+        from tools.results.query import query
+        return QueryOut(**query(ctx.db(), filter, aggregate=None if aggregate == "none" else aggregate,
+                                value=value, fields=fields, order_by=order_by, limit=limit,
+                                offset=offset, include_invalid=include_invalid))
+
+    @tool(app, ctx, title="Compare to baseline", read_only=True, idempotent=True)
+    def compare_to_baseline(
+        candidate: str,
+        baseline: str,
+        metric: str,
+        value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
+        higher_is_better: bool | None = None,
+    ) -> CompareOut:
+        """Candidate vs baseline over seeds: mean, std, delta, Welch t-test."""
+        from tools.results.stats import compare
+        out = compare(ctx.db(), candidate, baseline, metric, value=value,
+                      higher_is_better=higher_is_better)
+        return CompareOut(candidate=out["candidate_stats"], baseline=out["baseline_stats"],
+                          delta=out["delta"], relative_delta=out["relative_delta"],
+                          p_value=out["p_value"], verdict=out["verdict"], note=out["note"])
+
+    @tool(app, ctx, title="Summary table")
+    def summary_table(
+        metric: str,
+        baseline: Annotated[str | None, Field(description="default: first root experiment")] = None,
+        filter: str = "",
+        value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
+        min_scale: Annotated[float | None, Field(description="minimum decision scale")] = None,
+        format: Literal["markdown", "latex"] = "markdown",
+        report: Annotated[str | None, Field(description="report.tex: update its summary region")] = None,
+    ) -> SummaryOut:
+        """Summary table (ID, date, description, commit, metric, vs baseline, status)."""
+        from tools.results import report_region, tables
+        table = tables.rows(ctx.db(), metric, baseline=baseline, filter=filter, value=value,
+                            min_scale=min_scale)
+        latex = tables.booktabs(table)
+        updated = None
+        if report:
+            updated = report_region.update(ctx.workspace.path(report, what="report"), latex)
+        return SummaryOut(text=latex if format == "latex" else tables.markdown(table),
+                          notes=table["notes"], report=updated)
+
+    @tool(app, ctx, title="Plot results")
+    def plot_results(
+        metric: str,
+        x: Annotated[str, Field(description="experiment, or params.NAME")] = "experiment",
+        filter: str = "",
+        value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
+        name: Annotated[str | None, Field(description="file stem")] = None,
+    ) -> PlotOut:
+        """Plot a metric per experiment or parameter, seeds as error bars; PNG+PDF in images/."""
+        from tools.results.plots import plot
+        out = plot(ctx.db(), ctx.workspace.path("images", what="images folder"), metric, x=x,
+                   filter=filter, value=value, name=name)
+        return PlotOut(paths=[ctx.workspace.rel(p) for p in out["paths"]])
+
+    @app.resource("rigorlab://results/summary", name="results-summary", mime_type="text/markdown",
+                  description="Latest experiments: id, status, tier, runs, goal.")
+    def results_summary() -> str:
+        from tools.results.experiments import listing
+        total, rows = listing(ctx.db(), limit=50)
+        lines = [f"{total} experiments (latest 50)", "", "| ID | status | tier | runs | goal |",
+                 "|---|---|---|---|---|"]
+        lines += [f"| {r['id']} | {r['status']} | {r['tier']} | {r['runs']} | {r['goal']} |" for r in rows]
+        return "\n".join(lines) + "\n"
+
+
+def _register_hook(ctx: ServerContext) -> None:
+    from clusters.hooks import on_job_finished
+
+    def ingest_results(job) -> None:
+        from tools.results.ingest import ingest_finished_job
+        ingest_finished_job(ctx.db(), job, ctx.workspace.root)
+
+    on_job_finished(ingest_results, name="results.ingest")

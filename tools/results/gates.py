@@ -1,0 +1,38 @@
+"""The rule gates of rules/gates.py as the ledger uses them (rules VI, II, VII)."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from core.errors import UserError
+
+
+def require_one_variable(parent_config: dict, config: dict, reason: str | None) -> None:
+    """Rule VI: refuse a config that changes more than one variable without a reason."""
+    from rules.gates import check_one_variable
+    violations = check_one_variable(parent_config, config, reason)
+    if violations:
+        raise UserError("; ".join(f"[{v.rule_id}] {v.message} ({v.evidence}) -> {v.fix}"
+                                  for v in violations))
+
+
+def evaluation_problem(workspace: Path | None, conn: sqlite3.Connection,
+                       started_at: float | None = None) -> str | None:
+    """Rule II: why a run is invalid (protected evaluation changed before it started), or None."""
+    if workspace is None:
+        return None
+    from rules.gates import evaluation_status
+    status = evaluation_status(workspace, conn)
+    if not status.protected or status.valid:
+        return None
+    if started_at is not None and status.changed_since is not None \
+            and started_at < status.changed_since:
+        return None
+    return "evaluation changed since protected: " + (", ".join(status.changed) or "unknown files")
+
+
+def conclusion_note(tier: int, scale: float | None, min_scale: float | None) -> str | None:
+    """Rule VII: why this result is not a conclusion, or None when it may be one."""
+    from rules.gates import conclusion_allowed
+    violation = conclusion_allowed(tier, scale, min_scale)
+    return None if violation is None else violation.message

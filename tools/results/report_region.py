@@ -1,0 +1,62 @@
+"""Replace the marked summary region of report.tex in place; every other byte stays as it was."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from core.errors import UserError
+
+BEGIN = b"% rigorlab:summary-table begin"
+END = b"% rigorlab:summary-table end"
+END_DOCUMENT = b"\\end{document}"
+
+
+def _line_start(data: bytes, at: int) -> int:
+    return data.rfind(b"\n", 0, at) + 1
+
+
+def _line_end(data: bytes, at: int) -> int:
+    nl = data.find(b"\n", at)
+    return len(data) if nl < 0 else nl + 1
+
+
+def splice(data: bytes, body: str) -> tuple[bytes, str]:
+    """(new bytes, 'replaced' or 'inserted'): `body` placed between the markers."""
+    newline = b"\r\n" if b"\r\n" in data else b"\n"
+    text = newline.join(body.rstrip("\n").encode().split(b"\n")) + newline
+    begin, end = data.find(BEGIN), data.find(END)
+    if begin >= 0 and end > begin:
+        start, stop = _line_end(data, begin), _line_start(data, end)
+        return data[:start] + text + data[stop:], "replaced"
+    if begin >= 0 or end >= 0:
+        raise UserError(f"report.tex has only one of the markers {BEGIN.decode()!r} / "
+                        f"{END.decode()!r} (or they are out of order): fix or remove them")
+    doc_end = data.rfind(END_DOCUMENT)
+    if doc_end < 0:
+        raise UserError("report.tex has no summary markers and no \\end{document}: add the lines "
+                        f"'{BEGIN.decode()}' and '{END.decode()}' where the table belongs")
+    at = _line_start(data, doc_end)
+    block = BEGIN + newline + text + END + newline
+    return data[:at] + block + data[at:], "inserted"
+
+
+def update(path: Path, body: str) -> str:
+    """Write `body` into the region of `path` atomically; 'replaced', 'inserted' or 'unchanged'."""
+    if not path.is_file():
+        raise UserError(f"{path.name} does not exist: create report.tex first (setup_research_plan "
+                        "writes one) or leave report unset")
+    data = path.read_bytes()
+    new, how = splice(data, body)
+    if new == data:
+        return "unchanged"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(new)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return how
