@@ -34,6 +34,9 @@ def instruction_file(tool: str) -> str:
 
 
 def rules_block(modules: tuple[str, ...] | list[str] = DEFAULT_MODULES) -> str:
+    unknown = set(modules) - set(MODULES)
+    if unknown:
+        raise UserError(f"unknown rule module(s) {sorted(unknown)}: choose from {', '.join(MODULES)}")
     chosen = [m for m in MODULES if m in set(modules) | {"universal"}]
     lines = [mk.RULES_BEGIN, f"<!-- rigorlab:modules {','.join(chosen)} -->",
              "# Research rules",
@@ -155,3 +158,13 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None)
             write_atomic(path, template(name))
             done[name] = "created"
     return done
+
+
+def rules_reference() -> str:
+    """Every rule with module and enforcement, as markdown (the rules resource)."""
+    from rules.catalog import all_rules
+    out = ["# rigorlab research rules", ""]
+    for r in all_rules():
+        out += [f"## {r.id}. {r.title} ({r.module})", "", " ".join(r.text.split()), "",
+                "Enforced by: " + ", ".join(r.enforced_by), ""]
+    return "\n".join(out)

@@ -69,9 +69,12 @@ def record_verdict(workspace: Path, conn: sqlite3.Connection, verdict: Verdict, 
 
 
 def run_verifications(workspace: Path, conn: sqlite3.Connection,
-                      timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Verdict]:
+                      timeout_s: float = DEFAULT_TIMEOUT_S, progress=None) -> list[Verdict]:
     verdicts = []
-    for script in scripts(workspace):
+    todo = scripts(workspace)
+    for i, script in enumerate(todo):
+        if progress:
+            progress(i, len(todo), f"running {script}")
         digest = sha256_file(workspace / script)
         verdict = run_script(workspace, script, timeout_s)
         record_verdict(workspace, conn, verdict, "subprocess", digest)

@@ -1,0 +1,45 @@
+"""One entry point for the CLI and the MCP tool: run the checks (optionally the verification
+scripts first) and say what was not checked."""
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rules import ledger
+from rules.checks import run_checks, select
+from rules.model import Violation
+
+Progress = Callable[[float, float | None, str | None], None]
+
+
+@dataclass
+class Report:
+    violations: list[Violation]
+    notes: list[str] = field(default_factory=list)
+
+    def by_rule(self) -> dict[str, int]:
+        return dict(sorted(Counter(v.rule_id for v in self.violations).items()))
+
+
+def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[str] | None = None,
+                    *, run_verify: bool = False, online: bool = False,
+                    progress: Progress | None = None) -> Report:
+    workspace = Path(workspace).resolve()
+    names = {s.name for s in select(rule_ids)}
+    notes = []
+    if run_verify and "verification" in names:
+        from rules.checks.verification import run_verifications
+        done = run_verifications(workspace, conn, progress=progress)
+        notes.append(f"ran {len(done)} verification script(s): "
+                     + (", ".join(f"{v.script}={v.verdict}" for v in done) or "none found"))
+    if "bibliography" in names and not online:
+        notes.append("bibliography ids not looked up (offline): only missing ids and "
+                     "unverified marks are reported (--online / online=true resolves them)")
+    if not ledger.has_table(conn, "results_experiments"):
+        notes.append("no results ledger yet: ledger parts of II, V, VI, IX not checked")
+    if "gpus" in names and not ledger.has_table(conn, "jobs"):
+        notes.append("no job ledger yet: C1 (idle GPUs) not checked")
+    return Report(run_checks(workspace, conn, rule_ids, online=online), notes)

@@ -1,0 +1,112 @@
+"""The methodology rules: check_rules, protect_evaluation, the research prompts, and the rules
+and project instructions as resources."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.context import ServerContext
+from server.registry import progress_reporter, tool
+
+MAX_LISTED = 40
+
+
+def _untitled(schema: dict) -> None:
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_untitled)
+
+
+class ViolationOut(_Out):
+    rule_id: str
+    evidence: str
+    message: str
+    fix: str
+
+
+class CheckOut(_Out):
+    ok: bool = Field(description="true when no violation was found")
+    count: int
+    by_rule: dict[str, int]
+    violations: list[ViolationOut] = Field(description=f"the first {MAX_LISTED}")
+    notes: list[str] = Field(description="what was not checked, and why")
+
+
+class ProtectOut(_Out):
+    command: str
+    files: list[str] = Field(description="protected files (fingerprinted)")
+    digest: str
+    valid: bool
+
+
+def register(app, ctx: ServerContext) -> None:
+    @tool(app, ctx, title="Check the research rules", read_only=False, idempotent=True)
+    def check_rules(
+        mcp_ctx: Context,
+        rules: Annotated[list[str] | None, Field(
+            description="rule ids (e.g. ['II','IX']) or check names; default all")] = None,
+        run_verify: Annotated[bool, Field(
+            description="first run scripts/verify_*.py and record verdicts (rule X)")] = False,
+        online: Annotated[bool, Field(description="look bibliography ids up (rule III)")] = False,
+    ) -> CheckOut:
+        """Check the workspace against the methodology rules; each violation has evidence and the fix."""
+        from rules.service import check_workspace
+        report = check_workspace(ctx.workspace.root, ctx.db(), rules, run_verify=run_verify,
+                                 online=online, progress=progress_reporter(mcp_ctx))
+        listed = [ViolationOut(**v.model_dump()) for v in report.violations[:MAX_LISTED]]
+        return CheckOut(ok=not report.violations, count=len(report.violations),
+                        by_rule=report.by_rule(), violations=listed, notes=report.notes)
+
+    @tool(app, ctx, title="Protect the evaluation", idempotent=False)
+    def protect_evaluation(
+        command: Annotated[str, Field(description="the exact evaluation command")],
+        files: Annotated[list[str], Field(
+            description="files/folders defining metric, test data, fixed parameters")] = [],  # noqa: B006
+        reason: Annotated[str | None, Field(
+            description="the researcher's reason, required to re-protect a changed evaluation")] = None,
+    ) -> ProtectOut:
+        """Fingerprint the evaluation (rule II); runs made after a later change are invalid."""
+        from rules.fingerprints import protect, protected_roots
+        paths = [ctx.workspace.rel(ctx.workspace.path(f, must_exist=True, what="protected file"))
+                 for f in files]
+        status = protect(ctx.workspace.root, ctx.db(), command, paths, reason)
+        return ProtectOut(command=status.command or command, files=protected_roots(ctx.db()),
+                          digest=status.digest or "", valid=status.valid)
+
+    @app.prompt(title="Set up the research plan")
+    def setup_research_plan() -> str:
+        """Dialogue in rounds that fills in the project instructions (resumes where it stopped)."""
+        from rules.prompts import setup_research_plan as text
+        return text(ctx.workspace.root)
+
+    @app.prompt(title="Retrospective")
+    def retro() -> str:
+        """Grade each rule against this session's evidence and append notes to REVISION.md."""
+        from rules.prompts import retro as text
+        return text(ctx.workspace.root, ctx.db())
+
+    @app.prompt(title="Update the base rules")
+    def update_base() -> str:
+        """Fold accepted REVISION.md notes into the project's rules."""
+        from rules.prompts import update_base as text
+        return text(ctx.workspace.root)
+
+    @app.resource("rigorlab://rules", title="Research rules", mime_type="text/markdown")
+    def rules_resource() -> str:
+        """All methodology rules with their ids, modules and how each is enforced."""
+        from rules.render import rules_reference
+        return rules_reference()
+
+    @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
+    def project_resource() -> str:
+        """The project section of the workspace's instruction file."""
+        from rules.render import find_instruction_file, project_section
+        found = find_instruction_file(ctx.workspace.root)
+        text = project_section(found.read_text(encoding="utf-8")) if found else ""
+        return text or "No project instructions yet: run `rigorlab init` and the setup_research_plan prompt."
