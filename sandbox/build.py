@@ -1,0 +1,142 @@
+"""`rigorlab sandbox build` and `rigorlab sandbox base`: images for docker, podman, apptainer.
+
+Docker through the `docker` SDK; Podman and Apptainer through their command lines. The base
+image is a build argument: where no registry is reachable, `make_base` makes one with
+debootstrap from the Debian mirror and imports it.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from core.errors import UserError
+from sandbox.argv import DEFAULT_IMAGE
+
+SANDBOX_DIR = Path(__file__).resolve().parent
+DEFAULT_BASE = "rigorlab-base:bookworm"
+Log = Callable[[str], None]
+
+
+def build_args(base: str, uid: int | None = None, gid: int | None = None) -> dict[str, str]:
+    """BASE plus the host user, so files the agent writes in the workspace stay the user's."""
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    name = "agent" if uid == 0 else _user_name()
+    return {"BASE": base, "USER_NAME": name, "USER_UID": str(uid), "USER_GID": str(gid)}
+
+
+def _user_name() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        return "agent"
+    return name if name.replace("-", "").replace("_", "").isalnum() else "agent"
+
+
+def podman_build_argv(context: Path, dockerfile: str, tag: str, args: dict[str, str]) -> list[str]:
+    out = ["podman", "build", "--pull=never", "-t", tag, "-f", str(context / dockerfile)]
+    for k, v in args.items():
+        out += ["--build-arg", f"{k}={v}"]
+    return out + [str(context)]
+
+
+def apptainer_build_argv(definition: Path, output: Path, args: dict[str, str]) -> list[str]:
+    """`apptainer build` with build arguments (Apptainer >= 1.2, {{ NAME }} in the .def)."""
+    out = ["apptainer", "build", "--force"]
+    for k, v in args.items():
+        out += ["--build-arg", f"{k}={v}"]
+    return out + [str(output), str(definition)]
+
+
+def build_image(runtime: str, *, base: str, tag: str = DEFAULT_IMAGE,
+                context: Path = SANDBOX_DIR, dockerfile: str = "Dockerfile",
+                output: Path | None = None, log: Log = print,
+                extra_args: dict[str, str] | None = None) -> str:
+    """Build the sandbox image; returns its tag (docker, podman) or .sif path (apptainer)."""
+    args = build_args(base) | dict(extra_args or {})
+    if not (context / dockerfile).is_file() and runtime != "apptainer":
+        raise UserError(f"no {dockerfile} in {context}")
+    if runtime == "docker":
+        return _docker_build(context, dockerfile, tag, args, log)
+    if runtime == "podman":
+        _run(podman_build_argv(context, dockerfile, tag, args), log)
+        return tag
+    if runtime == "apptainer":
+        if output is None:
+            raise UserError("apptainer builds a .sif file: give --output PATH")
+        apptainer_args = args | {"BOOTSTRAP": "docker-daemon"} if ":" in base else args
+        _run(apptainer_build_argv(context / "apptainer.def", output, apptainer_args), log)
+        return str(output)
+    raise UserError(f"{runtime} uses no image (bwrap runs the host's programs read-only): "
+                    "nothing to build; use --runtime docker, podman or apptainer")
+
+
+def _docker_build(context: Path, dockerfile: str, tag: str, args: dict[str, str], log: Log) -> str:
+    import docker
+    from docker.errors import APIError, DockerException
+    try:
+        api = docker.from_env().api
+        for chunk in api.build(path=str(context), dockerfile=dockerfile, tag=tag, buildargs=args,
+                               rm=True, forcerm=True, pull=False, decode=True):
+            if "error" in chunk:
+                raise UserError(f"docker build failed: {chunk['error'].strip()}")
+            text = chunk.get("stream", "").rstrip()
+            if text:
+                log(text)
+    except (APIError, DockerException) as exc:
+        raise UserError(f"docker build failed ({exc}): is the engine running (DOCKER_HOST)?") from None
+    return tag
+
+
+def _run(argv: list[str], log: Log) -> None:
+    if not shutil.which(argv[0]):
+        raise UserError(f"{argv[0]} is not installed or not on PATH")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    for line in proc.stdout:
+        log(line.rstrip())
+        tail = (tail + [line])[-20:]
+    if proc.wait() != 0:
+        raise UserError(f"{' '.join(argv[:2])} failed (exit {proc.returncode}): "
+                        + "".join(tail[-5:]).strip())
+
+
+def debootstrap_argv(target: Path, suite: str, mirror: str) -> list[str]:
+    return ["debootstrap", "--variant=minbase", suite, str(target), mirror]
+
+
+def make_base(runtime: str, *, tag: str = DEFAULT_BASE, suite: str = "bookworm",
+              mirror: str = "http://deb.debian.org/debian", rootfs: Path | None = None,
+              log: Log = print) -> str:
+    """A base image from a debootstrap root file system (or an existing one), imported."""
+    with tempfile.TemporaryDirectory(prefix="rl-base-") as tmp:
+        if rootfs is None:
+            if os.geteuid() != 0:
+                raise UserError("debootstrap needs root: run `sudo rigorlab sandbox base`, or give "
+                                "--rootfs with a root file system made elsewhere")
+            rootfs = Path(tmp) / "rootfs"
+            _run(debootstrap_argv(rootfs, suite, mirror), log)
+        tar = Path(tmp) / "rootfs.tar"
+        with tarfile.open(tar, "w") as out:
+            out.add(rootfs, arcname=".")
+        import_tar(runtime, tar, tag, log)
+    return tag
+
+
+def import_tar(runtime: str, tar: Path, tag: str, log: Log = print) -> None:
+    """Import a root file system tarball as image `tag` (docker SDK, or podman import)."""
+    if runtime == "docker":
+        import docker
+        repo, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
+        docker.from_env().api.import_image_from_file(str(tar), repository=repo, tag=version)
+    elif runtime == "podman":
+        _run(["podman", "import", str(tar), tag], log)
+    else:
+        raise UserError(f"import a base for docker or podman; {runtime} takes the base by name")
+    log(f"imported {tar.name} as {tag}")
