@@ -31,53 +31,45 @@ class ViolationOut(_Out):
 
 
 class CheckOut(_Out):
-    ok: bool = Field(description="true when no violation was found")
-    count: int
+    count: int = Field(description="violations found (0: all rules hold)")
     by_rule: dict[str, int]
     violations: list[ViolationOut] = Field(description=f"the first {MAX_LISTED}")
-    notes: list[str] = Field(description="what was not checked, and why")
+    notes: list[str] = Field(description="what was not checked")
 
 
 class ProtectOut(_Out):
-    command: str
-    files: list[str] = Field(description="protected files (fingerprinted)")
+    files: list[str]
     digest: str
-    valid: bool
 
 
 def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, title="Check the research rules", read_only=False, idempotent=True)
     def check_rules(
         mcp_ctx: Context,
-        rules: Annotated[list[str] | None, Field(
-            description="rule ids (e.g. ['II','IX']) or check names; default all")] = None,
-        run_verify: Annotated[bool, Field(
-            description="first run scripts/verify_*.py and record verdicts (rule X)")] = False,
-        online: Annotated[bool, Field(description="look bibliography ids up (rule III)")] = False,
+        rules: Annotated[list[str] | None, Field(description="rule ids, e.g. ['II','IX']; default all")] = None,
+        run_verify: Annotated[bool, Field(description="run scripts/verify_*.py first (X)")] = False,
+        online: Annotated[bool, Field(description="look up bibliography ids (III)")] = False,
     ) -> CheckOut:
-        """Check the workspace against the methodology rules; each violation has evidence and the fix."""
+        """Check the research rules on the workspace: violations with evidence and fix."""
         from rules.service import check_workspace
         report = check_workspace(ctx.workspace.root, ctx.db(), rules, run_verify=run_verify,
                                  online=online, progress=progress_reporter(mcp_ctx))
         listed = [ViolationOut(**v.model_dump()) for v in report.violations[:MAX_LISTED]]
-        return CheckOut(ok=not report.violations, count=len(report.violations),
+        return CheckOut(count=len(report.violations),
                         by_rule=report.by_rule(), violations=listed, notes=report.notes)
 
     @tool(app, ctx, title="Protect the evaluation", idempotent=False)
     def protect_evaluation(
-        command: Annotated[str, Field(description="the exact evaluation command")],
-        files: Annotated[list[str], Field(
-            description="files/folders defining metric, test data, fixed parameters")] = [],  # noqa: B006
-        reason: Annotated[str | None, Field(
-            description="the researcher's reason, required to re-protect a changed evaluation")] = None,
+        command: Annotated[str, Field(description="exact evaluation command")],
+        files: Annotated[list[str], Field(description="files/dirs: metric, test data, fixed params")] = [],  # noqa: B006
+        reason: Annotated[str | None, Field(description="researcher's reason (to re-protect)")] = None,
     ) -> ProtectOut:
-        """Fingerprint the evaluation (rule II); runs made after a later change are invalid."""
+        """Fingerprint the evaluation (rule II): runs after a later change are invalid."""
         from rules.fingerprints import protect, protected_roots
         paths = [ctx.workspace.rel(ctx.workspace.path(f, must_exist=True, what="protected file"))
                  for f in files]
         status = protect(ctx.workspace.root, ctx.db(), command, paths, reason)
-        return ProtectOut(command=status.command or command, files=protected_roots(ctx.db()),
-                          digest=status.digest or "", valid=status.valid)
+        return ProtectOut(files=protected_roots(ctx.db()), digest=status.digest or "")
 
     @app.prompt(title="Set up the research plan")
     def setup_research_plan() -> str:

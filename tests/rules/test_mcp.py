@@ -1,0 +1,75 @@
+"""The rules family through a real MCP client (in memory, both protocol eras)."""
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from rules.render import init_workspace
+from tests.rules.fixture_repo import build
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def _text(result) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_check_rules_reports_the_broken_repository(workspace, mode):
+    build(workspace, broken=True)
+    from server.app import build_server
+    async with Client(build_server(workspace), mode=mode) as client:
+        res = await client.call_tool("check_rules", {})
+        assert not res.is_error, _text(res)
+        out = res.structured_content
+        assert out["count"] >= 16 and {"II", "III", "V", "VI", "IX", "X", "C1", "W1", "W2"} <= set(out["by_rule"])
+        only = (await client.call_tool("check_rules", {"rules": ["VI"]})).structured_content
+        assert [v["evidence"] for v in only["violations"]] == ["results_experiments E002 (parent E001)"]
+        bad = await client.call_tool("check_rules", {"rules": ["XLII"]})
+        assert bad.is_error and "prompt-only" in _text(bad)
+
+
+async def test_protect_evaluation_through_the_jail(workspace, mcp_server):
+    (workspace / "eval.py").write_text("print(1)\n")
+    async with Client(mcp_server) as client:
+        out = await client.call_tool("protect_evaluation", {"command": "python eval.py", "files": []})
+        assert out.structured_content["files"] == ["eval.py"], _text(out)
+        outside = await client.call_tool("protect_evaluation", {"command": "x", "files": ["../../etc"]})
+        assert outside.is_error and "outside the workspace" in _text(outside)
+        (workspace / "eval.py").write_text("print(2)\n")
+        res = (await client.call_tool("check_rules", {"rules": ["II"]})).structured_content
+        assert res["violations"][0]["evidence"] == "eval.py"
+        again = await client.call_tool("protect_evaluation", {"command": "python eval.py"})
+        assert again.is_error and "reason" in _text(again)
+        ok = await client.call_tool("protect_evaluation", {"command": "python eval.py",
+                                                           "reason": "researcher: fixed rounding"})
+        assert not ok.is_error
+        assert (await client.call_tool("check_rules", {"rules": ["II"]})).structured_content["count"] == 0
+
+
+async def test_prompts_and_resources(workspace, mcp_server):
+    init_workspace(workspace, "claude")
+    async with Client(mcp_server) as client:
+        names = {p.name for p in (await client.list_prompts()).prompts}
+        assert {"setup_research_plan", "retro", "update_base"} <= names
+        first = await client.get_prompt("setup_research_plan", {})
+        assert "start with round 1" in first.messages[0].content.text
+        path = workspace / "CLAUDE.md"
+        path.write_text(path.read_text().replace("- goal:", "- goal: prune OPT-125m to 50%")
+                        .replace("- metric:", "- metric: perplexity"))
+        resumed = (await client.get_prompt("setup_research_plan", {})).messages[0].content.text
+        assert "prune OPT-125m" in resumed and "Continue with round 2" in resumed
+        retro = (await client.get_prompt("retro", {})).messages[0].content.text
+        assert "REVISION.md" in retro and "VII" in retro
+        (workspace / "REVISION.md").write_text("1. VII: state the scale [accepted]\n2. x [proposed]\n")
+        fold = (await client.get_prompt("update_base", {})).messages[0].content.text
+        assert "state the scale" in fold and "2. x" not in fold
+        rules = await client.read_resource("rigorlab://rules")
+        assert "## VI. One variable per experiment" in rules.contents[0].text
+        project = await client.read_resource("rigorlab://project")
+        assert "prune OPT-125m" in project.contents[0].text
