@@ -9,7 +9,7 @@ ENVF="$RUN_DIR/podman.env"
 export CONTAINERS_STORAGE_CONF="$D/storage.conf" CONTAINERS_CONF="$D/containers.conf"
 
 start() {
-  apt_install podman crun conmon catatonit containernetworking-plugins busybox-static
+  apt_install podman runc conmon catatonit containernetworking-plugins busybox-static
   mkdir -p "$D/storage" "$D/runroot" "$D/tmp"
   cat > "$D/storage.conf" <<CONF
 [storage]
@@ -25,7 +25,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$D/events.log"
 tmp_dir = "$D/tmp"
-runtime = "crun"
+runtime = "runc"
 CONF
   if ! podman info --format '{{.Store.GraphRoot}}' >"$D/info.log" 2>&1; then
     log "podman info failed:"; cat "$D/info.log" >&2; return 1
