@@ -1,0 +1,1 @@
+"""Backends: where a job runs. Each implements `clusters.backends.base.Backend`."""

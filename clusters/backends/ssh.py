@@ -1,0 +1,102 @@
+"""An SSH node: jobs run detached under the node's job root, polled in one round trip."""
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from clusters.backends.slots import SlotBackend
+from clusters.inventory import from_config
+from clusters.model import Job
+from clusters.shell import ShellError
+
+SYNC_SKIP = (".git", ".venv", "__pycache__", "node_modules", ".run")
+FETCHED = ("stdout", "stderr", "env", "exit_code", "metrics.jsonl", "started", "timed_out",
+           "cancelled")
+
+
+class SSHBackend(SlotBackend):
+    kind = "ssh"
+
+    def __init__(self, node, timing) -> None:
+        super().__init__(node.name, timing, from_config(node.gpus) or [], node.cpu_slots,
+                         node.runtime or "bare", node.image)
+        from clusters.ssh import SSHShell
+        self.node = node
+        self._shell = SSHShell(node)
+        self._root: str | None = None
+
+    def shell(self):
+        return self._shell
+
+    def node_fail_after_s(self) -> float:
+        return self.node.node_fail_after_s
+
+    def root(self) -> str:
+        if self._root is None:
+            rc, out, err = self._shell.run(f"mkdir -p {self.node.root} && cd {self.node.root} && pwd -P")
+            if rc != 0 or not out.strip():
+                raise ShellError(f"node {self.target}: cannot create its job root {self.node.root}: "
+                                 f"{err.strip()}; set `root` in clusters.toml to a writable folder")
+            self._root = out.strip()
+        return self._root
+
+    def run_dir(self, job: Job) -> str:
+        if job.remote_dir:
+            return job.remote_dir
+        job.remote_dir = posixpath.join(self.root(), "jobs", job.uuid)
+        return job.remote_dir
+
+    def _sync_root(self, job: Job) -> str:
+        return posixpath.join(self.root(), "ws", job.uuid)
+
+    def remote_workspace_root(self, workspace_root: Path) -> str:
+        if self.node.workspace == "shared":
+            return self.node.remote_workspace or str(workspace_root)
+        return "{sync}"
+
+    def remote_cwd(self, job: Job, workspace_root: Path) -> str:
+        rel = Path(job.cwd).relative_to(workspace_root).as_posix()
+        base = self._sync_root(job) if self.node.workspace == "sync" else self.remote_workspace_root(workspace_root)
+        return posixpath.normpath(posixpath.join(base, rel))
+
+    def job_files(self, job: Job, workspace_root: Path, **kw) -> dict[str, str]:
+        files = super().job_files(job, workspace_root, **kw)
+        return {k: v.replace("{sync}", self._sync_root(job)) for k, v in files.items()}
+
+    def start(self, job: Job, workspace_root: Path) -> dict:
+        out = super().start(job, workspace_root)
+        out["remote_dir"] = self.run_dir(job)
+        return out
+
+    def prepare_remote(self, job: Job, workspace_root: Path) -> None:
+        if self.node.workspace == "sync":
+            self._shell.put_tree(workspace_root, self._sync_root(job), SYNC_SKIP)
+
+    def collect(self, job: Job, workspace_root: Path) -> str | None:
+        try:
+            sftp = self._shell.sftp()
+            job.job_dir.mkdir(parents=True, exist_ok=True)
+            for name in FETCHED:
+                try:
+                    sftp.get(posixpath.join(self.run_dir(job), name), str(job.job_dir / name))
+                except FileNotFoundError:
+                    pass
+            if self.node.workspace == "sync":
+                for rel in self.node.fetch:
+                    self._shell.get_tree(posixpath.join(self._sync_root(job), rel), workspace_root / rel)
+        except (ShellError, OSError) as exc:
+            return f"its files could not be fetched from {self.target}: {exc}"
+        return None
+
+    def reachability(self) -> tuple[bool, str]:
+        n = self.node
+        if self.unreachable_since is not None:
+            return False, f"{n.user}@{n.host}:{n.port} unreachable: {self.last_error}"
+        return True, f"{n.user}@{n.host}:{n.port}"
+
+    def check(self) -> tuple[bool, str]:
+        try:
+            rc, out, err = self._shell.run("echo ok; nproc", timeout=self.node.connect_timeout_s + 5)
+        except ShellError as exc:
+            return False, str(exc)
+        return rc == 0, f"{self.node.user}@{self.node.host}:{self.node.port} answers ({out.split()[-1]} cores)"

@@ -1,0 +1,13 @@
+"""The one place a dispatch is checked before it is submitted.
+
+Every path into the job system (the MCP tool, the CLI, `tools.jobs.submit`) calls
+`validate_dispatch`; a rules gate (issue 5) belongs here too, so no caller can skip it.
+"""
+from __future__ import annotations
+
+from clusters.dispatcher import Dispatcher, JobRequest
+
+
+def validate_dispatch(dispatcher: Dispatcher, req: JobRequest) -> None:
+    """Raise UserError (saying what to do) if `req` must not run."""
+    dispatcher.check_request(req)
