@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from rules.checks.bibliography import check_bibliography
+from rules.checks.conclusions import check_conclusions
 from rules.checks.evaluation import check_evaluation
 from rules.checks.experiments import check_crashes, check_one_variable_ledger
 from rules.checks.gitlog import check_commits, check_large_files
@@ -36,6 +37,7 @@ CHECKS: dict[str, CheckSpec] = {s.name: s for s in (
     CheckSpec("bibliography", check_bibliography, ("III",)),
     CheckSpec("crashes", check_crashes, ("V",)),
     CheckSpec("one_variable", check_one_variable_ledger, ("VI",)),
+    CheckSpec("conclusions", check_conclusions, ("VII",)),
     CheckSpec("report", check_report, ("IX",)),
     CheckSpec("todo", check_todo, ("I", "IX")),
     CheckSpec("verification", check_verification, ("X",)),

@@ -25,6 +25,20 @@ REPORT_HEAD = r"""\documentclass{article}
 """
 
 
+SUMMARY = r"""\section{Summary}
+% rigorlab:summary-table begin (written by summary_table; edits here are replaced)
+\begin{tabular}{lllllll}
+\toprule
+ID & Date & Description & Commit & ppl & vs baseline & Status \\
+\midrule
+E001 & 2026-05-28 & wanda baseline & abc1234 & 12.3 (n=1) & baseline & finished \\
+E002 & 2026-05-29 & width 128 & def5678 & 11.9 (n=1) & -0.4 & finished \\
+\bottomrule
+\end{tabular}
+% rigorlab:summary-table end
+"""
+
+
 def entry(exp_id: str, *, fields=("Goal", "Hypothesis", "Method", "Implementation", "Results",
                                    "Analysis", "Next steps"), hline: bool = False) -> str:
     rule_top, rule_mid, rule_bot = (r"\hline", r"\hline", r"\hline") if hline else (
@@ -103,6 +117,7 @@ def build(ws: Path, broken: bool) -> "tuple[object, list[tuple[str, str]]]":
         report += r"Also \claim{partially verified}{rank}{the rank is low}." + "\n"
     else:
         report += entry("E003")
+    report += SUMMARY
     (ws / "report.tex").write_text(report + r"\end{document}" + "\n")
     commit(ws, "exp(E001): wanda baseline -- ppl=12.3 (+0.00 vs baseline)", T0 + DAY,
            "scripts", "references.bib", "report.tex")
@@ -133,7 +148,7 @@ def _ledger(conn, broken: bool) -> None:
     child = {**base, "model": {"width": 128}}
     if broken:
         child["sparsity"] = 0.6
-    _insert_exp(conn, 1, None, base, "finished")
+    _insert_exp(conn, 1, None, base, "finished", tier=2 if broken else 3)
     _insert_exp(conn, 2, "E001", child, "finished")
     _insert_exp(conn, 3, "E001", {**base, "method": "sparsegpt"}, "abandoned" if broken else "finished")
     _insert_run(conn, "E001", "completed", T0 + DAY)
@@ -146,11 +161,11 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def _insert_exp(conn, num: int, parent: str | None, config: dict, status: str) -> None:
+def _insert_exp(conn, num: int, parent: str | None, config: dict, status: str, tier: int = 3) -> None:
     from rules.gates import flatten
     conn.execute("INSERT INTO results_experiments(id, num, goal, parent_id, config_json, tier, scale,"
                  " status, created) VALUES (?,?,?,?,?,?,?,?,?)",
-                 (f"E{num:03d}", num, "g", parent, json.dumps(flatten(config)), 3, 1.0, status,
+                 (f"E{num:03d}", num, "g", parent, json.dumps(flatten(config)), tier, 1.0, status,
                   _iso(T0)))
 
 
@@ -179,6 +194,7 @@ def _expected(ws: Path, conn) -> list[tuple[str, str]]:
         ("III", f"references.bib:{line_of(bib, '@article{guess2022')}"),
         ("V", "results_experiments E003"),
         ("VI", "results_experiments E002 (parent E001)"),
+        ("VII", f"report.tex:{line_of(report, 'E001 & 2026')}"),
         ("IX", "results_experiments E003 (abandoned)"),
         ("IX", f"report.tex:{line_of(report, 'subsection{E002')}"),
         ("IX", f"report.tex:{line_of(report, chr(92) + 'hline')}"),
