@@ -136,11 +136,11 @@ class Compiler:
         if kind == "params" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             expr = expr.replace("value_text", "value_num")
             numeric = True
+        if node.op in ("LIKE", "NOT LIKE") and numeric:
+            raise self.fail(node.field, f"LIKE needs a text field; {node.field.name} is numeric")
         converted = [self._convert(node, v, numeric) for v in values]
         if node.op in ("IN", "NOT IN"):
             return f"({expr} {node.op} ({', '.join(self.arg(v) for v in converted)}))"
-        if node.op in ("LIKE", "NOT LIKE") and numeric:
-            raise self.fail(node.field, f"LIKE needs a text field; {node.field.name} is numeric")
         return f"({expr} {node.op} {self.arg(converted[0])})"
 
     def _convert(self, node: ql.Cmp, v, numeric: bool):

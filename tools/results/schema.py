@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from clusters.ledger import Tx as transaction  # noqa: F401 - one IMMEDIATE transaction
 from core import state
 
 PACKAGE = "results"
@@ -116,17 +117,3 @@ def ensure(conn: sqlite3.Connection) -> sqlite3.Connection:
 def now_iso() -> str:
     import datetime as dt
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: one logical change."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
