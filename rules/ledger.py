@@ -85,3 +85,26 @@ def active_jobs(conn: sqlite3.Connection) -> list[Job]:
                         " WHERE state IN ('QUEUED', 'SUBMITTED', 'RUNNING') ORDER BY n")
     return [Job(r["id"], r["target"], r["state"], int(r["gpus"] or 0), r["experiment_id"],
                 float(r["created_at"])) for r in rows]
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    id: str
+    name: str
+    state: str
+    exit_code: int | None
+
+
+TERMINAL_JOB_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+                       "PREEMPTED", "LOST")
+
+
+def jobs_named(conn: sqlite3.Connection, prefix: str, *, finished: bool) -> list[FinishedJob]:
+    """Jobs whose name starts with `prefix`: finished ones, or those still queued or running."""
+    if not has_table(conn, "jobs"):
+        return []
+    marks = ", ".join("?" for _ in TERMINAL_JOB_STATES)
+    rows = conn.execute(f"SELECT id, name, state, exit_code FROM jobs WHERE name LIKE ? AND state "
+                        f"{'' if finished else 'NOT '}IN ({marks}) ORDER BY n",
+                        (prefix.replace("%", r"\%") + "%", *TERMINAL_JOB_STATES))
+    return [FinishedJob(r["id"], r["name"], r["state"], r["exit_code"]) for r in rows]

@@ -26,7 +26,8 @@ class Report:
 
 def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[str] | None = None,
                     *, run_verify: bool = False, online: bool = False,
-                    progress: Progress | None = None) -> Report:
+                    progress: Progress | None = None,
+                    inventory: dict[str, int] | None = None) -> Report:
     workspace = Path(workspace).resolve()
     names = {s.name for s in select(rule_ids)}
     notes = []
@@ -42,4 +43,4 @@ def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[st
         notes.append("no results ledger yet: ledger parts of II, V, VI, IX not checked")
     if "gpus" in names and not ledger.has_table(conn, "jobs"):
         notes.append("no job ledger yet: C1 (idle GPUs) not checked")
-    return Report(run_checks(workspace, conn, rule_ids, online=online), notes)
+    return Report(run_checks(workspace, conn, rule_ids, online=online, inventory=inventory), notes)

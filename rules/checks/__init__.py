@@ -61,7 +61,7 @@ def select(rule_ids: list[str] | None = None) -> list[CheckSpec]:
 
 
 def run_checks(workspace: Path, conn: sqlite3.Connection, rule_ids: list[str] | None = None,
-               online: bool = False) -> list[Violation]:
+               online: bool = False, inventory: dict[str, int] | None = None) -> list[Violation]:
     """Violations of the selected rules (ids like "IX", or check names like "report")."""
     workspace = Path(workspace).resolve()
     wanted = {r.strip().upper() for r in rule_ids or []}
@@ -69,6 +69,8 @@ def run_checks(workspace: Path, conn: sqlite3.Connection, rule_ids: list[str] | 
     for spec in select(rule_ids):
         if spec.name == "bibliography":
             got = check_bibliography(workspace, conn, online=online)
+        elif spec.name == "gpus":
+            got = check_gpus(workspace, conn, inventory=inventory)
         else:
             got = spec.fn(workspace, conn)
         found += [v for v in got if not wanted or v.rule_id in wanted or spec.name.upper() in wanted]

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rules import ledger
 from rules.checks._util import tex_lines
 from rules.fingerprints import sha256_file
 from rules.model import Violation
@@ -82,9 +83,44 @@ def run_verifications(workspace: Path, conn: sqlite3.Connection,
     return verdicts
 
 
+JOB_PREFIX = "verify:"
+
+
+def job_name(script: str, sha256: str) -> str:
+    return f"{JOB_PREFIX}{script}:{sha256}"
+
+
+def to_dispatch(workspace: Path, conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(script, name for its job) of each script with no verdict and no job under way."""
+    under_way = {j.name for j in ledger.jobs_named(conn, JOB_PREFIX, finished=False)}
+    out = []
+    for script, verdict in latest_verdicts(workspace, conn).items():
+        name = job_name(script, sha256_file(workspace / script))
+        if verdict is None and name not in under_way:
+            out.append((script, name))
+    return out
+
+
+def import_job_verdicts(workspace: Path, conn: sqlite3.Connection) -> int:
+    """Record the verdicts of finished verification jobs not recorded yet (by job id)."""
+    ready(conn)
+    added = 0
+    for job in ledger.jobs_named(conn, JOB_PREFIX, finished=True):
+        how = f"job {job.id}"
+        if conn.execute("SELECT 1 FROM rules_verifications WHERE how=?", (how,)).fetchone():
+            continue
+        script, _, digest = job.name[len(JOB_PREFIX):].rpartition(":")
+        verdict = "pass" if job.state == "COMPLETED" and job.exit_code == 0 else (
+            "timeout" if job.state == "TIMEOUT" else "fail")
+        record_verdict(workspace, conn, Verdict(script, verdict, job.exit_code, 0.0,
+                                                f"job {job.id} ended {job.state}"), how, digest)
+        added += 1
+    return added
+
+
 def latest_verdicts(workspace: Path, conn: sqlite3.Connection) -> dict[str, str | None]:
     """script -> verdict recorded for its current content (None: not run since it changed)."""
-    ready(conn)
+    import_job_verdicts(workspace, conn)
     out: dict[str, str | None] = {}
     for script in scripts(workspace):
         row = conn.execute("SELECT verdict FROM rules_verifications WHERE script=? AND sha256=?"

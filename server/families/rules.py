@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import Context
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.context import ServerContext
-from server.registry import progress_reporter, tool
+from server.registry import tool
 
 MAX_LISTED = 40
 
@@ -45,15 +44,16 @@ class ProtectOut(_Out):
 def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, title="Check the research rules", read_only=False, idempotent=True)
     def check_rules(
-        mcp_ctx: Context,
         rules: Annotated[list[str] | None, Field(description="rule ids, e.g. ['II','IX']; default all")] = None,
         run_verify: Annotated[bool, Field(description="run scripts/verify_*.py first (X)")] = False,
         online: Annotated[bool, Field(description="look up bibliography ids (III)")] = False,
     ) -> CheckOut:
         """Check the research rules on the workspace: violations with evidence and fix."""
         from rules.service import check_workspace
-        report = check_workspace(ctx.workspace.root, ctx.db(), rules, run_verify=run_verify,
-                                 online=online, progress=progress_reporter(mcp_ctx))
+        notes = _dispatch_verifications(ctx) if run_verify else []
+        report = check_workspace(ctx.workspace.root, ctx.db(), rules, online=online,
+                                 inventory=_gpu_inventory(ctx))
+        report.notes = notes + report.notes
         listed = [ViolationOut(**v.model_dump()) for v in report.violations[:MAX_LISTED]]
         return CheckOut(count=len(report.violations),
                         by_rule=report.by_rule(), violations=listed, notes=report.notes)
@@ -102,3 +102,46 @@ def register(app, ctx: ServerContext) -> None:
         found = find_instruction_file(ctx.workspace.root)
         text = project_section(found.read_text(encoding="utf-8")) if found else ""
         return text or "No project instructions yet: run `rigorlab init` and the setup_research_plan prompt."
+
+
+def _dispatcher(ctx: ServerContext):
+    from tools.jobs.api import dispatcher_for
+    d = dispatcher_for(ctx.workspace.root, state_dir=ctx.state_dir, conn_factory=ctx.db)
+    d.auto_monitor = True
+    return d
+
+
+def _dispatch_verifications(ctx: ServerContext) -> list[str]:
+    """Rule X: each verification script without a verdict becomes a CPU job on this machine;
+    its verdict is recorded from the job ledger when it ends."""
+    from clusters.dispatcher import JobRequest
+    from rules.checks.verification import python_for, to_dispatch
+    from tools.jobs.api import dispatch
+    todo = to_dispatch(ctx.workspace.root, ctx.db())
+    if not todo:
+        return ["every verification script has a verdict for its current content or a job under way"]
+    d = _dispatcher(ctx)
+    started = []
+    for script, name in todo:
+        job = dispatch(d, JobRequest(command=f"{python_for(ctx.workspace.root)} {script}",
+                                     cwd=ctx.workspace.root, target="local", gpus=0, name=name,
+                                     time_limit_s=600))
+        started.append(f"{script} as job {job.id}")
+    return ["verification dispatched: " + ", ".join(started) + "; wait_job, then check_rules "
+            "again to see the verdicts"]
+
+
+def _gpu_inventory(ctx: ServerContext) -> dict[str, int] | None:
+    """GPUs per target of the jobs waiting now (rule C1); None when nothing is queued."""
+    from rules import ledger
+    targets = {j.target for j in ledger.active_jobs(ctx.db()) if j.state == "QUEUED"}
+    if not targets:
+        return None
+    d = _dispatcher(ctx)
+    found = {}
+    for target in targets:
+        try:
+            found[target] = d.backend(target).max_gpus()
+        except Exception:  # noqa: BLE001 - an unreachable target: fall back to the heuristic
+            continue
+    return found

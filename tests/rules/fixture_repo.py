@@ -178,7 +178,7 @@ def _queued_gpu_job(conn, ws: Path) -> None:
     from clusters.ledger import ensure
     ensure(conn)
     conn.execute("INSERT INTO jobs(id, uuid, target, backend, state, command, cwd, gpus, job_dir,"
-                 " created_at, updated_at) VALUES ('j7', 'u7', 'local', 'local', 'QUEUED',"
+                 " created_at, updated_at) VALUES ('j7', 'u7', 'node-a', 'ssh', 'QUEUED',"
                  " 'python train.py', ?, 1, '/tmp/j7', ?, ?)",
                  (str(ws), time.time() - 3600, time.time() - 3600))
 
@@ -202,7 +202,7 @@ def _expected(ws: Path, conn) -> list[tuple[str, str]]:
         ("I", f"TODO.md:{line_of(ws / 'TODO.md', '(promised)')}"),
         ("X", "scripts/verify_gap.py"),
         ("X", f"report.tex:{line_of(report, 'claim{verified}')}"),
-        ("C1", "jobs j7 on local"),
+        ("C1", "jobs j7 on node-a"),
         ("W1", f"commit {head}"),
         ("W2", "HEAD:weights.bin"),
     ]

@@ -43,3 +43,15 @@ def test_selecting_rules_runs_only_those(broken):
     ws, conn, _ = broken
     assert {v.rule_id for v in run_checks(ws, conn, ["III"])} == {"III"}
     assert {v.rule_id for v in run_checks(ws, conn, ["W1", "W2"])} == {"W1", "W2"}
+
+
+def test_idle_gpus_with_an_inventory(broken):
+    from rules.checks.gpus import check_gpus
+    ws, conn, _ = broken
+    assert [v.rule_id for v in check_gpus(ws, conn, {"node-a": 2})] == ["C1"]
+    conn.execute("INSERT INTO jobs(id, uuid, target, backend, state, command, cwd, gpus, job_dir,"
+                 " created_at, updated_at) VALUES ('j8', 'u8', 'node-a', 'ssh', 'RUNNING', 'x', '.',"
+                 " 1, '/tmp/j8', 0, 0)")
+    assert check_gpus(ws, conn, {"node-a": 1}) == []      # its only GPU is busy: waiting is right
+    assert [v.rule_id for v in check_gpus(ws, conn, {"node-a": 2})] == ["C1"]
+    assert check_gpus(ws, conn) == []                     # something runs: the heuristic is quiet
