@@ -86,15 +86,15 @@ def conclusion_allowed(tier: int, scale: float | None, min_scale: float | None,
 
 
 def clean_tree(workspace: Path) -> Violation | None:
-    """Workflow W3: a new experiment starts from a committed tree (untracked files included)."""
+    """Workflow W3: a new experiment starts from a committed tree (untracked files included).
+    A workspace that is not a git repository has nothing to compare: None."""
     try:
         out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"],
                              cwd=workspace, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
-        return Violation(rule_id="W3", evidence=str(workspace), message="the workspace is not a git "
-                         "repository", fix="git init and commit, so every experiment has a commit")
+        return None
     dirty = [line[3:] for line in out.stdout.splitlines() if line.strip()]
     if not dirty:
         return None
@@ -103,3 +103,18 @@ def clean_tree(workspace: Path) -> Violation | None:
                      message="uncommitted changes before a new experiment",
                      fix="commit the previous experiment's work (git add <files>; never git add "
                          "-A) or discard it, then start the experiment")
+
+
+def dispatch_allowed(workspace: Path, conn: sqlite3.Connection,
+                     experiment_id: str | None) -> list[Violation]:
+    """Before dispatch_job: a run for an experiment would be invalid while the protected
+    evaluation differs from its fingerprint (rule II), so it is refused before it costs GPU
+    hours. Jobs not tied to an experiment (a verification script, a data download) pass."""
+    if not experiment_id:
+        return []
+    status = _evaluation_status(Path(workspace), conn)
+    if not status.protected or status.valid:
+        return []
+    return [Violation(rule_id="II", evidence=", ".join(status.changed),
+                      message=f"a run of {experiment_id} now would be invalid: the protected "
+                              "evaluation changed", fix=status.todo)]

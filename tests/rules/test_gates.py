@@ -82,7 +82,7 @@ def test_protect_refuses_paths_outside_the_workspace(workspace, conn):
 
 
 def test_clean_tree_gate(workspace):
-    assert gates.clean_tree(workspace).rule_id == "W3"  # not a repository
+    assert gates.clean_tree(workspace) is None  # not a repository: nothing to compare
     git = lambda *a: subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
@@ -90,3 +90,14 @@ def test_clean_tree_gate(workspace):
     (workspace / "new.py").write_text("x\n")
     v = gates.clean_tree(workspace)
     assert v.rule_id == "W3" and "new.py" in v.evidence
+
+
+def test_dispatch_refused_for_an_experiment_while_the_evaluation_is_changed(workspace, conn):
+    (workspace / "metric.py").write_text("a\n")
+    assert gates.dispatch_allowed(workspace, conn, "E001") == []  # never protected
+    protect(workspace, conn, "python metric.py", [])
+    assert gates.dispatch_allowed(workspace, conn, "E001") == []
+    (workspace / "metric.py").write_text("b\n")
+    [v] = gates.dispatch_allowed(workspace, conn, "E001")
+    assert v.rule_id == "II" and v.evidence == "metric.py" and "E001" in v.message
+    assert gates.dispatch_allowed(workspace, conn, None) == []  # not an experiment run
