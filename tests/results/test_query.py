@@ -128,3 +128,13 @@ def test_injection_is_just_a_value(populated):
     out = query(populated, "goal = 'x'' OR 1=1 --'", aggregate="mean")
     assert out["rows"] == []
     assert populated.execute("SELECT COUNT(*) FROM results_experiments").fetchone()[0] == 3
+
+
+def test_experiment_rows_paging_and_pushdown(populated):
+    page = query(populated, "params.opt = 'adam' AND metrics.acc > 0", aggregate="mean",
+                 order_by="metrics.acc desc", limit=1, offset=1)
+    assert ids(page) == ["E001"] and page["total"] == 2
+    beyond = query(populated, "params.opt = 'adam' OR metrics.acc > 0.85", aggregate="last", offset=5)
+    assert beyond["rows"] == [] and beyond["total"] == 2
+    last = query(populated, "NOT params.opt = 'adam'", aggregate="last", fields=["metrics.acc"])
+    assert last["rows"] == [{"metrics.acc": 0.70, "runs": 2}]

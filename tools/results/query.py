@@ -37,14 +37,19 @@ KINDS = {"params": "params", "param": "params", "metrics": "metrics", "metric": 
 
 @dataclass
 class Compiler:
+    """Fields -> SQL. With an aggregate, the query reads a materialized row per experiment
+    (`b`, one column per field, metrics as correlated subqueries over the covering index);
+    `inner` compiles against the experiment itself, for conditions pushed below that."""
     conn: sqlite3.Connection
     source: str
     aggregate: str | None
     value: str
     include_invalid: bool = False
+    inner: bool = False
     joins: list[str] = field(default_factory=list)
     args: dict = field(default_factory=dict)
     aliases: dict = field(default_factory=dict)
+    cols: dict = field(default_factory=dict)
     known: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,66 +65,75 @@ class Compiler:
         return names + [f"{k}.{n}" for k in ("params", "metrics", "tags")
                         for n in sorted(self.known.get(k, ()))]
 
-    def resolve(self, f: ql.Field) -> tuple[str, str | None]:
+    def resolve(self, f: ql.Field) -> tuple[str, str]:
         """(kind, key): kind is 'attr', 'params', 'metrics' or 'tags'."""
         head, _, rest = f.name.partition(".")
-        if head in KINDS and rest:
-            kind = KINDS[head]
-            if rest in self.known.get(kind, ()):
-                return kind, rest
-            what = f"unknown field {f.name!r}"
-        elif f.name in ATTRIBUTES:
+        if head in KINDS and rest and rest in self.known.get(KINDS[head], ()):
+            return KINDS[head], rest
+        if f.name in ATTRIBUTES:
             if ATTRIBUTES[f.name][2] and self.aggregate is not None:
                 raise self.fail(f, f"{f.name!r} is an attribute of single runs: with an aggregate "
                                 "the rows are experiments; drop the aggregate to filter runs")
             return "attr", f.name
-        else:
-            what = f"unknown field {f.name!r}"
         close = difflib.get_close_matches(f.name, self.names(), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else \
             "; fields are params.NAME, metrics.NAME, tags.NAME or " + ", ".join(ATTRIBUTES)
-        raise self.fail(f, what + hint)
+        raise self.fail(f, f"unknown field {f.name!r}" + hint)
 
     def arg(self, value) -> str:
         name = f"a{len(self.args)}"
         self.args[name] = value
         return f":{name}"
 
-    def column(self, kind: str, key: str) -> tuple[str, str | None]:
-        """(SQL value expression, SQL NaN-flag expression or None) of a resolved field."""
+    def expr(self, kind: str, key: str, numeric: bool = False) -> str:
+        """SQL of a field's value here (params: as number when `numeric`, else as text)."""
+        if self.aggregate is None or self.inner:
+            return self._base(kind, key, numeric)
+        name = self.cols.get((kind, key, numeric))
+        if name is None:
+            name = self.cols[(kind, key, numeric)] = f"c{len(self.cols)}"
+        return f"b.{name}"
+
+    def inner_columns(self) -> list[str]:
+        return [f"{self._base(*k)} AS {name}" for k, name in self.cols.items()]
+
+    def _base(self, kind: str, key: str, numeric: bool) -> str:
         if kind == "attr":
-            return ATTRIBUTES[key][0], None
+            return ATTRIBUTES[key][0]
+        if kind == "metrics" and self.aggregate is not None:
+            return self._aggregated(key)
+        alias = self._alias(kind, key)
+        if kind == "params":
+            return f"{alias}.value_num" if numeric else f"{alias}.value_text"
+        return f"{alias}.value" if kind == "tags" else f"{alias}.{self.value}"
+
+    def nan_flag(self, kind: str, key: str) -> str:
+        if kind != "metrics" or self.aggregate is not None:
+            return "0"
+        alias = self._alias(kind, key)
+        return f"({alias}.run_id IS NOT NULL AND {alias}.{self.value} IS NULL)"
+
+    def _alias(self, kind: str, key: str) -> str:
         alias = self.aliases.get((kind, key))
         if alias is None:
             alias = self.aliases[(kind, key)] = f"j{len(self.aliases)}"
-            self.joins.append(self._join(kind, key, alias))
-        if kind == "params":
-            return f"{alias}.value_text", None
-        if kind == "tags":
-            return f"{alias}.value", None
-        if self.aggregate is None:
-            return f"{alias}.{self.value}", f"({alias}.run_id IS NOT NULL AND {alias}.{self.value} IS NULL)"
-        return f"{alias}.v", f"({alias}.nn > 0)"
+            table, on = {"params": ("results_params", "experiment_id=e.id"),
+                         "tags": ("results_tags", "experiment_id=e.id"),
+                         "metrics": ("results_metrics", "run_id=r.id")}[kind]
+            self.joins.append(f"LEFT JOIN {table} {alias} ON {alias}.{on} AND {alias}.key={self.arg(key)}")
+        return alias
 
-    def _join(self, kind: str, key: str, alias: str) -> str:
-        owner = "e.id"
-        if kind == "params":
-            return f"LEFT JOIN results_params {alias} ON {alias}.experiment_id={owner} AND {alias}.key={self.arg(key)}"
-        if kind == "tags":
-            return f"LEFT JOIN results_tags {alias} ON {alias}.experiment_id={owner} AND {alias}.key={self.arg(key)}"
-        if self.aggregate is None:
-            return f"LEFT JOIN results_metrics {alias} ON {alias}.run_id=r.id AND {alias}.key={self.arg(key)}"
-        return f"LEFT JOIN ({self._aggregated(key)}) {alias} ON {alias}.eid={owner}"
+    def valid_clause(self) -> str:
+        return "m.valid IN (0, 1)" if self.include_invalid else "m.valid = 1"
 
     def _aggregated(self, key: str) -> str:
-        col, valid = self.value, "" if self.include_invalid else " AND valid=1"
-        if self.aggregate == "last":  # v and nn are read from the row of the newest run
-            return (f"SELECT experiment_id AS eid, MAX(run_id), {col} AS v, {col} IS NULL AS nn"
-                    f" FROM results_metrics WHERE key={self.arg(key)}{valid} GROUP BY experiment_id")
+        col, where = f"m.{self.value}", (f"m.key={self.arg(key)} AND {self.valid_clause()} "
+                                         "AND m.experiment_id=e.id")
+        if self.aggregate == "last":
+            return f"(SELECT {col} FROM results_metrics m WHERE {where} ORDER BY m.run_id DESC LIMIT 1)"
         fn = {"mean": "AVG", "min": "MIN", "max": "MAX"}[self.aggregate]
-        return (f"SELECT experiment_id AS eid, SUM({col} IS NULL) AS nn,"
-                f" CASE WHEN SUM({col} IS NULL) > 0 THEN NULL ELSE {fn}({col}) END AS v"
-                f" FROM results_metrics WHERE key={self.arg(key)}{valid} GROUP BY experiment_id")
+        return (f"(SELECT CASE WHEN SUM({col} IS NULL) > 0 THEN NULL ELSE {fn}({col}) END"
+                f" FROM results_metrics m WHERE {where})")
 
     def where(self, node) -> str:
         if isinstance(node, ql.BoolOp):
@@ -130,12 +144,11 @@ class Compiler:
 
     def comparison(self, node: ql.Cmp) -> str:
         kind, key = self.resolve(node.field)
-        expr, _ = self.column(kind, key)
         values = node.value if isinstance(node.value, tuple) else (node.value,)
-        numeric = kind == "metrics" or (kind == "attr" and ATTRIBUTES[key][1])
-        if kind == "params" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            expr = expr.replace("value_text", "value_num")
-            numeric = True
+        numeric = kind == "metrics" or (kind == "attr" and ATTRIBUTES[key][1]) or (
+            kind == "params" and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                     for v in values))
+        expr = self.expr(kind, key, numeric=kind == "params" and numeric)
         if node.op in ("LIKE", "NOT LIKE") and numeric:
             raise self.fail(node.field, f"LIKE needs a text field; {node.field.name} is numeric")
         converted = [self._convert(node, v, numeric) for v in values]
@@ -156,13 +169,12 @@ class Compiler:
 
 def _order(comp: Compiler, order_by: str | None) -> str:
     if not order_by or not order_by.strip():
-        return "r.id DESC" if comp.aggregate is None else "e.num DESC"
+        return "r.id DESC" if comp.aggregate is None else "b._num DESC"
     m = re.fullmatch(r"\s*(.+?)(?:\s+(asc|desc))?\s*", order_by, re.IGNORECASE)
-    f = ql.parse_field(m.group(1))
-    kind, key = comp.resolve(f)
-    expr, nan = comp.column(kind, key)
+    kind, key = comp.resolve(ql.parse_field(m.group(1)))
+    expr = comp.expr(kind, key)
     if kind == "params":
-        expr = f"COALESCE({expr.replace('value_text', 'value_num')}, {expr})"
+        expr = f"COALESCE({comp.expr(kind, key, numeric=True)}, {expr})"
     direction = (m.group(2) or "asc").upper()
     return f"({expr} IS NULL), {expr} {direction}"
 
@@ -185,6 +197,20 @@ def _referenced(node) -> list[str]:
     return [node.field.name]
 
 
+def _pushdown(comp: Compiler, tree) -> str | None:
+    """The conjuncts of the filter that need no metric, compiled against the experiment."""
+    parts = tree.parts if isinstance(tree, ql.BoolOp) and tree.op == "AND" else (tree,)
+    plain = [p for p in parts if tree is not None and not any(
+        comp.resolve(ql.Field(n, 0))[0] == "metrics" for n in _referenced(p))]
+    if not plain:
+        return None
+    comp.inner = True
+    try:
+        return " AND ".join(comp.where(p) for p in plain)
+    finally:
+        comp.inner = False
+
+
 def query(conn: sqlite3.Connection, filter: str = "", *, aggregate: str | None = None,
           value: str = "last", fields: list[str] | None = None, order_by: str | None = None,
           limit: int = 20, offset: int = 0, include_invalid: bool = False) -> dict:
@@ -197,33 +223,59 @@ def query(conn: sqlite3.Connection, filter: str = "", *, aggregate: str | None =
         raise UserError(f"limit must be 1..{MAX_LIMIT} and offset >= 0; page with offset")
     comp = Compiler(conn, filter or "", aggregate, value, include_invalid=include_invalid)
     tree = ql.parse(filter)
-    where = [comp.where(tree)] if tree is not None else []
+    where = comp.where(tree) if tree is not None else None
     comp.source = ""
     order = _order(comp, order_by)
     names = fields or _default_fields(comp, _referenced(tree) + (
         [ql.parse_field(re.sub(r"(?i)\s+(asc|desc)\s*$", "", order_by)).name] if order_by else []))
-    select = []
-    for name in names:
-        kind, key = comp.resolve(ql.parse_field(name))
-        expr, nan = comp.column(kind, key)
-        select.append(f"{expr}, {nan or 0}")
+    kinds = [comp.resolve(ql.parse_field(n)) for n in names]
+    select = [f"{comp.expr(k, key)}, {comp.nan_flag(k, key)}" for k, key in kinds]
     if aggregate is None:
-        source = "FROM results_runs r JOIN results_experiments e ON e.id=r.experiment_id"
-        if not include_invalid:
-            where.insert(0, "r.valid=1")
+        conds = ([] if include_invalid else ["r.valid=1"]) + ([where] if where else [])
+        sql = (f"SELECT {', '.join(select)}, COUNT(*) OVER () FROM results_runs r "
+               f"JOIN results_experiments e ON e.id=r.experiment_id {' '.join(comp.joins)}")
     else:
-        source = "FROM results_experiments e"
-        select.append("(SELECT COUNT(*) FROM results_runs r WHERE r.experiment_id=e.id"
-                      + ("" if include_invalid else " AND r.valid=1") + "), 0")
-        names = names + ["runs"]
-    sql = (f"SELECT {', '.join(select)}, COUNT(*) OVER () {source} {' '.join(comp.joins)}"
-           + (f" WHERE {' AND '.join(where)}" if where else "")
-           + f" ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}")
+        pushed = _pushdown(comp, tree)
+        inner = ", ".join(["e.id AS _id", "e.num AS _num"] + comp.inner_columns())
+        conds = [where] if where else []
+        sql = (f"WITH b AS MATERIALIZED (SELECT {inner} FROM results_experiments e "
+               f"{' '.join(comp.joins)}{f' WHERE {pushed}' if pushed else ''}) "
+               f"SELECT {', '.join(select)}, b._id, COUNT(*) OVER () FROM b")
+    sql += (f" WHERE {' AND '.join(conds)}" if conds else "") + \
+        f" ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}"
     rows = conn.execute(sql, comp.args).fetchall()
-    total = rows[0][-1] if rows else _count(conn, source, comp, where, offset)
+    total = rows[0][-1] if rows else (_count(conn, sql, comp.args) if offset else 0)
     out = [{n: _shown(n, row[2 * i], row[2 * i + 1]) for i, n in enumerate(names)} for row in rows]
+    if aggregate is not None:
+        _experiment_extras(comp, kinds, names, out, [row[-2] for row in rows])
+        names = names + ["runs"]
     return {"total": total, "offset": offset, "aggregate": aggregate, "value": value,
             "columns": names, "rows": out}
+
+
+def _experiment_extras(comp: Compiler, kinds, names, out: list[dict], ids: list[str]) -> None:
+    """For the page only: runs per experiment, and NaN told apart from missing metrics."""
+    valid = comp.valid_clause().replace("m.", "")
+    counts = dict(comp.conn.execute(
+        f"SELECT experiment_id, COUNT(*) FROM results_runs WHERE {valid} AND experiment_id IN "
+        f"({', '.join('?' for _ in ids)}) GROUP BY experiment_id", ids)) if ids else {}
+    for row, eid in zip(out, ids):
+        row["runs"] = counts.get(eid, 0)
+        for (kind, key), name in zip(kinds, names):
+            if kind == "metrics" and row[name] is None and _is_nan(comp, eid, key):
+                row[name] = "NaN"
+
+
+def _is_nan(comp: Compiler, eid: str, key: str) -> bool:
+    col, valid = comp.value, comp.valid_clause().replace("m.", "")
+    if comp.aggregate == "last":
+        found = comp.conn.execute(f"SELECT {col} IS NULL FROM results_metrics WHERE key=? AND "
+                                  f"experiment_id=? AND {valid} ORDER BY run_id DESC LIMIT 1",
+                                  (key, eid)).fetchone()
+    else:
+        found = comp.conn.execute(f"SELECT SUM({col} IS NULL) FROM results_metrics WHERE key=? "
+                                  f"AND experiment_id=? AND {valid}", (key, eid)).fetchone()
+    return bool(found and found[0])
 
 
 def _shown(name: str, value, nan):
@@ -238,9 +290,7 @@ def _shown(name: str, value, nan):
     return value
 
 
-def _count(conn, source: str, comp: Compiler, where: list[str], offset: int) -> int:
-    if offset == 0:
-        return 0
-    sql = f"SELECT COUNT(*) {source} {' '.join(comp.joins)}" + (
-        f" WHERE {' AND '.join(where)}" if where else "")
-    return conn.execute(sql, comp.args).fetchone()[0]
+def _count(conn: sqlite3.Connection, sql: str, args: dict) -> int:
+    """Matches when the page is past the end (the window count came back with no row)."""
+    head = sql[:sql.rindex(" ORDER BY ")]
+    return conn.execute(f"SELECT COUNT(*) FROM ({head})", args).fetchone()[0]
