@@ -221,6 +221,7 @@ def _bwrap(spec: RunSpec) -> list[str]:
     out += _bwrap_gpus(spec)
     for b in spec.binds:
         out += ["--bind" if b.writable else "--ro-bind", str(b.source), str(b.target)]
+    out += ["--remount-ro", "/"]  # the sandbox's own root: nothing writable but the binds
     uid, gid = spec.user
     if (uid, gid) != (0, 0):
         out += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]

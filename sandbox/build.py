@@ -20,6 +20,7 @@ from sandbox.argv import DEFAULT_IMAGE
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 DEFAULT_BASE = "rigorlab-base:bookworm"
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 Log = Callable[[str], None]
 
 
@@ -57,16 +58,23 @@ def apptainer_build_argv(definition: Path, output: Path, args: dict[str, str]) -
 def build_image(runtime: str, *, base: str, tag: str = DEFAULT_IMAGE,
                 context: Path = SANDBOX_DIR, dockerfile: str = "Dockerfile",
                 output: Path | None = None, log: Log = print,
-                extra_args: dict[str, str] | None = None) -> str:
-    """Build the sandbox image; returns its tag (docker, podman) or .sif path (apptainer)."""
+                extra_args: dict[str, str] | None = None,
+                ca_certs: Path | None = HOST_CA_DIR) -> str:
+    """Build the sandbox image; returns its tag (docker, podman) or .sif path (apptainer).
+
+    ca_certs: a folder of *.crt the image must trust (default the host's local CAs, so
+    builds and agents work behind a TLS-inspecting proxy).
+    """
     args = build_args(base) | dict(extra_args or {})
-    if not (context / dockerfile).is_file() and runtime != "apptainer":
-        raise UserError(f"no {dockerfile} in {context}")
-    if runtime == "docker":
-        return _docker_build(context, dockerfile, tag, args, log)
-    if runtime == "podman":
-        _run(podman_build_argv(context, dockerfile, tag, args), log)
-        return tag
+    if runtime in ("docker", "podman"):
+        if not (context / dockerfile).is_file():
+            raise UserError(f"no {dockerfile} in {context}")
+        with tempfile.TemporaryDirectory(prefix="rl-build-") as tmp:
+            ctx = build_context(Path(tmp), context / dockerfile, ca_certs)
+            if runtime == "docker":
+                return _docker_build(ctx, "Dockerfile", tag, args, log)
+            _run(podman_build_argv(ctx, "Dockerfile", tag, args), log)
+            return tag
     if runtime == "apptainer":
         if output is None:
             raise UserError("apptainer builds a .sif file: give --output PATH")
@@ -75,6 +83,16 @@ def build_image(runtime: str, *, base: str, tag: str = DEFAULT_IMAGE,
         return str(output)
     raise UserError(f"{runtime} uses no image (bwrap runs the host's programs read-only): "
                     "nothing to build; use --runtime docker, podman or apptainer")
+
+
+def build_context(dest: Path, dockerfile: Path, ca_certs: Path | None) -> Path:
+    """A minimal build context: the Dockerfile and ca-certificates/ (maybe empty)."""
+    shutil.copy(dockerfile, dest / "Dockerfile")
+    certs = dest / "ca-certificates"
+    certs.mkdir()
+    for crt in sorted(Path(ca_certs).glob("*.crt")) if ca_certs and Path(ca_certs).is_dir() else []:
+        shutil.copy(crt, certs / crt.name)
+    return dest
 
 
 def _docker_build(context: Path, dockerfile: str, tag: str, args: dict[str, str], log: Log) -> str:

@@ -9,7 +9,8 @@ ENVF="$RUN_DIR/podman.env"
 export CONTAINERS_STORAGE_CONF="$D/storage.conf" CONTAINERS_CONF="$D/containers.conf"
 
 start() {
-  apt_install podman runc conmon catatonit containernetworking-plugins busybox-static
+  # bubblewrap: the sandbox tests' third runtime, which needs no service of its own.
+  apt_install podman runc conmon catatonit containernetworking-plugins busybox-static bubblewrap
   mkdir -p "$D/storage" "$D/runroot" "$D/tmp"
   cat > "$D/storage.conf" <<CONF
 [storage]
