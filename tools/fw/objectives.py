@@ -219,7 +219,7 @@ class FunctionObjective(Objective):
 
     def _value(self, out):
         import torch
-        out = torch.as_tensor(out)
+        out = torch.as_tensor(out).detach()
         if out.numel() != 1:
             raise UserError(f"{self.name} must return a scalar, it returned shape {tuple(out.shape)}")
         return float(out)

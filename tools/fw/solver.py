@@ -216,7 +216,11 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     if getattr(obj, "dim", oracle.dim) != oracle.dim:
         raise UserError(f"the objective has dimension {obj.dim} but the set has dimension {oracle.dim}: "
                         "make the set's size (n, or m x n) match the data")
-    run = _Run(obj, oracle, algorithm, step or Agnostic(), lazy, lazy_k, momentum, x0, like)
+    step = step or Agnostic()
+    if getattr(step, "name", "") == "exact" and not obj.quadratic:
+        raise UserError("exact line search needs a quadratic objective (quadratic or least_squares); "
+                        "use the adaptive or backtracking step")
+    run = _Run(obj, oracle, algorithm, step, lazy, lazy_k, momentum, x0, like)
     traj = {"iteration": [], "primal": [], "gap": [], "time": []}
     status, start, t = MAXITER, time.perf_counter(), 0
     try:

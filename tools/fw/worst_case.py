@@ -204,3 +204,23 @@ def plot(result: dict, stem) -> list[str]:
         out.append(path)
     plt.close(fig)
     return out
+
+
+def save(result: dict, out_dir) -> dict:
+    """Write plot (PNG, PDF), the per-iteration gaps (CSV) and summary.json; returns the summary."""
+    import json
+    from pathlib import Path
+    import numpy as np
+    from tools.fw.files import atomic_dir
+    out_dir = Path(out_dir)
+    summary = {k: v for k, v in result.items() if not hasattr(v, "shape")}
+    with atomic_dir(out_dir) as tmp:
+        plot(result, str(tmp / "worst_case"))
+        np.savetxt(tmp / "gaps.csv", np.column_stack([result[k] for k in
+                   ("t", "exact_gap", "replay_gap", "fw_gap", "free_gap")]), delimiter=",", fmt="%.17g",
+                   header="t,primal_gap_construction,primal_gap_replay,fw_gap_replay,primal_gap_free_run",
+                   comments="")
+        summary["files"] = {k: str(out_dir / v) for k, v in {"plot_png": "worst_case.png", "plot_pdf":
+                            "worst_case.pdf", "gaps": "gaps.csv", "summary": "summary.json"}.items()}
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

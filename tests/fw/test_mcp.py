@@ -1,0 +1,133 @@
+"""run_fw_solver and fw_worst_case through a real MCP client (in memory), files in the workspace."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mcp import Client
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def _text(result) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def call(client, tool, **args):
+    res = await client.call_tool(tool, args)
+    assert not res.is_error, _text(res)
+    return res.structured_content
+
+
+async def test_least_squares_from_npy_files(workspace, mcp_server):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 60))
+    y = A @ np.where(rng.random(60) < 0.1, 1.0, 0.0) + 0.01 * rng.standard_normal(40)
+    (workspace / "data").mkdir()
+    np.save(workspace / "data/A.npy", A)
+    np.save(workspace / "data/y.npy", y)
+    async with Client(mcp_server) as client:
+        res = await call(client, "run_fw_solver", objective="least_squares", set="l1",
+                         set_params={"radius": 2.0}, data={"A": "data/A.npy", "y": "data/y.npy"},
+                         tol=1e-8, out="runs/ls")
+        assert res["status"] == "OPTIMAL" and res["gap"] <= 1e-8
+        assert res["out"] == "runs/ls" and set(res["files"]) == {"x", "trajectory", "plot_png", "plot_pdf", "summary"}
+        x = np.load(workspace / res["files"]["x"])
+        assert abs(np.abs(x).sum() - 2.0) < 1e-9          # solution on the boundary of the ball
+        assert 0.5 * np.sum((A @ x - y) ** 2) == pytest.approx(res["primal"], rel=1e-12)
+        rows = np.loadtxt(workspace / res["files"]["trajectory"], delimiter=",", skiprows=1)
+        assert rows.shape[0] == res["iterations"] + 1 and rows[-1, 2] == pytest.approx(res["gap"])
+        assert (workspace / "runs/ls/plot.png").read_bytes()[:4] == b"\x89PNG"
+        assert (workspace / "runs/ls/plot.pdf").read_bytes()[:4] == b"%PDF"
+        assert json.loads((workspace / "runs/ls/summary.json").read_text())["spec"]["set"] == "l1"
+        assert res["trajectory"][0]["iteration"] == 0 and res["trajectory"][-1]["gap"] == res["gap"]
+        again = await client.call_tool("run_fw_solver", {"objective": "least_squares", "set": "l1",
+                                                         "seed": 1, "size": [5, 5], "out": "runs/ls"})
+        assert again.is_error and "already exists" in _text(again)
+
+
+async def test_python_function_with_autograd_and_safetensors(workspace, mcp_server):
+    from safetensors.numpy import save_file
+    (workspace / "obj.py").write_text(
+        "import torch\n"
+        "def f(x):\n    return 0.5 * ((x - 0.3) ** 2).sum() + torch.logsumexp(x, 0)\n"
+        "def bad(x):\n    return -(x ** 2).sum()\n")
+    rng = np.random.default_rng(1)
+    B = rng.standard_normal((8, 8))
+    save_file({"Q": B.T @ B, "b": rng.standard_normal(8)}, str(workspace / "qp.safetensors"))
+    async with Client(mcp_server) as client:
+        res = await call(client, "run_fw_solver", objective="python", function="obj.py:f", set="simplex",
+                         set_params={"n": 10}, algorithm="away", tol=1e-7)
+        assert res["status"] == "OPTIMAL" and res["step"] == "adaptive"
+        bad = await client.call_tool("run_fw_solver", {"objective": "python", "function": "obj.py:bad",
+                                                       "set": "l2", "set_params": {"n": 4}})
+        assert bad.is_error and "not convex" in _text(bad)
+        qp = await call(client, "run_fw_solver", objective="quadratic", set="box",
+                        set_params={"lower": 0, "upper": 1},
+                        data={"Q": "qp.safetensors", "b": "qp.safetensors:b"}, algorithm="pairwise")
+        assert qp["status"] == "OPTIMAL" and qp["step"] == "exact"
+
+
+async def test_bad_input_is_a_clear_error(workspace, mcp_server):
+    np.save(workspace / "A.npy", np.ones((5, 4)))
+    np.save(workspace / "y.npy", np.ones(6))
+    np.save(workspace / "yn.npy", np.array([1.0, np.nan, 0, 0, 0]))
+    np.save(workspace / "Q.npy", np.diag([1.0, -1.0, 2.0, 0.5]))
+    np.save(workspace / "b.npy", np.zeros(4))
+    cases = [
+        ({"objective": "least_squares", "set": "l1", "data": {"A": "A.npy", "y": "y.npy"}}, "shapes do not match"),
+        ({"objective": "least_squares", "set": "l1", "data": {"A": "A.npy", "y": "yn.npy"}}, "NaN or infinite"),
+        ({"objective": "quadratic", "set": "simplex", "data": {"Q": "Q.npy", "b": "b.npy"}}, "not convex"),
+        ({"objective": "least_squares", "set": "l1", "seed": 0, "size": [5, 5],
+          "set_params": {"raduis": 1}}, "unknown parameter"),
+        ({"objective": "least_squares", "set": "l1", "data": {"A": "../A.npy", "y": "y.npy"}}, "outside the workspace"),
+        ({"objective": "least_squares", "set": "l1", "data": {"A": "nope.npy", "y": "y.npy"}}, "does not exist"),
+        ({"objective": "least_squares", "set": "birkhoff", "seed": 0, "size": [5, 7]}, "not a square"),
+        ({"objective": "quadratic", "set": "l1", "seed": 0, "size": [4], "step": "short",
+          "options": {"step_params": {"gamma": 1}}}, "unknown parameter"),
+        ({"objective": "quadratic", "set": "l1", "seed": 0, "size": [4], "options": {"lazzy": True}}, "unknown option"),
+        ({"objective": "logistic", "set": "l1", "seed": 0, "size": [5, 4], "step": "exact"}, "quadratic objective"),
+    ]
+    async with Client(mcp_server) as client:
+        for args, fragment in cases:
+            res = await client.call_tool("run_fw_solver", args)
+            assert res.is_error and fragment in _text(res), (args, _text(res))
+            assert "internal error" not in _text(res)
+    assert not list(workspace.glob("fw_runs/*"))            # nothing half-written
+
+
+async def test_worst_case_tool(workspace, mcp_server):
+    async with Client(mcp_server) as client:
+        res = await call(client, "fw_worst_case", r_end=3e-3, bits=128, out="wc")
+        assert res["iterations"] > 50 and 0.2 < res["c"] < 0.4
+        assert set(res["files"]) == {"plot_png", "plot_pdf", "gaps", "summary"}
+        assert (workspace / res["files"]["plot_pdf"]).stat().st_size > 1000
+
+
+async def test_big_runs_go_out_as_dispatched_jobs(workspace, mcp_server, monkeypatch):
+    monkeypatch.setenv("RIGORLAB_JOB_POLL_S", "0.1")
+    from tools.jobs import wait
+    from tools.jobs.api import forget
+    try:
+        async with Client(mcp_server) as client:
+            res = await call(client, "run_fw_solver", objective="least_squares", set="k_sparse",
+                             set_params={"k": 3, "radius": 0.5}, seed=4, size=[30, 50], tol=1e-9,
+                             time_limit_s=600, out="runs/job")
+            assert res["status"] == "DISPATCHED" and res["job_id"].startswith("J")
+            job = wait(res["job_id"], workspace=workspace, timeout_s=120)
+            assert job.exit_code == 0, (job.job_dir / "stderr").read_text()
+            summary = json.loads((workspace / "runs/job/summary.json").read_text())
+            assert summary["status"] == "OPTIMAL" and summary["gap"] <= 1e-9
+            assert (workspace / "runs/job/x.npy").exists() and (workspace / "runs/job/plot.pdf").exists()
+            inline = await call(client, "run_fw_solver", objective="least_squares", set="k_sparse",
+                                set_params={"k": 3, "radius": 0.5}, seed=4, size=[30, 50], tol=1e-9,
+                                out="runs/inline")
+            assert inline["primal"] == pytest.approx(summary["primal"], rel=1e-12)
+    finally:
+        forget(workspace)

@@ -1,0 +1,175 @@
+"""Problems from a spec an agent can write: objective + data (files or a seed) + set.
+
+    {"objective": "least_squares", "data": {"A": "data/A.npy", "y": "data/y.npy"},
+     "set": "l1", "set_params": {"radius": 5}}
+    {"objective": "quadratic", "data": {"Q": "qp.safetensors:Q", "b": "qp.safetensors:b"}, ...}
+    {"objective": "logistic", "seed": 0, "size": [500, 200], "set": "l2", ...}
+    {"objective": "python", "function": "obj.py:f", "gradient": "grad_f", "set": "simplex",
+     "set_params": {"n": 50}}
+
+Paths are resolved by the caller's `resolve(path, what)` (the workspace jail in the server).
+A .safetensors file without ":key" gives its tensor of the array's name.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from core.errors import UserError
+
+OBJECTIVES = ("quadratic", "least_squares", "logistic", "python")
+NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
+
+
+def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:
+    import torch
+    need = NEEDS[objective]
+    extra = sorted(set(data) - set(need))
+    if extra:
+        raise UserError(f"objective {objective!r} takes the arrays {', '.join(need)}; unexpected: {', '.join(extra)}")
+    missing = [k for k in need if k not in data]
+    if missing:
+        raise UserError(f"objective {objective!r} needs the arrays {', '.join(need)} (missing {', '.join(missing)}): "
+                        "give workspace paths to .npy or .safetensors files, or a seed to generate data")
+    return {k: torch.as_tensor(_read(str(data[k]), k, resolve)).to(torch.float64) for k in need}
+
+
+def _read(ref: str, name: str, resolve):
+    import numpy as np
+    path_part, key = ref.rsplit(":", 1) if ".safetensors:" in ref else (ref, "")
+    path = resolve(path_part, f"array {name}")
+    if not path.is_file():
+        raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise UserError(f"{path_part}: not a plain numeric .npy array ({exc})") from exc
+    elif path.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+        tensors = load_file(str(path))
+        key = key or name
+        if key not in tensors:
+            raise UserError(f"{path_part} has no tensor {key!r}; it holds: {', '.join(sorted(tensors))}. "
+                            f"Write 'file.safetensors:KEY' to pick one")
+        arr = tensors[key]
+    else:
+        raise UserError(f"{path_part}: arrays must be .npy or .safetensors files")
+    if arr.dtype.kind not in "fiu":
+        raise UserError(f"{path_part}: array {name} has dtype {arr.dtype}; a float array is needed")
+    return arr.astype("float64")
+
+
+def generate(objective: str, seed: int, size) -> dict:
+    """Reproducible instances: sparse-recovery least squares, a PSD quadratic, separable logistic."""
+    import torch
+    size = [int(s) for s in (size or [])]
+    gen = torch.Generator().manual_seed(int(seed))
+    if objective == "quadratic":
+        if len(size) != 1 or size[0] < 1 or size[0] > 8000:
+            raise UserError("a generated quadratic needs size [n] with 1 <= n <= 8000 (Q is dense n x n)")
+        n = size[0]
+        B = torch.randn((n, n), generator=gen, dtype=torch.float64) / math.sqrt(n)
+        Q = B.T @ B / 2 + 0.01 * torch.eye(n, dtype=torch.float64)
+        return {"Q": (Q + Q.T) / 2, "b": torch.randn(n, generator=gen, dtype=torch.float64)}
+    if len(size) != 2 or min(size) < 1:
+        raise UserError(f"a generated {objective} problem needs size [m, n] (A is m x n)")
+    m, n = size
+    A = torch.randn((m, n), generator=gen, dtype=torch.float64) / math.sqrt(m)
+    x_true = torch.zeros(n, dtype=torch.float64)
+    k = max(1, n // 50)
+    x_true[torch.randperm(n, generator=gen)[:k]] = torch.randn(k, generator=gen, dtype=torch.float64)
+    z = A @ x_true
+    if objective == "least_squares":
+        return {"A": A, "y": z + 0.01 * torch.randn(m, generator=gen, dtype=torch.float64)}
+    return {"A": A, "y": torch.where(z + 0.1 * torch.randn(m, generator=gen, dtype=torch.float64) >= 0, 1.0, -1.0)
+            .to(torch.float64)}
+
+
+def build(spec: dict, resolve: Callable):
+    """(objective, oracle) for a spec; every problem with the input is a UserError."""
+    from tools.fw.objectives import FunctionObjective, LeastSquares, Logistic, Quadratic
+    from tools.fw.oracles import make_oracle
+    kind = spec.get("objective")
+    if kind not in OBJECTIVES:
+        raise UserError(f"unknown objective {kind!r}; choose one of {', '.join(OBJECTIVES)}")
+    set_name, set_params = spec.get("set", ""), dict(spec.get("set_params") or {})
+    if set_name == "hull" and isinstance(set_params.get("atoms"), str):
+        set_params["atoms"] = _read(set_params["atoms"], "atoms", resolve)
+    if kind == "python":
+        oracle = make_oracle(set_name, set_params)
+        obj = _python_objective(spec, oracle, resolve)
+        if not spec.get("allow_nonconvex"):
+            _check_convex_samples(obj, oracle)
+        return obj, oracle
+    if spec.get("data") and spec.get("seed") is not None:
+        raise UserError("give either data files or a seed, not both")
+    if spec.get("data"):
+        arrays = load_arrays(kind, spec["data"], resolve)
+    elif spec.get("seed") is not None:
+        arrays = generate(kind, spec["seed"], spec.get("size"))
+    else:
+        raise UserError(f"objective {kind!r} needs data (workspace array files) or a seed (with size) to generate it")
+    cls = {"quadratic": Quadratic, "least_squares": LeastSquares, "logistic": Logistic}[kind]
+    obj = cls(*[arrays[k] for k in NEEDS[kind]])
+    oracle = make_oracle(set_name, _fill_dims(set_name, set_params, obj.dim))
+    return obj, oracle
+
+
+def _fill_dims(name: str, params: dict, dim: int) -> dict:
+    """Default the set's size from the data: n = dim (vectors) or a square n x n matrix."""
+    if name in ("product", "hull") or "n" in params:
+        return params
+    if name in ("birkhoff", "spectraplex"):
+        side = math.isqrt(dim)
+        if side * side != dim:
+            raise UserError(f"set {name!r} holds n x n matrices but the data has dimension {dim}, not a square")
+        return {**params, "n": side}
+    if name == "nuclear":
+        if "m" in params and dim % int(params["m"]) == 0:
+            return {**params, "n": dim // int(params["m"])}
+        raise UserError("set 'nuclear' needs set_params m and n (the matrix shape, m * n = data dimension)")
+    return {**params, "n": dim}
+
+
+def _python_objective(spec: dict, oracle, resolve):
+    import importlib.util
+    from tools.fw.objectives import FunctionObjective
+    ref = spec.get("function") or ""
+    file_part, _, name = ref.rpartition(":")
+    if not file_part or not name:
+        raise UserError("objective 'python' needs function 'path/to/file.py:function_name' (a workspace file)")
+    path = resolve(file_part, "function file")
+    if not path.is_file() or path.suffix != ".py":
+        raise UserError(f"{file_part!r} is not a Python file in the workspace")
+    mod_spec = importlib.util.spec_from_file_location(f"rigorlab_fw_user_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's file: report, do not crash
+        raise UserError(f"importing {file_part} failed: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, name, None)
+    grad_name = spec.get("gradient")
+    grad = getattr(module, grad_name, None) if grad_name else None
+    if not callable(fn) or (grad_name and not callable(grad)):
+        raise UserError(f"{file_part} defines no function {grad_name if callable(fn) else name!r}")
+    return FunctionObjective(fn, oracle.shape, grad, name=name)
+
+
+def _check_convex_samples(obj, oracle, pairs: int = 12) -> None:
+    """Refuse a function that visibly violates f(y) >= f(x) + <grad f(x), y - x> on the set."""
+    import torch
+    gen = torch.Generator().manual_seed(0)
+    verts = [oracle.lmo(torch.randn(oracle.dim, generator=gen, dtype=torch.float64)) for _ in range(6)]
+    pts = []
+    for _ in range(pairs * 2):
+        w = torch.rand(len(verts), generator=gen, dtype=torch.float64)
+        pts.append(sum(wi * v for wi, v in zip(w / w.sum(), verts)))
+    for x, y in zip(pts[::2], pts[1::2]):
+        px, fy = obj.at(x), obj.at(y).f
+        lin = px.f + float(px.g @ (y - x))
+        if fy < lin - 1e-8 * max(1.0, abs(px.f), abs(fy)):
+            raise UserError(
+                f"the objective is not convex on the set: f(y) = {fy:.6g} < f(x) + <grad f(x), y - x> = {lin:.6g} "
+                "for two feasible points. The FW gap is a certificate only for convex objectives; set "
+                "allow_nonconvex to run anyway (the gap then only measures stationarity)")
