@@ -1,0 +1,116 @@
+"""Demo: the results ledger. Real (tiny) training runs, three seeds each; one experiment's
+runs go through dispatch_job and are ingested from the metrics file when the jobs end."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+TITLE = "Results: experiments, runs, queries, statistics, summary table, plots"
+TOOLS = ("start_experiment", "record_result", "query_results", "compare_to_baseline",
+         "summary_table", "plot_results")
+SEEDS = (0, 1, 2)
+
+TRAIN = '''"""Logistic regression by gradient descent on a synthetic task (pure Python, fast start)."""
+import argparse, json, math, os, random
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--lr", type=float, default=0.05)
+ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--epochs", type=int, default=30)
+args = ap.parse_args()
+rng = random.Random(args.seed)
+data = []
+for _ in range(400):
+    x = [rng.gauss(0, 1) for _ in range(5)]
+    data.append((x, 1 if sum(x[:3]) - x[3] + rng.gauss(0, 0.8) > 0 else 0))
+w, b = [0.0] * 5, 0.0
+out = open(os.environ.get("RIGORLAB_METRICS_FILE", os.devnull), "a")
+for epoch in range(args.epochs):
+    loss = correct = 0.0
+    gw, gb = [0.0] * 5, 0.0
+    for x, y in data:
+        p = 1 / (1 + math.exp(-(sum(a * c for a, c in zip(w, x)) + b)))
+        loss -= math.log(p if y else 1 - p) / len(data)
+        correct += (p > 0.5) == bool(y)
+        gw = [g + (p - y) * c / len(data) for g, c in zip(gw, x)]
+        gb += (p - y) / len(data)
+    w, b = [a - args.lr * g for a, g in zip(w, gw)], b - args.lr * gb
+    out.write(json.dumps({"step": epoch, "seed": args.seed, "loss": loss, "acc": correct / len(data)}) + "\\n")
+out.close()
+print(f"final loss {loss:.4f} acc {correct / len(data):.3f}")
+'''
+
+
+def train_by_hand(ws, lr: float, seed: int) -> tuple[dict, dict]:
+    """Run train.py outside dispatch; return final metrics and the earlier series."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "metrics.jsonl")
+        subprocess.run([sys.executable, "train.py", "--lr", str(lr), "--seed", str(seed)], cwd=ws,
+                       env=dict(os.environ, RIGORLAB_METRICS_FILE=path), check=True,
+                       capture_output=True, timeout=60)
+        lines = [json.loads(line) for line in open(path)]
+    final = {k: lines[-1][k] for k in ("loss", "acc")}
+    series = {k: [line[k] for line in lines[:-1]] for k in ("loss", "acc")}
+    return final, series
+
+
+async def run(demo) -> None:
+    ws = demo.workspace
+    (ws / "train.py").write_text(TRAIN)
+    report = ws / "report.tex"
+    if not report.exists():
+        report.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                          "\\section{Experiments}\n\\end{document}\n")
+    base = {"model": "logreg", "lr": 0.01, "epochs": 30}
+    await demo.call("start_experiment", goal="baseline: logistic regression, lr 0.01",
+                    hypothesis="reaches about 0.8 accuracy in 30 epochs", config=base, tier=3)
+    for seed in SEEDS:
+        final, series = train_by_hand(ws, 0.01, seed)
+        await demo.call("record_result", experiment_id="E001", metrics=final, seed=seed, series=series)
+    await demo.call("start_experiment", _expect_error=True, goal="two changes at once",
+                    parent="E001", config={**base, "lr": 0.5, "epochs": 60}, tier=3)
+    await demo.call("start_experiment", goal="larger learning rate", parent="E001", tier=3,
+                    hypothesis="lr 0.5 converges further in the same 30 epochs",
+                    config={**base, "lr": 0.5})
+    tools = {t.name for t in (await demo.client.list_tools()).tools}
+    if {"dispatch_job", "wait_job"} <= tools:
+        await _through_jobs(demo)
+    else:
+        for seed in SEEDS:
+            final, series = train_by_hand(ws, 0.5, seed)
+            await demo.call("record_result", experiment_id="E002", metrics=final, seed=seed, series=series)
+    await demo.call("record_result", experiment_id="E002", metrics={"acc": "NaN", "loss": "NaN"},
+                    seed=99)
+    await demo.call("query_results", filter="params.lr >= 0.1 OR metrics.acc < 0.7",
+                    fields=["id", "seed", "metrics.acc", "metrics.loss"], order_by="metrics.acc desc")
+    await demo.call("query_results", aggregate="mean", value="min", fields=["id", "params.lr", "metrics.loss"])
+    await demo.call("query_results", _expect_error=True, filter="metrics.accuracy > 0.8 AND (tier = 3")
+    await demo.call("query_results", _expect_error=True, filter="metrics.accuracy > 0.8")
+    await demo.call("compare_to_baseline", candidate="E002", baseline="E001", metric="loss",
+                    higher_is_better=False)
+    await demo.call("summary_table", metric="loss", format="latex", report="report.tex")
+    await demo.call("plot_results", metric="loss", x="params.lr", value="min")
+
+
+async def _through_jobs(demo) -> None:
+    jobs = []
+    for seed in SEEDS:
+        job = await demo.call("dispatch_job", command=f"python train.py --lr 0.5 --seed {seed}",
+                              experiment_id="E002", gpus=0)
+        jobs.append(job["id"])
+    for job_id in jobs:
+        for _ in range(6):
+            if (await demo.call("wait_job", job_id=job_id, timeout_s=20))["state"] not in (
+                    "QUEUED", "SUBMITTED", "RUNNING"):
+                break
+    import anyio
+    deadline, ingested = time.monotonic() + 30, 0
+    while ingested < len(jobs) and time.monotonic() < deadline:
+        found = await demo.client.call_tool("query_results", {"filter": "id = 'E002'"})
+        ingested = (found.structured_content or {}).get("total", 0)
+        await anyio.sleep(0.2)
+    demo.console.print(f"{ingested} of {len(jobs)} jobs' metrics files ingested when the jobs ended")
