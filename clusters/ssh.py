@@ -137,6 +137,7 @@ class SSHShell:
 
     def put_tree(self, local_root: Path, remote_root: str, skip: tuple[str, ...]) -> int:
         sftp = self.sftp()
+        _makedirs(sftp, remote_root)
         count = 0
         for path in sorted(local_root.rglob("*")):
             rel = path.relative_to(local_root)

@@ -36,21 +36,25 @@ def wrapper_script(*, job_dir: str, cwd: str, env: dict[str, str], time_limit_s:
     return f"""#!/bin/bash
 {header}# rigorlab job wrapper (generated): runs command.sh and records how it ended.
 D={d}
-finish() {{ printf '%s\\n' "$1" > "$D/exit_code.tmp" && mv -f "$D/exit_code.tmp" "$D/exit_code"; }}
-echo $$ > "$D/pid.tmp" && mv -f "$D/pid.tmp" "$D/pid"
-{exports}
-cd {shlex.quote(cwd)} 2>"$D/stderr" || {{ echo "rigorlab: working directory {cwd} is missing" >>"$D/stderr"; finish 127; exit 127; }}
-env > "$D/env.tmp" && mv -f "$D/env.tmp" "$D/env"
-date +%s.%N > "$D/started"
 child=
+stop=
 forward() {{
+  stop=1
   [ -n "$child" ] || return 0
   kill -TERM -- "-$child" 2>/dev/null
   ( sleep {kill_grace_s}; kill -KILL -- "-$child" 2>/dev/null ) >/dev/null 2>&1 &
 }}
 trap forward TERM INT HUP
+finish() {{ printf '%s\\n' "$1" > "$D/exit_code.tmp" && mv -f "$D/exit_code.tmp" "$D/exit_code"; }}
+echo $$ > "$D/pid.tmp" && mv -f "$D/pid.tmp" "$D/pid"
+{exports}
+cd {shlex.quote(cwd)} 2>"$D/stderr" || {{ echo "rigorlab: working directory {cwd} is missing" >>"$D/stderr"; finish 127; exit 0; }}
+env > "$D/env.tmp" && mv -f "$D/env.tmp" "$D/env"
+[ -z "$stop" ] || {{ finish 143; exit 0; }}
+date +%s.%N > "$D/started"
 setsid {launch} >"$D/stdout" 2>"$D/stderr" </dev/null &
 child=$!
+[ -z "$stop" ] || forward
 if [ {limit} -gt 0 ]; then
   ( s=; trap 'kill $s 2>/dev/null; exit 0' TERM
     sleep {limit} & s=$!; wait $s

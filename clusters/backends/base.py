@@ -165,9 +165,11 @@ def runtime_argv(job: Job, run_dir: str, workspace: str, cwd: str, env: dict[str
     except ImportError as exc:
         raise UserError(f"runtime {job.runtime!r} needs sandbox.argv.job_argv, which this install "
                         "lacks; use runtime 'bare' or update rigorlab") from exc
+    # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
+    inner = {k: v for k, v in env.items() if k != "CUDA_VISIBLE_DEVICES"}
     return job_argv(job.runtime, ["bash", posixpath.join(run_dir, "command.sh")],
                     workspace=workspace, workdir=cwd, image=job.image,
-                    gpus=list(job.assigned) or None, env=env, extra_binds=(run_dir,))
+                    gpus=list(job.assigned) or None, env=inner, extra_binds=((run_dir, "rw"),))
 
 
 def now() -> float:

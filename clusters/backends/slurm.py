@@ -188,6 +188,16 @@ class SlurmBackend(Backend):
         return Observation(JobState.LOST, reason=f"SLURM no longer knows job {job.native_id} and it "
                            "left no exit-code file")
 
+    def collect(self, job: Job, workspace_root: Path) -> str | None:
+        if self.node is None or not job.remote_dir:
+            return None
+        from clusters.backends.ssh import fetch_job_files
+        try:
+            fetch_job_files(self._shell, job.remote_dir, job.job_dir)
+        except (ShellError, OSError) as exc:
+            return f"its files could not be fetched from {self.node.name}: {exc}"
+        return None
+
     def cancel(self, job: Job) -> None:
         d = quote(self.run_dir(job))
         target = quote(job.native_id) if job.native_id else f"--name={self.job_name(job)}"

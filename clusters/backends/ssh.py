@@ -74,13 +74,7 @@ class SSHBackend(SlotBackend):
 
     def collect(self, job: Job, workspace_root: Path) -> str | None:
         try:
-            sftp = self._shell.sftp()
-            job.job_dir.mkdir(parents=True, exist_ok=True)
-            for name in FETCHED:
-                try:
-                    sftp.get(posixpath.join(self.run_dir(job), name), str(job.job_dir / name))
-                except FileNotFoundError:
-                    pass
+            fetch_job_files(self._shell, self.run_dir(job), job.job_dir)
             if self.node.workspace == "sync":
                 for rel in self.node.fetch:
                     self._shell.get_tree(posixpath.join(self._sync_root(job), rel), workspace_root / rel)
@@ -100,3 +94,14 @@ class SSHBackend(SlotBackend):
         except ShellError as exc:
             return False, str(exc)
         return rc == 0, f"{self.node.user}@{self.node.host}:{self.node.port} answers ({out.split()[-1]} cores)"
+
+
+def fetch_job_files(shell, run_dir: str, job_dir: Path) -> None:
+    """Copy a finished job's record (logs, env, exit code, metrics) into its local folder."""
+    sftp = shell.sftp()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    for name in FETCHED:
+        try:
+            sftp.get(posixpath.join(run_dir, name), str(job_dir / name))
+        except FileNotFoundError:
+            pass

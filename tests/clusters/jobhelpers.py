@@ -1,0 +1,27 @@
+"""Helpers shared by the job-system tests (tests/clusters, tests/jobs)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def ssh_node_toml(env: dict[str, str], name: str = "box", **extra) -> str:
+    lines = [f"[nodes.{name}]", f'host = "{env["SSH_HOST"]}"', f'port = {env["SSH_PORT"]}',
+             f'user = "{env["SSH_USER"]}"', f'key_file = "{env["SSH_KEY"]}"',
+             f'known_hosts = "{env["SSH_KNOWN_HOSTS"]}"', "gpus = 2", 'workspace = "sync"',
+             "connect_timeout_s = 3", "command_timeout_s = 10", "node_fail_after_s = 2"]
+    for k, v in extra.items():
+        lines.append(f"{k} = {v}")
+    return "\n".join(lines) + "\n"
+
+
+def read(path: Path) -> str:
+    return Path(path).read_text() if Path(path).exists() else ""
+
+
+def pids_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

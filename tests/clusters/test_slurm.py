@@ -1,0 +1,110 @@
+"""The SLURM backend against a real single-node cluster (tests/services/slurm.sh)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from clusters import ledger
+from clusters.dispatcher import JobRequest
+from clusters.model import Job, JobState
+from tests.conftest import require_service
+
+from tests.clusters.jobhelpers import ssh_node_toml
+
+TOML = '[slurm.hpc]\nvia = "local"\npartition = "debug"\nmax_gpus = 2\naccounting = false\n'
+
+
+@pytest.fixture
+def slurm(monkeypatch):
+    env = require_service("slurm")
+    monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])
+    return env
+
+
+def req(ws, command, **kw):
+    return JobRequest(command=command, cwd=ws, target=kw.pop("target", "hpc"), **kw)
+
+
+def scontrol(native_id: str) -> str:
+    return subprocess.run(["scontrol", "-o", "show", "job", native_id], capture_output=True,
+                          text=True).stdout
+
+
+def test_sbatch_run_logs_exit_codes(slurm, make_dispatcher, workspace):
+    d = make_dispatcher(TOML)
+    ok = d.submit(req(workspace, 'echo "gpu=[$CUDA_VISIBLE_DEVICES] exp=$RIGORLAB_EXPERIMENT_ID"; '
+                      'echo \'{"acc": 1}\' > "$RIGORLAB_METRICS_FILE"', experiment_id="E002"))
+    bad = d.submit(req(workspace, "echo oops >&2; exit 4", gpus=0))
+    assert ok.state == JobState.SUBMITTED and ok.native_id and ok.native_id.isdigit()
+    assert f"JobName=rl-{ok.uuid}" in scontrol(ok.native_id), "the UUID rides in the job name"
+    ok, bad = d.wait(ok.id, 60), d.wait(bad.id, 60)
+    assert (ok.state, ok.exit_code) == (JobState.COMPLETED, 0)
+    assert (bad.state, bad.exit_code) == (JobState.FAILED, 4)
+    assert d.logs(ok.id).text == "gpu=[0] exp=E002\n", "--gres=gpu:1 makes SLURM pin one GPU"
+    assert d.logs(bad.id, "stderr").text == "oops\n"
+    assert ok.metrics_file.read_text() == '{"acc": 1}\n'
+    assert "--gres=gpu:1" in (ok.job_dir / "wrapper.sh").read_text()
+
+
+def test_timeout_cancel_and_pending_reason(slurm, make_dispatcher, workspace):
+    d = make_dispatcher(TOML)
+    hog = d.submit(req(workspace, "sleep 60", gpus=2))
+    waiting = d.submit(req(workspace, "echo late", gpus=1))
+    deadline = time.monotonic() + 30
+    while d.get(hog.id).state != JobState.RUNNING and time.monotonic() < deadline:
+        d.tick(force=True)
+        time.sleep(0.2)
+    d.tick(force=True)
+    w = d.get(waiting.id)
+    assert w.state == JobState.SUBMITTED and w.reason and w.reason.startswith("pending:"), w.reason
+    hpc = next(v for v in d.nodes() if v.target == "hpc")
+    assert len(hpc.gpus) == 2 and hpc.idle_gpus == 0 and hpc.reachable
+    assert d.cancel(hog.id, wait_s=30).state == JobState.CANCELLED
+    assert d.wait(waiting.id, 60).state == JobState.COMPLETED
+    slow = d.wait(d.submit(req(workspace, "sleep 60", gpus=0, time_limit_s=2)).id, 60)
+    assert (slow.state, slow.exit_code) == (JobState.TIMEOUT, 143)
+
+
+def test_a_lost_sbatch_reply_is_recovered_by_name(slurm, make_dispatcher, workspace):
+    d = make_dispatcher(TOML)
+    job = Job(id="", uuid=uuid.uuid4().hex, target="hpc", backend="slurm", state=JobState.QUEUED,
+              command="echo recovered; exit 5", cwd=str(workspace), job_dir=workspace, gpus=0)
+    ledger.insert(d.conn(), job, d.job_root)
+    ledger.transition(d.conn(), job, JobState.SUBMITTED)
+    d.backend("hpc").start(job, workspace)          # sbatch ran; its reply never reached the ledger
+    assert ledger.get(d.conn(), job.id).native_id is None
+    done = d.wait(job.id, 60)
+    assert (done.state, done.exit_code) == (JobState.FAILED, 5) and done.native_id
+    assert d.logs(job.id).text == "recovered\n"
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder the SSH test user can enter (pytest's tmp folders are private to root)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    path = Path(tempfile.mkdtemp(prefix="rl-shared-", dir="/tmp"))
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_slurm_through_a_login_node_over_ssh(slurm, make_dispatcher, workspace, shared_dir):
+    env = require_service("sshd")
+    remote_ws = shared_dir
+    toml = ssh_node_toml(env, "login") + (
+        '[slurm.hpc]\nvia = "login"\npartition = "debug"\nmax_gpus = 2\n'
+        f'remote_workspace = "{remote_ws}"\nroot = "rl-slurm"\n')
+    d = make_dispatcher(toml)
+    job = d.submit(req(workspace, "whoami; pwd; echo '{\"x\": 2}' > $RIGORLAB_METRICS_FILE; exit 6",
+                       gpus=1, experiment_id="E003"))
+    assert job.remote_dir and job.remote_dir.startswith("/home/")
+    job = d.wait(job.id, 60)
+    assert (job.state, job.exit_code) == (JobState.FAILED, 6)
+    assert d.logs(job.id).text == f"{env['SSH_USER']}\n{remote_ws}\n"
+    assert job.metrics_file.read_text() == '{"x": 2}\n', "fetched home before the finish hook"
