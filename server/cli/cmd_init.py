@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
     for name, what in init_workspace(ws, args.tool, modules).items():
         out.print(f"{name}: {what}")
+    out.print("next: start the agent here and run the setup_research_plan prompt "
+              "(Claude Code: /mcp__rigorlab__setup_research_plan) to fill in the project section")
     if args.no_register:
         return 0
     from server.cli.cmd_install import install
