@@ -150,7 +150,8 @@ def _summary(args) -> int:
     from tools.results import report_region, tables
     ctx = _ctx(args)
     table = tables.rows(ctx.db(), args.metric, baseline=args.baseline, filter=args.filter,
-                        value=args.value, min_scale=args.min_scale)
+                        value=args.value, min_scale=args.min_scale,
+                        workspace=ctx.workspace.root)
     if args.latex:
         print(tables.booktabs(table), end="")
     else:

@@ -148,7 +148,7 @@ def register(app, ctx: ServerContext) -> None:
         """Summary table (ID, date, description, commit, metric, vs baseline, status)."""
         from tools.results import report_region, tables
         table = tables.rows(ctx.db(), metric, baseline=baseline, filter=filter, value=value,
-                            min_scale=min_scale)
+                            min_scale=min_scale, workspace=ctx.workspace.root)
         latex = tables.booktabs(table)
         updated = None
         if report:

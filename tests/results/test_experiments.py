@@ -81,3 +81,14 @@ def test_git_commit_and_dirty_flag(conn, workspace):
     dirty = experiments.start(conn, goal="dirty", workspace=workspace)
     assert dirty["git_dirty"] is True
     assert experiments.get(conn, dirty["experiment_id"])["git_dirty"] == 1
+
+
+def test_manual_run_after_the_evaluation_changed_is_invalid(conn, workspace):
+    from rules.fingerprints import protect
+    (workspace / "eval.py").write_text("print('acc')\n")
+    protect(workspace, conn, "python eval.py", [])
+    experiments.start(conn, goal="x")
+    assert runs.record(conn, "E001", {"acc": 0.5}, workspace=workspace)["valid"]
+    (workspace / "eval.py").write_text("print('acc') # tuned\n")
+    bad = runs.record(conn, "E001", {"acc": 0.99}, workspace=workspace)
+    assert not bad["valid"] and "eval.py" in bad["invalid_reason"]

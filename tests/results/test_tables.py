@@ -129,3 +129,15 @@ def test_region_refuses_broken_markers_and_writes_nothing(tmp_path, content, mes
 def test_missing_report_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         report_region.update(tmp_path / "report.tex", "T")
+
+
+def test_minimum_scale_comes_from_the_project_instructions(populated, workspace):
+    from rules.render import init_workspace
+    init_workspace(workspace, "claude")
+    claude = workspace / "CLAUDE.md"
+    claude.write_text(claude.read_text().replace("- minimum decision scale:",
+                                                 "- minimum decision scale: 5000 samples"))
+    populated.execute("UPDATE results_experiments SET scale=10000 WHERE id='E001'")
+    table = tables.rows(populated, "acc", filter="tier = 3", workspace=workspace)
+    assert [r[6] for r in table["rows"]] == ["running", "running; preliminary"]
+    assert "no scale given, below the minimum decision scale 5000" in table["notes"][0]

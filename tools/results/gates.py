@@ -36,3 +36,11 @@ def conclusion_note(tier: int, scale: float | None, min_scale: float | None) -> 
     from rules.gates import conclusion_allowed
     violation = conclusion_allowed(tier, scale, min_scale)
     return None if violation is None else violation.message
+
+
+def project_min_scale(workspace: Path | None) -> float | None:
+    """Rule VII: the minimum decision scale written in the project instructions, if any."""
+    if workspace is None:
+        return None
+    from rules.render import min_decision_scale
+    return min_decision_scale(workspace)

@@ -4,6 +4,7 @@ status) as LaTeX booktabs and Markdown. Results that rule VII does not allow as 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from tools.results import gates, stats
 from tools.results.query import query
@@ -47,8 +48,12 @@ def _default_baseline(conn: sqlite3.Connection) -> str | None:
 
 
 def rows(conn: sqlite3.Connection, metric: str, *, baseline: str | None = None,
-         filter: str = "", value: str = "last", min_scale: float | None = None) -> dict:
+         filter: str = "", value: str = "last", min_scale: float | None = None,
+         workspace: Path | None = None) -> dict:
+    """Rows of the summary; min_scale defaults to the project's minimum decision scale."""
     ensure(conn)
+    if min_scale is None:
+        min_scale = gates.project_min_scale(workspace)
     ids = [r["id"] for r in query(conn, filter, aggregate="last", fields=["id"],
                                   order_by="id asc", limit=MAX_ROWS)["rows"]]
     baseline = baseline or _default_baseline(conn)
