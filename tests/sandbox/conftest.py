@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require_service
+from tests.conftest import require_service
 
 sys.path.insert(0, str(Path(__file__).parent))
 import testbase  # noqa: E402
 
-CACHE = REPO / ".run" / "sandbox"
 ENGINE_SERVICES = {"docker": "docker", "podman": "podman"}
 
 
@@ -29,45 +28,17 @@ def _engine_session(runtime: str):
     return mp
 
 
-def _build_test_image(runtime: str) -> str:
-    from sandbox.build import build_image, import_tar
-    key = testbase.cache_key()
-    base, tag = f"rigorlab-testbase:{key}", f"rigorlab-sbxtest:{key}"
-    tar = CACHE / f"testbase-{key}.tar"
-    if not tar.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        testbase.make_tar(tar)
-    if not _has_image(runtime, base):
-        import_tar(runtime, tar, base, log=lambda _: None)
-    build_image(runtime, base=base, tag=tag, context=Path(__file__).parent / "image",
-                log=lambda _: None)
-    return tag
-
-
-def _has_image(runtime: str, tag: str) -> bool:
-    import subprocess
-    if runtime == "podman":
-        return subprocess.run(["podman", "image", "exists", tag]).returncode == 0
-    import docker
-    from docker.errors import ImageNotFound
-    try:
-        docker.from_env().images.get(tag)
-        return True
-    except ImageNotFound:
-        return False
-
-
 @pytest.fixture(scope="session")
 def docker_image():
     mp = _engine_session("docker")
-    yield _build_test_image("docker")
+    yield testbase.build_test_image("docker")
     mp.undo()
 
 
 @pytest.fixture(scope="session")
 def podman_image():
     mp = _engine_session("podman")
-    yield _build_test_image("podman")
+    yield testbase.build_test_image("podman")
     mp.undo()
 
 

@@ -21,6 +21,7 @@ SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pyd
         "site-packages", "dist-packages", "unittest", "distutils"}
 
 
+CACHE = Path(__file__).resolve().parents[2] / ".run" / "sandbox"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not a venv's or pyenv's: small and standard
 
 
@@ -93,3 +94,31 @@ def _file(tar: tarfile.TarFile, name: str, text: str) -> None:
     ti = tarfile.TarInfo(name)
     ti.size, ti.mode = len(data), 0o644
     tar.addfile(ti, io.BytesIO(data))
+
+
+def build_test_image(runtime: str) -> str:
+    """Import the base (once) and build the test image through sandbox.build; its tag."""
+    from sandbox.build import build_image, import_tar
+    key = cache_key()
+    base, tag = f"rigorlab-testbase:{key}", f"rigorlab-sbxtest:{key}"
+    tar = CACHE / f"testbase-{key}.tar"
+    if not tar.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        make_tar(tar)
+    if not has_image(runtime, base):
+        import_tar(runtime, tar, base, log=lambda _: None)
+    build_image(runtime, base=base, tag=tag, context=Path(__file__).parent / "image",
+                log=lambda _: None)
+    return tag
+
+
+def has_image(runtime: str, tag: str) -> bool:
+    if runtime == "podman":
+        return subprocess.run(["podman", "image", "exists", tag]).returncode == 0
+    import docker
+    from docker.errors import ImageNotFound
+    try:
+        docker.from_env().images.get(tag)
+        return True
+    except ImageNotFound:
+        return False
