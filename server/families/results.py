@@ -70,18 +70,18 @@ def register(app, ctx: ServerContext) -> None:
         goal: str,
         hypothesis: str = "",
         config: Annotated[dict[str, Any] | None, Field(description="flat key-values")] = None,
-        parent: Annotated[str | None, Field(description="parent id; change one key (rule VI)")] = None,
+        parent: Annotated[str, Field(description="parent id; change one key (rule VI)")] = "",
         tier: Annotated[int, Field(description="1 runs, 2 subset, 3 full", ge=1, le=3)] = 1,
         scale: Annotated[float | None, Field(description="evaluation scale")] = None,
-        reason: Annotated[str | None, Field(description="why several keys change")] = None,
+        reason: Annotated[str, Field(description="why several keys change")] = "",
         tags: dict[str, str] | None = None,
-        experiment_id: Annotated[str | None, Field(description="default: next free")] = None,
+        experiment_id: Annotated[str, Field(description="default: next free")] = "",
     ) -> StartOut:
         """Record a new experiment (E001, E002, ...); returns its config diff to the parent."""
         from tools.results.experiments import start
-        return StartOut(**start(ctx.db(), goal=goal, hypothesis=hypothesis, config=config, parent=parent,
-                                tier=tier, scale=scale, reason=reason, tags=tags,
-                                experiment_id=experiment_id, workspace=ctx.workspace.root))
+        return StartOut(**start(ctx.db(), goal=goal, hypothesis=hypothesis, config=config,
+                                parent=parent or None, tier=tier, scale=scale, reason=reason or None, tags=tags,
+                                experiment_id=experiment_id or None, workspace=ctx.workspace.root))
 
     @tool(app, ctx, title="Record a result")
     def record_result(
@@ -108,7 +108,7 @@ def register(app, ctx: ServerContext) -> None:
             description="none: rows are runs; else experiments, metrics over seeds")] = "none",
         value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
         fields: list[str] | None = None,
-        order_by: Annotated[str | None, Field(description="field [asc|desc]")] = None,
+        order_by: Annotated[str, Field(description="field [asc|desc]")] = "",
         limit: Annotated[int, Field(ge=1, le=500)] = 20,
         offset: int = 0,
         include_invalid: bool = False,
@@ -116,7 +116,7 @@ def register(app, ctx: ServerContext) -> None:
         """Filter runs or experiments by params.*, metrics.*, tags.*, attributes."""
         from tools.results.query import query
         return QueryOut(**query(ctx.db(), filter, aggregate=None if aggregate == "none" else aggregate,
-                                value=value, fields=fields, order_by=order_by, limit=limit,
+                                value=value, fields=fields, order_by=order_by or None, limit=limit,
                                 offset=offset, include_invalid=include_invalid))
 
     @tool(app, ctx, title="Compare to baseline", read_only=True, idempotent=True)
@@ -138,16 +138,16 @@ def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, title="Summary table")
     def summary_table(
         metric: str,
-        baseline: Annotated[str | None, Field(description="default: first root experiment")] = None,
+        baseline: Annotated[str, Field(description="default: first root experiment")] = "",
         filter: str = "",
         value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
         min_scale: Annotated[float | None, Field(description="minimum decision scale")] = None,
         format: Literal["markdown", "latex"] = "markdown",
-        report: Annotated[str | None, Field(description="report.tex: update its summary region")] = None,
+        report: Annotated[str, Field(description="report.tex: update its summary region")] = "",
     ) -> SummaryOut:
         """Summary table (ID, date, description, commit, metric, vs baseline, status)."""
         from tools.results import report_region, tables
-        table = tables.rows(ctx.db(), metric, baseline=baseline, filter=filter, value=value,
+        table = tables.rows(ctx.db(), metric, baseline=baseline or None, filter=filter, value=value,
                             min_scale=min_scale, workspace=ctx.workspace.root)
         latex = tables.booktabs(table)
         updated = None
@@ -162,12 +162,12 @@ def register(app, ctx: ServerContext) -> None:
         x: Annotated[str, Field(description="experiment, or params.NAME")] = "experiment",
         filter: str = "",
         value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
-        name: Annotated[str | None, Field(description="file stem")] = None,
+        name: Annotated[str, Field(description="file stem")] = "",
     ) -> PlotOut:
         """Plot a metric per experiment or parameter, seeds as error bars; PNG+PDF in images/."""
         from tools.results.plots import plot
         out = plot(ctx.db(), ctx.workspace.path("images", what="images folder"), metric, x=x,
-                   filter=filter, value=value, name=name)
+                   filter=filter, value=value, name=name or None)
         return PlotOut(paths=[ctx.workspace.rel(p) for p in out["paths"]])
 
     @app.resource("rigorlab://results/summary", name="results-summary", mime_type="text/markdown",
