@@ -30,9 +30,18 @@ class Objective:
     def at(self, x) -> Point:
         raise NotImplementedError
 
+    linear_images = False   # image(d) linear in d: the solver combines images of vertices
+
     def image(self, d):
         """What `move` and `along` need about the direction d (e.g. A d)."""
         return None
+
+    def vertex_image(self, v):
+        return self.image(v)
+
+    def point_image(self, p):
+        """image(x) at the point p, from what p already holds."""
+        raise NotImplementedError
 
     def move(self, p: Point, d, dimg, gamma: float) -> Point:
         return self.at(p.x + gamma * d)
@@ -56,51 +65,90 @@ def _finite(t, what):
     return t
 
 
-class LeastSquares(Objective):
-    """f(x) = 0.5 ||A x - y||^2."""
-    quadratic = True
+class _VertexImages:
+    """Images of sparse vertices (simplex, L1, K-sparse, Birkhoff ...) computed from the nonzero
+    columns only and kept in a bounded LRU cache, so revisited atoms cost O(n) per step."""
+    SPARSE_MAX = 64
 
-    def __init__(self, A, y):
+    def _init_cache(self, entry_floats: int) -> None:
+        from collections import OrderedDict
+        self._cache = OrderedDict()
+        self._cache_cap = max(16, (1 << 28) // (8 * max(entry_floats, 1)))
+
+    def vertex_image(self, v):
+        nz = v.nonzero().flatten()
+        if nz.numel() > self.SPARSE_MAX:
+            return self.image(v)
+        vals = v[nz]
+        key = (tuple(nz.tolist()), tuple(vals.tolist()))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._sparse_image(nz, vals)
+            self._cache[key] = hit
+            if len(self._cache) > self._cache_cap:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return hit
+
+
+class LeastSquares(_VertexImages, Objective):
+    """f(x) = 0.5 ||A x - y||^2; the point keeps z = A x and the gradient, images are (A d, A^T A d)."""
+    quadratic = True
+    linear_images = True
+
+    def __init__(self, A, y, check: bool = True):
         if A.ndim != 2:
             raise UserError(f"A must be a matrix, got shape {tuple(A.shape)}")
         if y.ndim != 1 or y.shape[0] != A.shape[0]:
             raise UserError(f"shapes do not match: A is {tuple(A.shape)} so y must have shape "
                             f"({A.shape[0]},), got {tuple(y.shape)}")
-        self.A, self.y = _finite(A, "A"), _finite(y, "y")
+        self.A, self.y = (_finite(A, "A"), _finite(y, "y")) if check else (A, y)
         self.dim = A.shape[1]
+        self._c = None
+        self._init_cache(A.shape[0] + A.shape[1])
 
     def to(self, device, dtype):
-        return LeastSquares(self.A.to(device, dtype), self.y.to(device, dtype))
+        return LeastSquares(self.A.to(device, dtype), self.y.to(device, dtype), check=False)
 
     def at(self, x):
         z = self.A @ x
-        return self._point(x, z)
-
-    def _point(self, x, z):
         r = z - self.y
         return Point(x, z, 0.5 * float(r @ r), self.A.T @ r)
 
     def image(self, d):
-        return self.A @ d
+        ad = self.A @ d
+        return ad, self.A.T @ ad
+
+    def _sparse_image(self, nz, vals):
+        ad = self.A[:, nz] @ vals
+        return ad, self.A.T @ ad
+
+    def point_image(self, p):
+        if self._c is None:
+            self._c = self.A.T @ self.y
+        return p.z, p.g + self._c
 
     def move(self, p, d, dimg, gamma):
-        x = p.x + gamma * d
-        return self._point(x, p.z + gamma * dimg)
+        z = p.z + gamma * dimg[0]
+        r = z - self.y
+        return Point(p.x + gamma * d, z, 0.5 * float(r @ r), p.g + gamma * dimg[1])
 
     def along(self, p, d, dimg, gamma):
-        r = p.z + gamma * dimg - self.y
+        r = p.z + gamma * dimg[0] - self.y
         return 0.5 * float(r @ r)
 
     def curvature(self, d, dimg):
-        return float(dimg @ dimg)
+        return float(dimg[0] @ dimg[0])
 
     def estimate_smoothness(self):
         return _top_eig(lambda v: self.A.T @ (self.A @ v), self.dim, self.A)
 
 
-class Quadratic(Objective):
-    """f(x) = 0.5 x^T Q x + <b, x>, Q symmetric positive semidefinite."""
+class Quadratic(_VertexImages, Objective):
+    """f(x) = 0.5 x^T Q x + <b, x>, Q symmetric positive semidefinite; images are Q d."""
     quadratic = True
+    linear_images = True
 
     def __init__(self, Q, b, check_convex: bool = True):
         if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
@@ -108,8 +156,9 @@ class Quadratic(Objective):
         if b.ndim != 1 or b.shape[0] != Q.shape[0]:
             raise UserError(f"shapes do not match: Q is {tuple(Q.shape)} so b must have shape "
                             f"({Q.shape[0]},), got {tuple(b.shape)}")
-        self.Q, self.b = _finite(Q, "Q"), _finite(b, "b")
+        self.Q, self.b = (_finite(Q, "Q"), _finite(b, "b")) if check_convex else (Q, b)
         self.dim = Q.shape[0]
+        self._init_cache(self.dim)
         if check_convex:
             self._check_convex()
 
@@ -126,16 +175,22 @@ class Quadratic(Objective):
         return Quadratic(self.Q.to(device, dtype), self.b.to(device, dtype), check_convex=False)
 
     def at(self, x):
-        return self._point(x, self.Q @ x)
+        return self._point(x, self.Q @ x + self.b)
 
-    def _point(self, x, z):
-        return Point(x, z, float(0.5 * (x @ z) + self.b @ x), z + self.b)
+    def _point(self, x, g):
+        return Point(x, None, float(0.5 * (x @ (g + self.b))), g)
 
     def image(self, d):
         return self.Q @ d
 
+    def _sparse_image(self, nz, vals):
+        return self.Q[:, nz] @ vals
+
+    def point_image(self, p):
+        return p.g - self.b
+
     def move(self, p, d, dimg, gamma):
-        return self._point(p.x + gamma * d, p.z + gamma * dimg)
+        return self._point(p.x + gamma * d, p.g + gamma * dimg)
 
     def along(self, p, d, dimg, gamma):
         return p.f + gamma * float(p.g @ d) + 0.5 * gamma * gamma * float(d @ dimg)
@@ -147,8 +202,9 @@ class Quadratic(Objective):
         return _top_eig(lambda v: self.Q @ v, self.dim, self.Q)
 
 
-class Logistic(Objective):
-    """f(x) = mean_i log(1 + exp(-y_i <a_i, x>)) with labels y_i in {-1, +1}."""
+class Logistic(_VertexImages, Objective):
+    """f(x) = mean_i log(1 + exp(-y_i <a_i, x>)) with labels y_i in {-1, +1}; images are A d."""
+    linear_images = True
 
     def __init__(self, A, y):
         import torch
@@ -163,6 +219,13 @@ class Logistic(Objective):
         self.A, self.y, self.dim = A, y, A.shape[1]
         self._m = float(A.shape[0])
         self._torch = torch
+        self._init_cache(A.shape[0])
+
+    def _sparse_image(self, nz, vals):
+        return self.A[:, nz] @ vals
+
+    def point_image(self, p):
+        return p.z
 
     def to(self, device, dtype):
         return Logistic(self.A.to(device, dtype), self.y.to(device, dtype))

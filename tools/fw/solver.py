@@ -163,7 +163,7 @@ class _Run:
         gd = float(self.p.g @ mv.d)
         if gd >= 0:
             return
-        dimg = self.obj.image(mv.d)
+        dimg = self._image(mv)
         gamma = self.step(t, self.obj, self.p, mv.d, dimg, gd, mv.gmax)
         if gamma <= 0:
             return
@@ -179,10 +179,21 @@ class _Run:
         else:
             self.active.pairwise_update(gamma, mv.away, mv.to)
 
+    def _image(self, mv: _Move):
+        """image(d), combined from cached vertex images where the objective allows it."""
+        obj = self.obj
+        if not obj.linear_images:
+            return obj.image(mv.d)
+        if mv.kind == "fw":
+            return _sub(obj.vertex_image(mv.v), obj.point_image(self.p))
+        away = obj.vertex_image(self.active.atoms[mv.away])
+        if mv.kind == "away":
+            return _sub(obj.point_image(self.p), away)
+        return _sub(obj.vertex_image(mv.v), away)
+
     def resync(self) -> None:
-        """Rebuild x from the active set (removes floating-point drift)."""
-        if self.active is not None:
-            self.p = self.obj.at(self.active.x())
+        """Recompute the point from x (from the active set if any): removes floating-point drift."""
+        self.p = self.obj.at(self.active.x() if self.active is not None else self.p.x)
 
 
 def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool = False,
@@ -258,6 +269,12 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
                   time=total, active_size=len(run.active) if run.active is not None else -1,
                   algorithm=algorithm + ("-lazy" if lazy else ""),
                   trajectory={k: np.asarray(v) for k, v in traj.items()}, lmo_calls=run.lmo_calls)
+
+
+def _sub(a, b):
+    if isinstance(a, tuple):
+        return tuple(u - v for u, v in zip(a, b))
+    return a - b
 
 
 def _record(traj, t, f, gap, elapsed):
