@@ -162,3 +162,10 @@ def test_hook_ingests_finished_jobs_once_across_a_restart(mcp_server, server_ctx
     assert [tuple(r) for r in rows] == [(job.id, "completed")]
     value = query(conn, f"job_id = '{job.id}'", fields=["metrics.acc"])["rows"][0]["metrics.acc"]
     assert value == pytest.approx(0.8)
+
+
+def test_unreadable_metrics_file_is_reported_not_fatal(conn, tmp_path):
+    experiments.start(conn, goal="g")
+    (tmp_path / "dir.jsonl").mkdir()
+    report = ingest_job(conn, "J1", "E001", tmp_path / "dir.jsonl")
+    assert report["outcome"] == "stored" and "cannot read the metrics file" in report["problems"][0]

@@ -25,7 +25,8 @@ def test_plot_filter_value_and_name(populated, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"metric": "nope"}, "no experiment matching the filter has a finite 'nope'"),
+    ({"metric": "nope"}, "unknown field .metrics.nope."),
+    ({"metric": "acc", "filter": "tier = 2"}, "no experiment matching the filter has a finite .acc."),
     ({"metric": "acc", "name": "../escape"}, "no folders"),
     ({"metric": "acc", "x": "params.nope"}, "unknown field"),
 ])

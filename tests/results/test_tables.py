@@ -141,3 +141,8 @@ def test_minimum_scale_comes_from_the_project_instructions(populated, workspace)
     table = tables.rows(populated, "acc", filter="tier = 3", workspace=workspace)
     assert [r[6] for r in table["rows"]] == ["running", "running; preliminary"]
     assert "no scale given, below the minimum decision scale 5000" in table["notes"][0]
+
+
+def test_unknown_metric_gets_the_closest_names(populated):
+    with pytest.raises(UserError, match="did you mean metrics.acc"):
+        tables.rows(populated, "accuracy")

@@ -80,6 +80,9 @@ def parse_file(path: Path) -> Parsed:
         fh = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return out
+    except OSError as exc:
+        out.problems.append(f"cannot read the metrics file {path}: {exc.strerror or exc}")
+        return out
     with fh:
         for lineno, text in enumerate(fh, start=1):
             if not text.strip():

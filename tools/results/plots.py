@@ -9,13 +9,14 @@ from pathlib import Path
 
 from core.errors import UserError
 from tools.results import stats
-from tools.results.query import query
+from tools.results.query import query, require_metric
 
 MAX_EXPERIMENTS = 200
 
 
 def _points(conn: sqlite3.Connection, metric: str, x: str, filter: str, value: str) -> list[tuple]:
     """(x value, experiment id, finite seed values) per experiment with the metric."""
+    require_metric(conn, metric)
     fields = ["id"] + ([x] if x != "experiment" else [])
     found = query(conn, filter, aggregate="last", fields=fields, order_by="id asc",
                   limit=MAX_EXPERIMENTS)["rows"]

@@ -167,6 +167,11 @@ class Compiler:
         return v
 
 
+def require_metric(conn: sqlite3.Connection, metric: str) -> None:
+    """UserError with the closest names when no run ever reported `metric`."""
+    Compiler(conn, "", "mean", "last").resolve(ql.Field(f"metrics.{metric}", 0))
+
+
 def _order(comp: Compiler, order_by: str | None) -> str:
     if not order_by or not order_by.strip():
         return "r.id DESC" if comp.aggregate is None else "b._num DESC"

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from tools.results import gates, stats
-from tools.results.query import query
+from tools.results.query import query, require_metric
 from tools.results.schema import ensure
 
 HEADERS = ["ID", "Date", "Description", "Commit", None, "vs baseline", "Status"]
@@ -52,6 +52,7 @@ def rows(conn: sqlite3.Connection, metric: str, *, baseline: str | None = None,
          workspace: Path | None = None) -> dict:
     """Rows of the summary; min_scale defaults to the project's minimum decision scale."""
     ensure(conn)
+    require_metric(conn, metric)
     if min_scale is None:
         min_scale = gates.project_min_scale(workspace)
     ids = [r["id"] for r in query(conn, filter, aggregate="last", fields=["id"],
