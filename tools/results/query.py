@@ -31,6 +31,8 @@ ATTRIBUTES = {
     "seed": ("r.seed", True, True), "job_id": ("r.job_id", False, True),
     "valid": ("r.valid", True, True), "run_status": ("r.status", False, True),
 }
+# Older SQLite (< 3.35) lacks the hint; the query stays right, only slower.
+MATERIALIZED = "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else ""
 KINDS = {"params": "params", "param": "params", "metrics": "metrics", "metric": "metrics",
          "tags": "tags", "tag": "tags"}
 
@@ -243,7 +245,7 @@ def query(conn: sqlite3.Connection, filter: str = "", *, aggregate: str | None =
         pushed = _pushdown(comp, tree)
         inner = ", ".join(["e.id AS _id", "e.num AS _num"] + comp.inner_columns())
         conds = [where] if where else []
-        sql = (f"WITH b AS MATERIALIZED (SELECT {inner} FROM results_experiments e "
+        sql = (f"WITH b AS {MATERIALIZED}(SELECT {inner} FROM results_experiments e "
                f"{' '.join(comp.joins)}{f' WHERE {pushed}' if pushed else ''}) "
                f"SELECT {', '.join(select)}, b._id, COUNT(*) OVER () FROM b")
     sql += (f" WHERE {' AND '.join(conds)}" if conds else "") + \
