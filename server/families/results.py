@@ -1,6 +1,7 @@
 """The results ledger as MCP tools, a summary resource, and the job-finished ingest hook."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -186,6 +187,8 @@ def _register_hook(ctx: ServerContext) -> None:
 
     def ingest_results(job) -> None:
         from tools.results.ingest import ingest_finished_job
-        ingest_finished_job(ctx.db(), job, ctx.workspace.root)
+        # Hooks are per process; a job of another workspace's ledger is not ours to store.
+        if Path(job.job_dir).resolve().is_relative_to(ctx.state_dir.resolve()):
+            ingest_finished_job(ctx.db(), job, ctx.workspace.root)
 
     on_job_finished(ingest_results, name="results.ingest")

@@ -134,13 +134,13 @@ def test_run_after_the_evaluation_changed_is_stored_invalid(conn, workspace, tmp
     assert [(r["job_id"], r["valid"]) for r in every["rows"]] == [("J1", 1), ("J2", 0)]
 
 
-def _finished_job(conn, tmp_path, experiment_id: str, lines: list[str]):
+def _finished_job(conn, job_root: Path, experiment_id: str, lines: list[str]):
     from clusters import ledger
     from clusters.model import Job, JobState
     ledger.ensure(conn)
     job = ledger.insert(conn, Job(id="", uuid=uuid.uuid4().hex, target="local", backend="local",
                                   state=JobState.QUEUED, command="python train.py", cwd=".",
-                                  job_dir=tmp_path, experiment_id=experiment_id), tmp_path / "jobs")
+                                  job_dir=job_root, experiment_id=experiment_id), job_root)
     job.job_dir.mkdir(parents=True)
     write_lines(job.metrics_file, lines)
     for dst in (JobState.SUBMITTED, JobState.RUNNING, JobState.COMPLETED):
@@ -152,7 +152,8 @@ def test_hook_ingests_finished_jobs_once_across_a_restart(mcp_server, server_ctx
     from clusters import hooks
     conn = server_ctx.db()
     experiments.start(conn, goal="g")
-    job = _finished_job(conn, tmp_path, "E001", ['{"step": 0, "acc": 0.7}', '{"step": 1, "acc": 0.8}'])
+    job = _finished_job(conn, server_ctx.state_dir / "jobs", "E001",
+                        ['{"step": 0, "acc": 0.7}', '{"step": 1, "acc": 0.8}'])
     assert "results.ingest" in hooks.registered()
     assert hooks.run_pending(conn) >= 1
     # a crash after the ingest but before the hook was marked done: the next process calls again
@@ -162,6 +163,10 @@ def test_hook_ingests_finished_jobs_once_across_a_restart(mcp_server, server_ctx
     assert [tuple(r) for r in rows] == [(job.id, "completed")]
     value = query(conn, f"job_id = '{job.id}'", fields=["metrics.acc"])["rows"][0]["metrics.acc"]
     assert value == pytest.approx(0.8)
+    # a job of another workspace's ledger (another state folder) is left to its own server
+    stranger = _finished_job(conn, tmp_path / "elsewhere", "E001", ['{"acc": 0.1}'])
+    hooks.run_pending(conn)
+    assert conn.execute("SELECT COUNT(*) FROM results_runs WHERE job_id=?", (stranger.id,)).fetchone()[0] == 0
 
 
 def test_unreadable_metrics_file_is_reported_not_fatal(conn, tmp_path):
