@@ -107,6 +107,7 @@ def main() -> int:
         ws = Path(tmp) / "ws"
         ws.mkdir()
         shutil.copy(REPO / "tests" / "sandbox" / "probe.py", ws / "probe.py")
+        reference_once(ws)  # warm, like each runtime below
         ref = statistics.median(reference_once(ws) for _ in range(args.runs))
         for rt in args.runtimes.split(","):
             image = image_for(rt)
