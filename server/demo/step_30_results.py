@@ -45,17 +45,15 @@ print(f"final loss {loss:.4f} acc {correct / len(data):.3f}")
 '''
 
 
-def train_by_hand(ws, lr: float, seed: int) -> tuple[dict, dict]:
-    """Run train.py outside dispatch; return final metrics and the earlier series."""
+def train_by_hand(ws, lr: float, seed: int) -> dict:
+    """Run train.py outside dispatch; return its final metrics."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "metrics.jsonl")
         subprocess.run([sys.executable, "train.py", "--lr", str(lr), "--seed", str(seed)], cwd=ws,
                        env=dict(os.environ, RIGORLAB_METRICS_FILE=path), check=True,
                        capture_output=True, timeout=60)
         lines = [json.loads(line) for line in open(path)]
-    final = {k: lines[-1][k] for k in ("loss", "acc")}
-    series = {k: [line[k] for line in lines[:-1]] for k in ("loss", "acc")}
-    return final, series
+    return {k: lines[-1][k] for k in ("loss", "acc")}
 
 
 async def run(demo) -> None:
@@ -69,8 +67,8 @@ async def run(demo) -> None:
     await demo.call("start_experiment", goal="baseline: logistic regression, lr 0.01",
                     hypothesis="reaches about 0.8 accuracy in 30 epochs", config=base, tier=3)
     for seed in SEEDS:
-        final, series = train_by_hand(ws, 0.01, seed)
-        await demo.call("record_result", experiment_id="E001", metrics=final, seed=seed, series=series)
+        await demo.call("record_result", experiment_id="E001", metrics=train_by_hand(ws, 0.01, seed),
+                        seed=seed)
     await demo.call("start_experiment", _expect_error=True, goal="two changes at once",
                     parent="E001", config={**base, "lr": 0.5, "epochs": 60}, tier=3)
     await demo.call("start_experiment", goal="larger learning rate", parent="E001", tier=3,
@@ -81,8 +79,8 @@ async def run(demo) -> None:
         await _through_jobs(demo)
     else:
         for seed in SEEDS:
-            final, series = train_by_hand(ws, 0.5, seed)
-            await demo.call("record_result", experiment_id="E002", metrics=final, seed=seed, series=series)
+            await demo.call("record_result", experiment_id="E002",
+                            metrics=train_by_hand(ws, 0.5, seed), seed=seed)
     await demo.call("record_result", experiment_id="E002", metrics={"acc": "NaN", "loss": "NaN"},
                     seed=99)
     await demo.call("query_results", filter="params.lr >= 0.1 OR metrics.acc < 0.7",

@@ -89,7 +89,6 @@ def register(app, ctx: ServerContext) -> None:
         experiment_id: str,
         metrics: Annotated[dict[str, float], Field(description="name -> final value")],
         seed: int | None = None,
-        series: Annotated[dict[str, list[float]] | None, Field(description="name -> earlier values by step")] = None,
         artifacts: Annotated[list[str] | None, Field(description="workspace paths")] = None,
         experiment_status: Literal["running", "finished", "failed", "abandoned"] | None = None,
     ) -> RecordOut:
@@ -97,14 +96,14 @@ def register(app, ctx: ServerContext) -> None:
         from tools.results.runs import record
         paths = [ctx.workspace.rel(ctx.workspace.path(a, must_exist=True, what="artifact"))
                  for a in artifacts or []]
-        return RecordOut(**record(ctx.db(), experiment_id, metrics, seed=seed, series=series,
+        return RecordOut(**record(ctx.db(), experiment_id, metrics, seed=seed,
                                   artifacts=paths, experiment_status=experiment_status,
                                   workspace=ctx.workspace.root))
 
     @tool(app, ctx, title="Query results", read_only=True, idempotent=True)
     def query_results(
         filter: Annotated[str, Field(description="e.g. params.lr<0.01 AND (tags.a='x' OR metrics.acc>=0.9); "
-                                     "IN, LIKE, NOT; status tier scale created parent seed")] = "",
+                                     "IN, LIKE, NOT; status tier scale created parent seed valid")] = "",
         aggregate: Annotated[Literal["none", "last", "min", "max", "mean"], Field(
             description="none: rows are runs; else experiments, metrics over seeds")] = "none",
         value: Annotated[Value, Field(description=VALUE_DOC)] = "last",
@@ -112,13 +111,12 @@ def register(app, ctx: ServerContext) -> None:
         order_by: Annotated[str, Field(description="field [asc|desc]")] = "",
         limit: Annotated[int, Field(ge=1, le=500)] = 20,
         offset: int = 0,
-        include_invalid: bool = False,
     ) -> QueryOut:
         """Filter runs or experiments by params.*, metrics.*, tags.*, attributes."""
         from tools.results.query import query
         return QueryOut(**query(ctx.db(), filter, aggregate=None if aggregate == "none" else aggregate,
                                 value=value, fields=fields, order_by=order_by or None, limit=limit,
-                                offset=offset, include_invalid=include_invalid))
+                                offset=offset))
 
     @tool(app, ctx, title="Compare to baseline", read_only=True, idempotent=True)
     def compare_to_baseline(

@@ -138,3 +138,9 @@ def test_experiment_rows_paging_and_pushdown(populated):
     assert beyond["rows"] == [] and beyond["total"] == 2
     last = query(populated, "NOT params.opt = 'adam'", aggregate="last", fields=["metrics.acc"])
     assert last["rows"] == [{"metrics.acc": 0.70, "runs": 2}]
+
+
+def test_a_filter_on_valid_sees_invalid_runs(populated):
+    populated.execute("UPDATE results_runs SET valid=0 WHERE id=1")
+    assert ids(query(populated, "valid = 0", fields=["run"]), "run") == [1]
+    assert 1 not in ids(query(populated, "", fields=["run"], limit=50), "run")

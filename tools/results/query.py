@@ -228,8 +228,10 @@ def query(conn: sqlite3.Connection, filter: str = "", *, aggregate: str | None =
         raise UserError(f"value {value!r} is not one of {', '.join(VALUES)}")
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise UserError(f"limit must be 1..{MAX_LIMIT} and offset >= 0; page with offset")
-    comp = Compiler(conn, filter or "", aggregate, value, include_invalid=include_invalid)
     tree = ql.parse(filter)
+    # a filter that names `valid` asks about invalid runs too
+    include_invalid = include_invalid or (aggregate is None and "valid" in _referenced(tree))
+    comp = Compiler(conn, filter or "", aggregate, value, include_invalid=include_invalid)
     where = comp.where(tree) if tree is not None else None
     comp.source = ""
     order = _order(comp, order_by)
