@@ -151,7 +151,10 @@ def register(app, ctx: ServerContext) -> None:
         latex = tables.booktabs(table)
         updated = None
         if report:
-            updated = report_region.update(ctx.workspace.path(report, what="report"), latex)
+            path = ctx.workspace.path(report, what="report")
+            updated = report_region.update(path, latex)
+            if report_region.lacks_booktabs(path):
+                table["notes"].append(f"{report} lacks \\usepackage{{booktabs}}: add it to the preamble")
         return SummaryOut(text=latex if format == "latex" else tables.markdown(table),
                           notes=table["notes"], report=updated)
 

@@ -55,6 +55,7 @@ async def test_the_six_tools_end_to_end(workspace, mcp_server, mode):
         assert cmp["candidate"]["n"] == 3 and cmp["candidate"]["nan"] == 1 and cmp["p_value"] < 0.05
         table = await call(client, "summary_table", metric="acc", format="latex", report="report.tex")
         assert table["report"] == "inserted" and "\\toprule" in table["text"]
+        assert table["notes"] == ["report.tex lacks \\usepackage{booktabs}: add it to the preamble"]
         assert "\\midrule" in (workspace / "report.tex").read_text()
         plot = await call(client, "plot_results", metric="acc", x="params.lr", name="lr")
         assert plot["paths"] == ["images/lr.png", "images/lr.pdf"]

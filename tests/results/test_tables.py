@@ -107,8 +107,12 @@ def test_region_inserted_before_end_document(tmp_path):
     original = b"\\begin{document}\nBody.\n\\end{document}\n"
     path.write_bytes(original)
     assert report_region.update(path, "T") == "inserted"
-    assert path.read_bytes() == (b"\\begin{document}\nBody.\n% rigorlab:summary-table begin\nT\n"
+    assert path.read_bytes() == (b"\\begin{document}\nBody.\n% rigorlab:summary-table begin (written by "
+                                 b"summary_table; edits here are replaced)\nT\n"
                                  b"% rigorlab:summary-table end\n\\end{document}\n")
+    assert report_region.lacks_booktabs(path)
+    path.write_bytes(b"\\usepackage{booktabs}\n" + path.read_bytes())
+    assert not report_region.lacks_booktabs(path)
     assert report_region.update(path, "T") == "unchanged"
 
 

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from core.errors import UserError
+from rules.markers import SUMMARY_BEGIN, SUMMARY_BEGIN_PREFIX, SUMMARY_END
 
-BEGIN = b"% rigorlab:summary-table begin"
-END = b"% rigorlab:summary-table end"
+BEGIN, END = SUMMARY_BEGIN_PREFIX.encode(), SUMMARY_END.encode()
 END_DOCUMENT = b"\\end{document}"
+BOOKTABS = re.compile(rb"^[^%\n]*\\usepackage(\[[^]]*\])?\{[^}]*\bbooktabs\b", re.MULTILINE)
 
 
 def _line_start(data: bytes, at: int) -> int:
@@ -37,7 +39,7 @@ def splice(data: bytes, body: str) -> tuple[bytes, str]:
         raise UserError("report.tex has no summary markers and no \\end{document}: add the lines "
                         f"'{BEGIN.decode()}' and '{END.decode()}' where the table belongs")
     at = _line_start(data, doc_end)
-    block = BEGIN + newline + text + END + newline
+    block = SUMMARY_BEGIN.encode() + newline + text + END + newline
     return data[:at] + block + data[at:], "inserted"
 
 
@@ -60,3 +62,7 @@ def update(path: Path, body: str) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return how
+
+
+def lacks_booktabs(path: Path) -> bool:
+    return BOOKTABS.search(path.read_bytes()) is None
