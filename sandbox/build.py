@@ -103,7 +103,9 @@ def _docker_build(context: Path, dockerfile: str, tag: str, args: dict[str, str]
         for chunk in api.build(path=str(context), dockerfile=dockerfile, tag=tag, buildargs=args,
                                rm=True, forcerm=True, pull=False, decode=True):
             if "error" in chunk:
-                raise UserError(f"docker build failed: {chunk['error'].strip()}")
+                raise UserError(f"docker build failed: {chunk['error'].strip()} (the base "
+                                f"{args['BASE']} must exist locally: `rigorlab sandbox base` "
+                                "makes one with debootstrap)")
             text = chunk.get("stream", "").rstrip()
             if text:
                 log(text)

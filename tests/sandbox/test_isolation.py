@@ -48,8 +48,17 @@ def host_listener():
 
 
 def _host_addresses() -> list[str]:
-    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
-    return [a for a in out if ":" not in a][:3]
+    """The host's outward address and the docker bridge's, where they exist."""
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: no packet is sent for UDP connect
+            found.append(s.getsockname()[0])
+        except OSError:
+            pass
+    if Path("/sys/class/net/docker0").exists():
+        found.append("172.17.0.1")
+    return found
 
 
 def _reachable_from_host(host: str, port: int) -> bool:
@@ -159,3 +168,15 @@ def test_job_command_lines_run_in_the_runtime(runtime, runtime_image, workspace,
     assert proc.returncode == 0, proc.stderr
     assert (workspace / "out.txt").read_text().split() == ["input", "11"]
     assert not (data / "x").exists()
+
+
+def test_sandbox_build_cli_uses_the_base_build_argument(docker_image):
+    """`rigorlab sandbox build` (docker SDK) on the test context; a missing base is explained."""
+    base = docker_image.replace("rigorlab-sbxtest", "rigorlab-testbase")
+    cmd = [sys.executable, "-m", "server", "sandbox", "build", "--runtime", "docker",
+           "--context", str(HERE / "image"), "--base", base, "--tag", "rigorlab-sbxtest:cli"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "rigorlab-sbxtest:cli", proc.stderr
+    proc = subprocess.run(cmd[:-4] + ["--base", "rigorlab-no-such-base:1", "--tag", "x:1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "rigorlab sandbox base" in proc.stderr
