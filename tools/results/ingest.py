@@ -83,6 +83,7 @@ def parse_file(path: Path) -> Parsed:
     except OSError as exc:
         out.problems.append(f"cannot read the metrics file {path}: {exc.strerror or exc}")
         return out
+    last_step: dict[str, int] = {}
     with fh:
         for lineno, text in enumerate(fh, start=1):
             if not text.strip():
@@ -96,8 +97,9 @@ def parse_file(path: Path) -> Parsed:
             if seed is not None:
                 out.seed = seed
             for key, value in metrics.items():
-                points = out.series.setdefault(key, {})
-                points[step if step is not None else max(points, default=-1) + 1] = value
+                at = step if step is not None else last_step.get(key, -1) + 1
+                out.series.setdefault(key, {})[at] = value
+                last_step[key] = at
                 out.points += 1
     return out
 
