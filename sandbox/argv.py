@@ -86,7 +86,8 @@ def make_spec(runtime: str, argv: Sequence[str], *, workspace, workdir, image=No
     binds = (Bind(ws, ws, True),) + tuple(_bind(b) for b in extra_binds)
     if home is not None:
         binds += (Bind(_abs(home, "home"), Path("/home/agent"), True),)
-    return RunSpec(runtime=runtime, argv=tuple(argv), workspace=ws, workdir=wd, image=image,
+    return RunSpec(runtime=runtime, argv=tuple(argv), workspace=ws, workdir=wd,
+                   image=image if image is not None else default_image(runtime),
                    gpus=parse_gpus(gpus), env=_env(env), binds=binds,
                    user=user if user is not None else (os.getuid(), os.getgid()),
                    network=network, name=name, tty=tty, home=Path("/home/agent") if home else None,
@@ -95,6 +96,19 @@ def make_spec(runtime: str, argv: Sequence[str], *, workspace, workdir, image=No
 
 def build_argv(spec: RunSpec) -> list[str]:
     return _BUILDERS[spec.runtime](spec)
+
+
+def default_image(runtime: str) -> str | None:
+    """The image when none is given: the sandbox's own (RIGORLAB_JOB_IMAGE, set by `sandbox
+    run` on the broker) for the sandbox's runtime, else the one `sandbox build` makes."""
+    if os.environ.get("RIGORLAB_JOB_RUNTIME") == runtime and os.environ.get("RIGORLAB_JOB_IMAGE"):
+        return os.environ["RIGORLAB_JOB_IMAGE"]
+    if runtime in ("docker", "podman"):
+        return DEFAULT_IMAGE
+    if runtime == "apptainer":
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return str(Path(cache) / "rigorlab" / "rigorlab-sandbox.sif")
+    return None
 
 
 def _abs(value, what: str) -> Path:
@@ -151,7 +165,7 @@ def _engine(spec: RunSpec) -> list[str]:
     for k, v in _with_home(spec):
         out += ["--env", f"{k}={v}"]
     out += _engine_gpus(spec)
-    out.append(spec.image or DEFAULT_IMAGE)
+    out.append(spec.image)
     return out + list(spec.argv)
 
 
@@ -201,7 +215,7 @@ def _apptainer(spec: RunSpec) -> list[str]:
             out += ["--env", f"{k}={v}"]
     if spec.gpus is not None:
         out.append("--nv")
-    out.append(spec.image or "rigorlab-sandbox.sif")
+    out.append(spec.image)
     return out + list(spec.argv)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from core.errors import UserError
 from core.paths import state_dir_for
 from sandbox import clients
-from sandbox.argv import DEFAULT_IMAGE, Bind, build_argv, make_spec
+from sandbox.argv import Bind, build_argv, default_image, make_spec
 from sandbox.broker import start_broker
 
 INSIDE_PORT = 8765
@@ -40,15 +40,6 @@ class SessionOptions:
     binds: list[Bind] = field(default_factory=list)   # already checked (sandbox.policy)
     command: list[str] | None = None    # run this instead of the client (a shell, a probe)
     tty: bool | None = None
-
-
-def default_image(runtime: str) -> str | None:
-    if runtime in ("docker", "podman"):
-        return DEFAULT_IMAGE
-    if runtime == "apptainer":
-        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return str(Path(cache) / "rigorlab" / "rigorlab-sandbox.sif")
-    return None
 
 
 def preflight(runtime: str, image: str | None) -> None:

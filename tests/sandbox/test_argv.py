@@ -89,3 +89,14 @@ def test_bad_input_is_refused_with_a_fix(kw, needle):
     args.update(kw)
     with pytest.raises(UserError, match=needle):
         job_argv(args.pop("runtime"), args.pop("argv"), **args)
+
+
+def test_default_image_is_the_sandboxs_own_for_its_runtime(monkeypatch, tmp_path):
+    monkeypatch.setenv("RIGORLAB_JOB_RUNTIME", "podman")
+    monkeypatch.setenv("RIGORLAB_JOB_IMAGE", "rl-custom:7")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert job_argv("podman", ["true"], workspace="/p/ws", workdir="/p/ws")[-2] == "rl-custom:7"
+    assert job_argv("docker", ["true"], workspace="/p/ws", workdir="/p/ws")[-2] == "rigorlab-sandbox:latest"
+    assert job_argv("apptainer", ["true"], workspace="/p/ws", workdir="/p/ws")[-2] == \
+        f"{tmp_path}/rigorlab/rigorlab-sandbox.sif"
+    assert "--ro-bind-try" in job_argv("bwrap", ["true"], workspace="/p/ws", workdir="/p/ws")
