@@ -190,6 +190,9 @@ def _record(args) -> int:
     ctx = _ctx(args)
     out = record(ctx.db(), args.experiment_id, _json_arg(args.metrics, "metrics"), seed=args.seed,
                  experiment_status=args.status, workspace=ctx.workspace.root)
+    if out["run_id"] is None:
+        console().print(f"{out['experiment_id']} is now {args.status}")
+        return 0
     console().print(f"run {out['run_id']} of {out['experiment_id']}"
                     + ("" if out["valid"] else f" [red]invalid: {out['invalid_reason']}[/]"))
     return 0

@@ -31,7 +31,7 @@ class StartOut(_Out):
 
 
 class RecordOut(_Out):
-    run_id: int
+    run_id: int | None
     valid: bool
     invalid_reason: str | None
     nan_metrics: list[str]
@@ -92,7 +92,7 @@ def register(app, ctx: ServerContext) -> None:
         artifacts: Annotated[list[str] | None, Field(description="workspace paths")] = None,
         experiment_status: Literal["running", "finished", "failed", "abandoned"] | None = None,
     ) -> RecordOut:
-        """Record one run's metrics by hand (work done outside dispatch_job)."""
+        """Record one run's metrics by hand (outside dispatch_job); metrics {} + status: status only."""
         from tools.results.runs import record
         paths = [ctx.workspace.rel(ctx.workspace.path(a, must_exist=True, what="artifact"))
                  for a in artifacts or []]

@@ -63,6 +63,9 @@ def test_status_and_manual_series(conn):
     assert [tuple(s) for s in steps] == [(0, 0.1), (1, 0.2), (2, None)]
     row = experiments.get(conn, "E001")
     assert row["status"] == "finished" and row["finished"]
+    only = runs.record(conn, "E001", {}, experiment_status="abandoned")
+    assert only["run_id"] is None and experiments.get(conn, "E001")["status"] == "abandoned"
+    assert conn.execute("SELECT COUNT(*) FROM results_runs").fetchone()[0] == 1
 
 
 def git(ws, *args):

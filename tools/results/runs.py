@@ -51,11 +51,18 @@ def record(conn: sqlite3.Connection, experiment_id: str, metrics: dict[str, floa
            seed: int | None = None, series: dict[str, list[float]] | None = None,
            artifacts: list[str] = (), experiment_status: str | None = None,
            workspace: Path | None = None) -> dict:
-    """A run recorded by hand: final values (step = last series step + 1) and optional series."""
+    """A run recorded by hand: final values (step = last series step + 1) and optional series.
+    With no metrics but an experiment_status, only the experiment's status changes."""
     ensure(conn)
     experiments.get(conn, experiment_id)
     if not metrics and not series:
-        raise UserError("no metrics given: pass metrics as {name: value}")
+        if not experiment_status:
+            raise UserError("no metrics given: pass metrics as {name: value} (or only "
+                            "experiment_status to change the experiment's status)")
+        with transaction(conn):
+            experiments.set_status(conn, experiment_id, experiment_status)
+        return {"experiment_id": experiment_id, "run_id": None, "seed": seed, "valid": True,
+                "invalid_reason": None, "metrics": [], "nan_metrics": []}
     points: Series = {k: dict(enumerate(float(v) for v in vs)) for k, vs in (series or {}).items()}
     for key, value in metrics.items():
         pts = points.setdefault(key, {})
