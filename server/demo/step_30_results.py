@@ -90,6 +90,8 @@ async def run(demo) -> None:
     await demo.call("query_results", _expect_error=True, filter="metrics.accuracy > 0.8")
     await demo.call("compare_to_baseline", candidate="E002", baseline="E001", metric="loss",
                     higher_is_better=False)
+    for eid in ("E001", "E002"):
+        await demo.call("record_result", experiment_id=eid, metrics={}, experiment_status="finished")
     await demo.call("summary_table", metric="loss", format="latex", report="report.tex")
     await demo.call("plot_results", metric="loss", x="params.lr", value="min")
 
