@@ -83,6 +83,8 @@ def make_spec(runtime: str, argv: Sequence[str], *, workspace, workdir, image=No
         raise UserError("the command to run is empty or not a list of strings")
     ws = _abs(workspace, "workspace")
     wd = _abs(workdir, "working directory")
+    if runtime == "bwrap" and image:
+        _check_bwrap_root(image)
     binds = (Bind(ws, ws, True),) + tuple(_bind(b) for b in extra_binds)
     if home is not None:
         binds += (Bind(_abs(home, "home"), Path("/home/agent"), True),)
@@ -119,6 +121,15 @@ def _abs(value, what: str) -> Path:
         raise UserError(f"the {what} {text!r} contains one of , : or a newline, which container "
                         "mount syntax cannot carry: rename or move it")
     return Path(os.path.normpath(text))
+
+
+def _check_bwrap_root(image: str) -> None:
+    """A bwrap image is a host folder shown as /: never one holding home, keys or state."""
+    from sandbox.policy import bind_refusal
+    reason = bind_refusal(Path(os.path.realpath(_abs(image, "bwrap root file system"))), False)
+    if reason:
+        raise UserError(f"refusing {image} as the sandbox's root file system: {reason}. Give a "
+                        "root file system folder (debootstrap) or no image (host /usr, read-only)")
 
 
 def _bind(item) -> Bind:

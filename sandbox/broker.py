@@ -2,7 +2,8 @@
 
 The ledger, SSH keys and cluster credentials stay with it, outside the sandbox; only its
 socket's folder is bound (read-only) into the sandbox. Local jobs it dispatches run in the
-same runtime (RIGORLAB_JOB_RUNTIME, RIGORLAB_JOB_IMAGE).
+same runtime (RIGORLAB_JOB_RUNTIME, RIGORLAB_JOB_IMAGE), and the cluster config it reads is
+frozen at the start of the session (RIGORLAB_CLUSTERS).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from core.errors import UserError
 
 SOCKET_NAME = "mcp.sock"
+CLUSTERS_ENV = "RIGORLAB_CLUSTERS"
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -44,14 +46,37 @@ def uds_request(path: str | Path, method: str, url: str, body: bytes | None = No
         conn.close()
 
 
-def broker_env(runtime: str, image: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The broker's environment: the caller's, plus the job runtime its local jobs must use."""
+def broker_env(runtime: str, image: str | None, base: dict[str, str] | None = None,
+               clusters: Path | None = None) -> dict[str, str]:
+    """The broker's environment: the caller's, plus the job runtime its local jobs must use
+    and the frozen cluster config."""
     env = dict(os.environ if base is None else base)
     env.pop("RIGORLAB_TOKEN", None)
     env["RIGORLAB_JOB_RUNTIME"] = runtime
     if image:
         env["RIGORLAB_JOB_IMAGE"] = image
+    if clusters:
+        env[CLUSTERS_ENV] = str(clusters)
     return env
+
+
+def freeze_clusters(workspace: Path, session_dir: Path, env: dict[str, str]) -> Path:
+    """The cluster config as it is at the start, copied outside the sandbox.
+
+    The agent can write the workspace's clusters.toml; it must not decide where the broker
+    runs jobs (say, an SSH node that is this very host). Same search order as
+    clusters.config.config_path; no file gives an empty config (the local machine only).
+    """
+    explicit = env.get(CLUSTERS_ENV)
+    if explicit and not Path(explicit).expanduser().is_file():
+        raise UserError(f"{CLUSTERS_ENV} names {explicit}, which does not exist: create it or "
+                        "unset the variable")
+    candidates = ([Path(explicit).expanduser()] if explicit else
+                  [workspace / "clusters.toml", Path.home() / ".config" / "rigorlab" / "clusters.toml"])
+    source = next((p for p in candidates if p.is_file()), None)
+    frozen = session_dir / "clusters.toml"
+    frozen.write_text(source.read_text(encoding="utf-8") if source else "", encoding="utf-8")
+    return frozen
 
 
 @dataclass
@@ -87,8 +112,9 @@ def start_broker(workspace: Path, session_dir: Path, *, runtime: str, image: str
            "--token-file", str(token_file), "--workspace", str(workspace)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                env=broker_env(runtime, image), start_new_session=True)
+        env = broker_env(runtime, image, clusters=freeze_clusters(workspace, session_dir, os.environ))
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                start_new_session=True)
     broker = Broker(proc, sock, token, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

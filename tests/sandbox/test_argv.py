@@ -83,6 +83,7 @@ def test_gpu_narrowing_where_the_runtime_sees_every_gpu():
     (dict(gpus=-1), "negative"),
     (dict(gpus="1,1"), "distinct"),
     (dict(argv=[]), "empty"),
+    (dict(runtime="bwrap", image="/"), "root file system"),
 ])
 def test_bad_input_is_refused_with_a_fix(kw, needle):
     args = dict(runtime="docker", argv=["true"], workspace="/p/ws", workdir="/p/ws")

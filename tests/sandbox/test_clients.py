@@ -12,7 +12,8 @@ import pytest
 
 from core.clientconfig import read_entry
 from sandbox import clients
-from sandbox.broker import broker_env
+from core.errors import UserError
+from sandbox.broker import broker_env, freeze_clusters
 from sandbox.build import apptainer_build_argv, build_args, build_context, podman_build_argv
 from sandbox.gpus import default_gpus, parse_gpus
 from sandbox.launch import SessionOptions, session_argv
@@ -54,9 +55,25 @@ def test_yolo_flags():
     assert clients.command("codex", True)[-1] == "--dangerously-bypass-approvals-and-sandbox"
 
 
-def test_broker_env_sets_the_job_runtime_and_drops_the_callers_token():
-    env = broker_env("podman", "rl:1", {"RIGORLAB_TOKEN": "old", "PATH": "/bin"})
-    assert env == {"PATH": "/bin", "RIGORLAB_JOB_RUNTIME": "podman", "RIGORLAB_JOB_IMAGE": "rl:1"}
+def test_broker_env_sets_the_job_runtime_and_drops_the_callers_token(tmp_path):
+    env = broker_env("podman", "rl:1", {"RIGORLAB_TOKEN": "old", "PATH": "/bin"},
+                     clusters=tmp_path / "c.toml")
+    assert env == {"PATH": "/bin", "RIGORLAB_JOB_RUNTIME": "podman", "RIGORLAB_JOB_IMAGE": "rl:1",
+                   "RIGORLAB_CLUSTERS": str(tmp_path / "c.toml")}
+
+
+def test_cluster_config_is_frozen_outside_the_workspace(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    session = tmp_path / "session"
+    session.mkdir()
+    (workspace / "clusters.toml").write_text('[local]\ncpu_slots = 2\n')
+    frozen = freeze_clusters(workspace, session, {})
+    (workspace / "clusters.toml").write_text('[nodes.evil]\nhost = "127.0.0.1"\n')
+    assert frozen.parent == session and frozen.read_text() == '[local]\ncpu_slots = 2\n'
+    (workspace / "clusters.toml").unlink()
+    assert freeze_clusters(workspace, session, {}).read_text() == ""
+    with pytest.raises(UserError, match="does not exist"):
+        freeze_clusters(workspace, session, {"RIGORLAB_CLUSTERS": str(tmp_path / "none.toml")})
 
 
 @pytest.fixture
@@ -72,7 +89,7 @@ def fake_nvidia_smi(tmp_path, monkeypatch):
 
 def _session(runtime: str, gpus, workspace: Path, tmp_path: Path) -> list[str]:
     opts = SessionOptions(runtime=runtime, tool="claude", workspace=workspace, gpus=gpus,
-                          image="img", tty=False)
+                          image=None if runtime == "bwrap" else "img", tty=False)
     return session_argv(opts, tmp_path, tmp_path / "home", TOKEN)
 
 

@@ -180,3 +180,25 @@ def test_sandbox_build_cli_uses_the_base_build_argument(docker_image):
     proc = subprocess.run(cmd[:-4] + ["--base", "rigorlab-no-such-base:1", "--tag", "x:1"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "rigorlab sandbox base" in proc.stderr
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_jobs_of_a_sandboxed_agent_run_in_the_same_runtime(runtime, runtime_image, workspace,
+                                                          tmp_path):
+    """An agent in the sandbox dispatches a local job; the broker (on the host) runs it in the
+    same runtime and image: the job sees the workspace, not a host file beside it."""
+    sentinel = tmp_path / "host-only.txt"
+    sentinel.write_text("on the host")
+    shutil.copy(HERE / "agent_dispatch.py", workspace / "agent_dispatch.py")
+    job = (f"if [ -e {sentinel} ]; then echo bare > where.txt; else echo sandboxed > where.txt; fi; "
+           "echo $RIGORLAB_TOKEN >> where.txt")
+    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+           "--tool", "claude", "--gpus", "none", "--no-instructions"]
+    cmd += ["--image", runtime_image] if runtime_image else []
+    cmd += ["--exec", "python3", "agent_dispatch.py", job]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("AGENT ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    status = json.loads(lines[0][len("AGENT "):])
+    assert status["state"] == "COMPLETED" and status["exit_code"] == 0, status
+    assert (workspace / "where.txt").read_text().split() == ["sandboxed"]

@@ -1,7 +1,7 @@
 """A small local base image for the sandbox tests: busybox-static plus the host's python3.
 
 No registry is reachable here, so the base is a root file system tarball made from host files
-(busybox applets, python3 with the shared libraries ldd names, the standard library without
+(busybox applets, bash, python3 with the shared libraries ldd names, the standard library without
 its tests), imported into the engine, then built on with tests/sandbox/image/Dockerfile.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 
 BUSYBOX = "/bin/busybox"
+BASH = os.path.realpath("/bin/bash")
 APPLETS = ("sh", "ls", "cat", "id", "env", "echo", "mkdir", "touch", "rm", "sleep", "true",
            "false", "wget", "test", "head", "grep")
 SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data",
@@ -43,7 +44,7 @@ def _libs(paths: list[str]) -> set[str]:
 
 def cache_key() -> str:
     stat = os.stat(BUSYBOX)
-    text = f"{_python()}|{os.stat(_python()).st_mtime}|{stat.st_size}|{stat.st_mtime}"
+    text = f"{_python()}|{os.stat(_python()).st_mtime}|{stat.st_size}|{stat.st_mtime}|{BASH}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -63,7 +64,9 @@ def make_tar(dest: Path) -> Path:
         py = _python()
         tar.add(str(py), f"usr/bin/{py.name}")
         _link(tar, "usr/bin/python3", py.name)
-        for lib in sorted(_libs([str(py), *dynload])):
+        tar.add(BASH, "usr/bin/bash")  # job wrappers run `bash command.sh`
+        _link(tar, "bin/bash", "../usr/bin/bash")
+        for lib in sorted(_libs([str(py), BASH, *dynload])):
             tar.add(os.path.realpath(lib), lib.lstrip("/"))
         tar.add(str(stdlib), str(stdlib).lstrip("/"),
                 filter=lambda ti: None if _skip(Path(ti.name).name) else ti)
