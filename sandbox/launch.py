@@ -44,9 +44,8 @@ class SessionOptions:
 
 def preflight(runtime: str, image: str | None) -> None:
     """Fail early, with the fix, when the runtime or the image is missing."""
-    exe = runtime
-    if not shutil.which(exe):
-        raise UserError(f"{exe} is not installed or not on PATH: install it, or choose another "
+    if not shutil.which(runtime):
+        raise UserError(f"{runtime} is not installed or not on PATH: install it, or choose another "
                         "--runtime (bwrap needs only the bubblewrap package)")
     if runtime == "docker":
         _docker_image_exists(image)

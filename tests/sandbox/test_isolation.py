@@ -202,3 +202,33 @@ def test_jobs_of_a_sandboxed_agent_run_in_the_same_runtime(runtime, runtime_imag
     status = json.loads(lines[0][len("AGENT "):])
     assert status["state"] == "COMPLETED" and status["exit_code"] == 0, status
     assert (workspace / "where.txt").read_text().split() == ["sandboxed"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_terminal_is_forwarded(runtime, runtime_image, workspace):
+    """With a terminal on stdin/stdout, the agent inside gets one too (docker/podman -it)."""
+    import pty
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+           "--tool", "gemini", "--gpus", "none", "--no-instructions"]
+    cmd += ["--image", runtime_image] if runtime_image else []
+    cmd += ["--exec", "sh", "-c", "if [ -t 0 ] && [ -t 1 ]; then echo TTY-YES; else echo TTY-NO; fi"]
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    try:
+        while chunk := os.read(master, 4096):
+            out += chunk
+    except OSError:  # EIO once the last writer closed the terminal
+        pass
+    finally:
+        os.close(master)
+    assert proc.wait(120) == 0, proc.stderr.read()
+    assert b"TTY-YES" in out, out
+
+
+def test_a_missing_image_is_explained(docker_image, workspace):
+    proc = subprocess.run([sys.executable, "-m", "server", "sandbox", "run", str(workspace),
+                           "--runtime", "docker", "--tool", "claude", "--image", "rl-no-such:1",
+                           "--exec", "true"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "rigorlab sandbox build --runtime docker" in proc.stderr
