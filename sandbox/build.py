@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import UserError
-from sandbox.argv import DEFAULT_IMAGE
+from sandbox.argv import DEFAULT_IMAGE, default_image
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 DEFAULT_BASE = "rigorlab-base:bookworm"
@@ -77,7 +77,8 @@ def build_image(runtime: str, *, base: str, tag: str = DEFAULT_IMAGE,
             return tag
     if runtime == "apptainer":
         if output is None:
-            raise UserError("apptainer builds a .sif file: give --output PATH")
+            output = Path(default_image("apptainer"))
+            output.parent.mkdir(parents=True, exist_ok=True)
         apptainer_args = args | {"BOOTSTRAP": "docker-daemon"} if ":" in base else args
         _run(apptainer_build_argv(context / "apptainer.def", output, apptainer_args), log)
         return str(output)

@@ -19,7 +19,8 @@ def register(sub) -> None:
                    help="base image (a Debian/Ubuntu one; default rigorlab-base:bookworm, "
                         "made by `rigorlab sandbox base`)")
     b.add_argument("--tag", default=None, help="image tag (default rigorlab-sandbox:latest)")
-    b.add_argument("--output", help="the .sif file to write (apptainer)")
+    b.add_argument("--output", help="the .sif file to write (apptainer; default "
+                                    "~/.cache/rigorlab/rigorlab-sandbox.sif, where run looks)")
     b.add_argument("--context", help="build context folder (default: the packaged sandbox/)")
     b.add_argument("--dockerfile", default="Dockerfile", help="Dockerfile name in the context")
     b.set_defaults(func=run_build)
@@ -45,7 +46,7 @@ def register(sub) -> None:
     r.add_argument("--no-instructions", action="store_true",
                    help="do not write or update the client's instruction file in the workspace")
     r.add_argument("--exec", dest="command", nargs=argparse.REMAINDER,
-                   help="run this command inside instead of the agent (config still written)")
+                   help="last option: run this command inside instead of the agent (its config is still written)")
     r.set_defaults(func=run_sandbox)
 
 
