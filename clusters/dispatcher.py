@@ -80,6 +80,7 @@ class Dispatcher:
         self.auto_monitor = False
         self._hooks_since: float | None = None
         self._hooks_scanned: set[str] = set()
+        self._launching: set[str] = set()
 
     # -- plumbing ---------------------------------------------------------------------
     def _own_conn(self) -> sqlite3.Connection:
@@ -189,6 +190,7 @@ class Dispatcher:
             self._launch(conn, backend, job)
 
     def _launch(self, conn, backend: Backend, job: Job) -> None:
+        self._launching.add(job.id)          # not polled until its files are in place
         try:
             fields = backend.start(job, self.workspace_root)
         except Exception as exc:  # noqa: BLE001 - any start failure is the job's outcome
@@ -196,6 +198,8 @@ class Dispatcher:
             ledger.transition(conn, job, JobState.FAILED, note="start failed",
                               reason=f"could not start on {job.target}: {exc}")
             return
+        finally:
+            self._launching.discard(job.id)
         ledger.transition(conn, job, JobState.SUBMITTED, **fields)
 
     # -- reconcile --------------------------------------------------------------------
@@ -213,7 +217,8 @@ class Dispatcher:
         conn = self.conn()
         by_target: dict[str, list[Job]] = {}
         for job in ledger.active(conn):
-            by_target.setdefault(job.target, []).append(job)
+            if job.id not in self._launching:
+                by_target.setdefault(job.target, []).append(job)
         changes = 0
         now = time.monotonic()
         for target, jobs in by_target.items():

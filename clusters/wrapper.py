@@ -42,7 +42,7 @@ forward() {{
   stop=1
   [ -n "$child" ] || return 0
   kill -TERM -- "-$child" 2>/dev/null
-  ( sleep {kill_grace_s}; kill -KILL -- "-$child" 2>/dev/null ) >/dev/null 2>&1 &
+  ( sleep {kill_grace_s} && kill -KILL -- "-$child" 2>/dev/null ) >/dev/null 2>&1 &
 }}
 trap forward TERM INT HUP
 finish() {{ printf '%s\\n' "$1" > "$D/exit_code.tmp" && mv -f "$D/exit_code.tmp" "$D/exit_code"; }}
@@ -50,16 +50,17 @@ echo $$ > "$D/pid.tmp" && mv -f "$D/pid.tmp" "$D/pid"
 {exports}
 cd {shlex.quote(cwd)} 2>"$D/stderr" || {{ echo "rigorlab: working directory {cwd} is missing" >>"$D/stderr"; finish 127; exit 0; }}
 env > "$D/env.tmp" && mv -f "$D/env.tmp" "$D/env"
-[ -z "$stop" ] || {{ finish 143; exit 0; }}
+[ -z "$stop" ] && [ ! -e "$D/cancelled" ] || {{ finish 143; exit 0; }}
 date +%s.%N > "$D/started"
 setsid {launch} >"$D/stdout" 2>"$D/stderr" </dev/null &
 child=$!
 [ -z "$stop" ] || forward
 if [ {limit} -gt 0 ]; then
+  # A sleep killed from outside (scancel signals every process) is not a timeout.
   ( s=; trap 'kill $s 2>/dev/null; exit 0' TERM
-    sleep {limit} & s=$!; wait $s
+    sleep {limit} & s=$!; wait $s || exit 0
     touch "$D/timed_out"; kill -TERM -- "-$child" 2>/dev/null
-    sleep {kill_grace_s} & s=$!; wait $s
+    sleep {kill_grace_s} & s=$!; wait $s || exit 0
     kill -KILL -- "-$child" 2>/dev/null ) >/dev/null 2>&1 &
   watchdog=$!
 fi
@@ -69,7 +70,7 @@ while :; do
 done
 [ -n "${{watchdog:-}}" ] && kill "$watchdog" 2>/dev/null
 finish "$rc"
-exit 0
+exit "$rc"
 """
 
 
@@ -149,8 +150,11 @@ def observe_files(fs: FileStatus | None, submitted_at: float | None, start_grace
     """What the wrapper files alone say about a detached job (local and SSH backends)."""
     if fs is None:
         return None
+    recent = submitted_at is not None and time.time() - submitted_at <= start_grace_s
     if not fs.exists:
-        return Observation(JobState.LOST, reason="its job folder is gone")
+        # Another process may still be writing the folder (an SSH upload, say).
+        return Observation(JobState.SUBMITTED) if recent else Observation(
+            JobState.LOST, reason="its job folder is gone")
     if fs.exit_code is not None:
         return outcome(fs.exit_code, fs)
     if fs.alive:
@@ -158,7 +162,7 @@ def observe_files(fs: FileStatus | None, submitted_at: float | None, start_grace
     if fs.pid is not None:
         return Observation(JobState.LOST, reason=f"its wrapper (pid {fs.pid}) vanished without an "
                            "exit code: killed with SIGKILL, or the machine rebooted")
-    if submitted_at is not None and time.time() - submitted_at > start_grace_s:
+    if not recent:
         return Observation(JobState.LOST, reason=f"it never started within {start_grace_s:.0f} s of "
                            "its submission (the launching process died before it ran)")
     return Observation(JobState.SUBMITTED)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.errors import UserError
 
-from clusters.model import METRICS_NAME, Job, JobState, Observation
+from clusters.model import METRICS_NAME, Job, Observation
 from clusters.wrapper import status_script, parse_status, wrapper_script
 
 

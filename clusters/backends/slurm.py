@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import posixpath
-import shlex
 from pathlib import Path
 
 from clusters.backends.base import Backend, NodeView, quote

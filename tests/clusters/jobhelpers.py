@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+
+import pytest
 
 
 def ssh_node_toml(env: dict[str, str], name: str = "box", **extra) -> str:
@@ -15,13 +19,10 @@ def ssh_node_toml(env: dict[str, str], name: str = "box", **extra) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read(path: Path) -> str:
-    return Path(path).read_text() if Path(path).exists() else ""
-
-
-def pids_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+@pytest.fixture
+def shared_dir():
+    """A folder the SSH test user can enter and write (pytest's tmp folders are root's)."""
+    path = Path(tempfile.mkdtemp(prefix="rl-shared-", dir="/tmp"))
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import pytest
 
-from tests.clusters.jobhelpers import ssh_node_toml
+from tests.clusters.jobhelpers import shared_dir, ssh_node_toml  # noqa: F401 - fixture
 from tests.conftest import REPO, require_service
 
 
@@ -64,14 +61,6 @@ class StdioServer:
                 self.kill9()
 
 
-@pytest.fixture
-def shared_dir():
-    path = Path(tempfile.mkdtemp(prefix="rl-restart-", dir="/tmp"))
-    os.chmod(path, 0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def test_kill_9_and_restart_loses_nothing_and_runs_nothing_twice(workspace, state_home, shared_dir):
     slurm, sshd = require_service("slurm"), require_service("sshd")
     (workspace / "clusters.toml").write_text(
@@ -90,6 +79,13 @@ def test_kill_9_and_restart_loses_nothing_and_runs_nothing_twice(workspace, stat
         return (f"echo {tag} >> {runs}; while [ ! -e {gate} ]; do sleep 0.05; done; "
                 f"echo '{{\"acc\": {code}}}' >> \"$RIGORLAB_METRICS_FILE\"; echo {tag}-out; exit {code}")
 
+    try:
+        _scenario(workspace, env, runs, gate, cmd)
+    finally:
+        gate.touch()                             # whatever failed, no job waits forever
+
+
+def _scenario(workspace, env, runs, gate, cmd) -> None:
     first = StdioServer(workspace, env)
     try:
         exp = first.call("start_experiment", goal="restart", config={"a": 1}, tier=3, scale=1)["experiment_id"]
@@ -102,7 +98,9 @@ def test_kill_9_and_restart_loses_nothing_and_runs_nothing_twice(workspace, stat
         assert jobs["L2"]["state"] == "QUEUED"
         deadline = time.monotonic() + 60
         while sorted(runs.read_text().split() if runs.exists() else []) != ["H1", "L1", "S1"]:
-            assert time.monotonic() < deadline, f"not all started: {runs.read_text()!r}"
+            if time.monotonic() > deadline:
+                states = {t: first.call("job_status", job_id=j["id"])["job"] for t, j in jobs.items()}
+                raise AssertionError(f"not all started: {runs.read_text()!r} {states}")
             time.sleep(0.1)
     finally:
         first.kill9()
@@ -111,8 +109,8 @@ def test_kill_9_and_restart_loses_nothing_and_runs_nothing_twice(workspace, stat
     second = StdioServer(workspace, env)
     try:
         final = {tag: second.call("wait_job", job_id=j["id"], timeout_s=45) for tag, j in jobs.items()}
-        assert {t: (f["state"], f["exit_code"]) for t, f in final.items()} == {
-            "L1": ("COMPLETED", 0), "L2": ("FAILED", 3), "S1": ("COMPLETED", 0), "H1": ("FAILED", 5)}
+        assert {t: (f["state"], f["exit_code"]) for t, f in final.items()} == {  # noqa: E501
+            "L1": ("COMPLETED", 0), "L2": ("FAILED", 3), "S1": ("COMPLETED", 0), "H1": ("FAILED", 5)}, {t: f["reason"] for t, f in final.items()}
         for tag, j in jobs.items():
             assert second.call("job_logs", job_id=j["id"])["text"] == f"{tag}-out\n"
         status = second.call("job_status")
