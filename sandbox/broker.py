@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from sandbox.forward import die_with_parent
 
 SOCKET_NAME = "mcp.sock"
 CLUSTERS_ENV = "RIGORLAB_CLUSTERS"
@@ -113,8 +115,11 @@ def start_broker(workspace: Path, session_dir: Path, *, runtime: str, image: str
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         env = broker_env(runtime, image, clusters=freeze_clusters(workspace, session_dir, os.environ))
+        # Own session: the terminal's Ctrl-C reaches the agent, not the broker. Parent-death
+        # signal: a launcher killed outright does not leave the broker behind.
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=lambda: die_with_parent(signal.SIGTERM))
     broker = Broker(proc, sock, token, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

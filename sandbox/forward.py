@@ -46,10 +46,11 @@ def _serve(listener: socket.socket, target: str) -> None:
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
-def _die_with_parent() -> None:
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: have the kernel send `sig` to this process when its parent dies."""
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
         return 0
     parent = os.getpid()
     if os.fork() == 0:
-        _die_with_parent()
+        die_with_parent()
         if os.getppid() != parent:
             os._exit(0)
         try:

@@ -232,3 +232,22 @@ def test_a_missing_image_is_explained(docker_image, workspace):
                            "--runtime", "docker", "--tool", "claude", "--image", "rl-no-such:1",
                            "--exec", "true"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "rigorlab sandbox build --runtime docker" in proc.stderr
+
+
+def test_broker_does_not_outlive_a_killed_launcher(workspace):
+    """SIGKILL to `sandbox run` (no cleanup runs): the broker still goes away."""
+    import signal
+    import time
+    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", "bwrap",
+           "--tool", "claude", "--gpus", "none", "--no-instructions", "--exec", "sleep", "60"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not _brokers_of(workspace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _brokers_of(workspace), "the broker never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while _brokers_of(workspace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _brokers_of(workspace) == []
