@@ -64,7 +64,9 @@ class Dispatcher:
         self.workspace_root = Path(workspace_root).resolve()
         self.state_dir = Path(state_dir)
         self.job_root = self.state_dir / "jobs"
+        self._fixed_config = config is not None
         self.config = config or cfgmod.load(self.workspace_root)
+        self._config_stamp = self._stamp()
         self.timing = timing or Timing.from_env()
         self.log_file = log_file or self.state_dir / "server.log"
         self._conn_factory = conn_factory or self._own_conn
@@ -96,6 +98,30 @@ class Dispatcher:
             ledger.ensure(c)
             self._local.migrated = c
         return c
+
+    def _stamp(self):
+        path = cfgmod.config_path(self.workspace_root)
+        try:
+            return (str(path), path.stat().st_mtime_ns) if path else None
+        except OSError:
+            return (str(path), None)
+
+    def reload_if_changed(self) -> None:
+        """Pick up an edited clusters.toml; a broken edit raises and keeps the old config."""
+        if self._fixed_config:
+            return
+        stamp = self._stamp()
+        if stamp == self._config_stamp:
+            return
+        new = cfgmod.load(self.workspace_root)
+        with self._blk:
+            old = self._backends
+            self.config, self._config_stamp, self._backends = new, stamp, {}
+        for b in old.values():
+            try:
+                b.shell().close()
+            except Exception:  # noqa: BLE001
+                pass
 
     def backend(self, target: str) -> Backend:
         with self._blk:
@@ -131,6 +157,7 @@ class Dispatcher:
         if "--dependency" in lowered or " afterok:" in lowered:
             raise UserError("the command asks SLURM for a job dependency, which is refused: dispatch "
                             "independent jobs and wait for one before starting the next")
+        self.reload_if_changed()
         target = req.target or self.config.defaults.target
         backend = self.backend(target)
         gpus = req.gpus if req.gpus is not None else (1 if backend.max_gpus() > 0 else 0)
@@ -214,6 +241,10 @@ class Dispatcher:
             self._tick_lock.release()
 
     def _tick(self, force: bool) -> int:
+        try:
+            self.reload_if_changed()
+        except UserError as exc:
+            log.warning("clusters.toml not reloaded: %s", exc)
         conn = self.conn()
         by_target: dict[str, list[Job]] = {}
         for job in ledger.active(conn):
@@ -340,6 +371,7 @@ class Dispatcher:
                         job.terminal and nxt >= size)
 
     def nodes(self) -> list[NodeView]:
+        self.reload_if_changed()
         conn = self.conn()
         active = ledger.active(conn)
         views = []
