@@ -123,8 +123,9 @@ def _dispatch(args) -> int:
                                  image=args.image))
     console().print(_job_table([job], "dispatched"))
     if job.state.value == "QUEUED":
-        console().print("[yellow]queued: it starts when a slot frees, while `rigorlab serve` or "
-                        "`rigorlab jobs wait` runs[/]")
+        from clusters.runner import spawn
+        spawn(d.workspace_root)
+        console().print("[yellow]queued: a detached queue runner starts it when a slot frees[/]")
     return 0
 
 
