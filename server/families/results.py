@@ -80,6 +80,8 @@ def register(app, ctx: ServerContext) -> None:
     ) -> StartOut:
         """Record a new experiment (E001, E002, ...); returns its config diff to the parent."""
         from tools.results.experiments import start
+        from tools.results.gates import require_clean_tree
+        require_clean_tree(ctx.workspace.root)
         return StartOut(**start(ctx.db(), goal=goal, hypothesis=hypothesis, config=config,
                                 parent=parent or None, tier=tier, scale=scale, reason=reason or None, tags=tags,
                                 experiment_id=experiment_id or None, workspace=ctx.workspace.root))

@@ -6,8 +6,13 @@ Every path into the job system (the MCP tool, the CLI, `tools.jobs.submit`) call
 from __future__ import annotations
 
 from clusters.dispatcher import Dispatcher, JobRequest
+from core.errors import UserError
 
 
 def validate_dispatch(dispatcher: Dispatcher, req: JobRequest) -> None:
     """Raise UserError (saying what to do) if `req` must not run."""
     dispatcher.check_request(req)
+    from rules.gates import dispatch_allowed
+    refused = dispatch_allowed(dispatcher.workspace_root, dispatcher.conn(), req.experiment_id)
+    if refused:
+        raise UserError("; ".join(v.line() for v in refused))

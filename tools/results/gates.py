@@ -38,6 +38,15 @@ def conclusion_note(tier: int, scale: float | None, min_scale: float | None) -> 
     return None if violation is None else violation.message
 
 
+def require_clean_tree(workspace: Path) -> None:
+    """Rule W3, for the start_experiment tool: an agent starts an experiment from a committed
+    tree (the library call records git_dirty instead, for callers outside a session)."""
+    from rules.gates import clean_tree
+    violation = clean_tree(workspace)
+    if violation is not None:
+        raise UserError(violation.line())
+
+
 def project_min_scale(workspace: Path | None) -> float | None:
     """Rule VII: the minimum decision scale written in the project instructions, if any."""
     if workspace is None:

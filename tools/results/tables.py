@@ -50,11 +50,12 @@ def _default_baseline(conn: sqlite3.Connection) -> str | None:
 def rows(conn: sqlite3.Connection, metric: str, *, baseline: str | None = None,
          filter: str = "", value: str = "last", min_scale: float | None = None,
          workspace: Path | None = None) -> dict:
-    """Rows of the summary; min_scale defaults to the project's minimum decision scale."""
+    """Rows of the summary; the project's minimum decision scale is the least min_scale."""
     ensure(conn)
     require_metric(conn, metric)
-    if min_scale is None:
-        min_scale = gates.project_min_scale(workspace)
+    project = gates.project_min_scale(workspace)  # a floor: the agent cannot lower it
+    if project is not None:
+        min_scale = project if min_scale is None else max(min_scale, project)
     ids = [r["id"] for r in query(conn, filter, aggregate="last", fields=["id"],
                                   order_by="id asc", limit=MAX_ROWS)["rows"]]
     baseline = baseline or _default_baseline(conn)
