@@ -4,8 +4,8 @@ For each runtime: the wall time from launching `rigorlab sandbox run ... --exec 
 probe.py` to the moment the probe inside gets the broker's answer to `initialize` (the probe
 stamps it with the shared system clock). The reference is the same broker and forwarder with
 no sandbox (probe on the host); the ratio is sandbox / reference. Where a real agent CLI is
-at hand (bwrap: the npm-installed clients of tests/services/npm-clients.sh; docker: the real
-image rigorlab-sandbox:latest), `claude mcp list` (connects, health-checks, exits) is timed
+at hand (bwrap: the npm-installed clients of tests/services/npm-clients.sh; docker, podman:
+the real image rigorlab-sandbox:latest), `claude mcp list` (connects, health-checks, exits) is timed
 end to end as an upper bound for a real client.
 
     .venv/bin/python bench/sandbox.py [--runs 3] [--runtimes docker,podman,bwrap]
@@ -87,10 +87,10 @@ def image_for(runtime: str) -> str | None:
     return testbase.build_test_image(runtime)
 
 
-def has_real_image() -> bool:
+def has_real_image(runtime: str) -> bool:
     import testbase
     try:
-        return testbase.has_image("docker", "rigorlab-sandbox:latest")
+        return testbase.has_image(runtime, "rigorlab-sandbox:latest")
     except Exception:
         return False
 
@@ -133,7 +133,7 @@ def _real_client(runtime: str, ws: Path, runs: int) -> tuple[str, float] | None:
     """`claude mcp list` end to end: a real client's first MCP call happens within it."""
     if runtime == "bwrap" and (NPM_BIN / "claude").exists():
         inner, binds, image = [str(NPM_BIN / "claude"), "mcp", "list"], [str(NPM_BIN.parents[1])], None
-    elif runtime == "docker" and has_real_image():
+    elif runtime in ("docker", "podman") and has_real_image(runtime):
         inner, binds, image = ["claude", "mcp", "list"], [], "rigorlab-sandbox:latest"
     else:
         return None
