@@ -17,14 +17,14 @@ class GramCollector:
         self.modules = modules
         self.grams: dict = {}
         self.tokens = 0
-        self.inputs: dict = {}        # name -> id of the input tensor seen (for grouping)
+        self.inputs: dict = {}        # name -> last input tensor (layers fed the same object group)
         self._handles = []
 
     def _hook(self, name):
         def hook(mod, args):
             import torch
             x = args[0].detach()
-            self.inputs[name] = id(args[0])
+            self.inputs[name] = args[0]
             x = x.reshape(-1, x.shape[-1]).float()
             if not bool(torch.isfinite(x).all()):
                 raise UserError(f"layer {name}: its calibration activations contain NaN or Inf; "
@@ -100,5 +100,8 @@ def run_block(block, inputs: list) -> list:
         for args, kwargs in inputs:
             y = block(*args, **kwargs)
             y = y[0] if isinstance(y, tuple) else y
-            out.append(((y,) + tuple(args[1:]), kwargs))
+            if args:
+                out.append(((y,) + tuple(args[1:]), kwargs))
+            else:
+                out.append(((), {**kwargs, "hidden_states": y}))
     return out

@@ -44,8 +44,12 @@ def token_windows(tokenizer, documents: list[str], n_samples: int, seq_len: int,
     """n_samples windows of seq_len tokens from the concatenated documents (LongTensor)."""
     import torch
     ids: list[int] = []
-    for doc in documents:
-        ids.extend(tokenizer(doc, add_special_tokens=False)["input_ids"])
+    limit, tokenizer.model_max_length = tokenizer.model_max_length, int(1e12)
+    try:           # a long document is cut into windows here, not by the model's limit
+        for doc in documents:
+            ids.extend(tokenizer(doc, add_special_tokens=False)["input_ids"])
+    finally:
+        tokenizer.model_max_length = limit
     stream = torch.tensor(ids, dtype=torch.long)
     if len(stream) < seq_len + 1:
         raise UserError(f"the text has {len(stream)} tokens, fewer than seq_len={seq_len}: "

@@ -40,7 +40,8 @@ def tiny_config(kind: str, vocab_size: int):
         return LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128,
                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                            max_position_embeddings=256)
-    return GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=256)
+    return GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=256,
+                      bos_token_id=None, eos_token_id=None)
 
 
 def load_model(spec: str | Path, device: str = "cpu") -> Loaded:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from core.errors import UserError
 
+PSD_RTOL = 1e-5       # eigenvalues above -PSD_RTOL * max diag count as rounding (float32 sums)
+
 
 @dataclass
 class LayerError:
@@ -52,7 +54,7 @@ def check_layer(W, G, *, name: str = "layer") -> None:
     scale = float(G64.diagonal().abs().max()) or 1.0
     if float((G64 - G64.T).abs().max()) > 1e-6 * scale:
         raise UserError(f"{name}: G is not symmetric; it must be X X^T of the layer inputs")
-    jitter = 1e-7 * scale * torch.eye(d_in, dtype=G64.dtype, device=G64.device)
+    jitter = PSD_RTOL * scale * torch.eye(d_in, dtype=G64.dtype, device=G64.device)
     _, info = torch.linalg.cholesky_ex(G64 + jitter)
     if int(info) != 0:
         low = float(torch.linalg.eigvalsh(G64)[0])

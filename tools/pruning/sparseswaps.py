@@ -152,18 +152,22 @@ class _Rows:
         ub = torch.zeros(n, dtype=torch.long, device=w.device)
         vb = torch.zeros(n, dtype=torch.long, device=w.device)
         step = max(1, budget // max(1, n * K.shape[1]))
+        k = K.shape[1]
         for i in range(0, s, step):
             uu, ok = u[:, i:i + step], torch.isfinite(lb[:, i:i + step])
-            Gs = self.G[uu[:, :, None], K[:, None, :]]
-            D = torch.gather(b, 1, uu)[:, :, None] + aK[:, None, :] \
-                - 2 * (torch.gather(w, 1, uu)[:, :, None] * wK[:, None, :]) * Gs
-            D = D.masked_fill(~ok[:, :, None], float("inf"))
-            res.evaluated_pairs += int(ok.sum()) * K.shape[1]
+            t = uu.shape[1]
+            Gs = torch.gather(self.G.index_select(0, uu.reshape(-1)).view(n, t, -1), 2,
+                              K[:, None, :].expand(n, t, k))
+            bu = torch.gather(b, 1, uu).masked_fill(~ok, float("inf"))
+            wu = torch.gather(w, 1, uu)
+            D = torch.addcmul((bu[:, :, None] + aK[:, None, :]), wu[:, :, None] * wK[:, None, :],
+                              Gs, value=-2)
+            res.evaluated_pairs += int(ok.sum()) * k
             vals, flat = D.view(n, -1).min(1)
             better = vals < best
             best = torch.where(better, vals, best)
-            ub = torch.where(better, torch.gather(uu, 1, (flat // K.shape[1])[:, None])[:, 0], ub)
-            vb = torch.where(better, torch.gather(K, 1, (flat % K.shape[1])[:, None])[:, 0], vb)
+            ub = torch.where(better, torch.gather(uu, 1, (flat // k)[:, None])[:, 0], ub)
+            vb = torch.where(better, torch.gather(K, 1, (flat % k)[:, None])[:, 0], vb)
         return best, ub, vb
 
     def _swap(self, rows, u0, v0, delta, res):

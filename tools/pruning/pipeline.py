@@ -1,0 +1,179 @@
+"""prune_model: every linear layer in order, on the pruned model's own activations.
+
+Block by block: the calibration batches' inputs to the block are kept; the block's layers
+are pruned group by group (layers fed the same tensor, e.g. q/k/v, form one group), each
+group's Gram matrices taken after the earlier groups were pruned. The pruned block's
+outputs feed the next block. Optional local reconstruction (see reconstruct.py). The
+result folder (model, masks, report) is written to a temporary name and renamed at the end.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.errors import UserError
+
+
+@dataclass
+class ModelSpec:
+    model: str                          # built-in name, local folder, or hub name
+    method: str = "wanda"
+    sparsity: float | None = 0.5
+    nm: str | None = None
+    per_layer: bool = False
+    warm_start: str = "wanda"
+    options: dict = field(default_factory=dict)
+    calibration: str | None = None      # text file / folder; None = the default corpus
+    n_samples: int = 32
+    seq_len: int = 128
+    batch_size: int = 8
+    reconstruct: str = "none"           # none | linear | block:N | sublayer
+    device: str = "cpu"
+    seed: int = 0
+
+
+@dataclass
+class LayerRow:
+    name: str
+    shape: list
+    error: float
+    relative: float
+    vs_wanda: float                     # error / Wanda's error on the same inputs
+    seconds: float
+
+
+def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = False) -> dict:
+    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json)."""
+    import torch
+    from tools.pruning.calibration import block_inputs, run_block
+    from tools.pruning.corpus import read_documents, token_windows
+    from tools.pruning.methods import METHODS
+    from tools.pruning.models import block_stack, linear_layers, load_model
+    from tools.pruning.patterns import parse_pattern
+    from tools.pruning.reconstruct import parse_window
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
+    if spec.method not in METHODS:
+        raise UserError(f"unknown method {spec.method!r}; choose one of {', '.join(METHODS)}")
+    pattern = parse_pattern(spec.sparsity, spec.nm, spec.per_layer)
+    window = parse_window(spec.reconstruct)
+    t0 = time.perf_counter()
+    loaded = load_model(spec.model, spec.device)
+    model = loaded.model
+    docs = read_documents(Path(spec.calibration) if spec.calibration else None, "calibration")
+    windows = token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, spec.seed)
+    for mod_name, mod in linear_layers(model).items():
+        pattern.check_shape(*_shape(mod))
+    stack_name, stack = block_stack(model)
+    inputs = block_inputs(model, stack[0], windows, batch_size=spec.batch_size, device=spec.device)
+    total = len(linear_layers(model))
+    rows: list[LayerRow] = []
+    masks: dict = {}
+    win = _Window(inputs) if window else None
+    recon: list[dict] = []
+    for i, block in enumerate(stack):
+        if win:
+            win.add(block, copy.deepcopy(block))
+        prefix = f"{stack_name}.{i}."
+        _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress)
+        inputs = run_block(block, inputs)
+        if win and (len(win.blocks) == window or i == len(stack) - 1):
+            from tools.pruning.reconstruct import reconstruct_window
+            recon.append(reconstruct_window(win.blocks, win.dense, win.inputs, win.dense_inputs,
+                                            spec.options, progress))
+            inputs = run_block_chain(win.blocks, win.inputs)
+            win.reset(inputs, run_block_chain(win.dense, win.dense_inputs))
+    report = {
+        "model": spec.model, "causal": loaded.causal, "method": spec.method,
+        "pattern": pattern.label, "spec": asdict(spec), "layers": [asdict(r) for r in rows],
+        "mean_relative_error": sum(r.relative for r in rows) / max(len(rows), 1),
+        "mean_vs_wanda": sum(r.vs_wanda for r in rows) / max(len(rows), 1),
+        "reconstruction": recon, "seconds": time.perf_counter() - t0, "calibration_tokens": int(windows.numel()),
+    }
+    _write_result(out, model, loaded.tokenizer, masks, report, overwrite)
+    return report
+
+
+class _Window:
+    """The blocks of the current reconstruction window and their dense copies."""
+
+    def __init__(self, inputs):
+        self.reset(inputs, inputs)
+
+    def reset(self, inputs, dense_inputs):
+        self.blocks, self.dense, self.inputs, self.dense_inputs = [], [], inputs, dense_inputs
+
+    def add(self, block, dense_block):
+        self.blocks.append(block)
+        self.dense.append(dense_block)
+
+
+def run_block_chain(blocks, inputs):
+    from tools.pruning.calibration import run_block
+    for b in blocks:
+        inputs = run_block(b, inputs)
+    return inputs
+
+
+def _shape(mod):
+    from tools.pruning.models import get_weight
+    return tuple(get_weight(mod).shape)
+
+
+def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress):
+    from tools.pruning.calibration import GramCollector, run_block
+    from tools.pruning.criteria import score_mask
+    from tools.pruning.methods import prune_weights
+    from tools.pruning.models import get_weight, is_linear, set_weight
+    from tools.pruning.objective import layer_error
+    remaining = [(n, m) for n, m in block.named_modules() if is_linear(m)]
+    done_here = []
+    while remaining:
+        with GramCollector(dict(remaining)) as col:
+            run_block(block, inputs)
+        first = col.inputs[remaining[0][0]]
+        group = [(n, m) for n, m in remaining if col.inputs[n] is first]
+        for name, mod in group:
+            full = prefix + name
+            W, G = get_weight(mod).float().clone(), col.grams[name].float()
+            res = prune_weights(spec.method, W, G, pattern, warm_start=spec.warm_start,
+                                options=spec.options, name=full)
+            if spec.reconstruct == "linear":
+                from tools.pruning.refit import refit_weights
+                res.W = refit_weights(W, G, res.mask)
+            wanda = layer_error(W, score_mask("wanda", W, G, pattern), G)
+            set_weight(mod, res.W)
+            masks[full] = res.mask
+            err = layer_error(W, res.W, G)
+            row = LayerRow(full, list(W.shape), err.absolute, err.relative,
+                           err.absolute / wanda.absolute if wanda.absolute > 0 else 1.0, res.seconds)
+            rows.append(row)
+            done_here.append(row)
+            if progress:
+                progress(len(rows), total, f"{full}: relative error {row.relative:.4f} "
+                         f"({row.vs_wanda:.2f} x Wanda), {res.seconds:.1f}s")
+        remaining = remaining[len(group):]
+    return done_here
+
+
+def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool) -> None:
+    from tools.pruning.masks_io import save_masks
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        model.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        save_masks(tmp / "masks.safetensors", masks)
+        (tmp / "report.json").write_text(json.dumps(report, indent=1))
+        if out.exists() and overwrite:
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
