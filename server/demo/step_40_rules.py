@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 TITLE = "Rules: instruction file, protected evaluation, checks"
-TOOLS = ("check_rules", "protect_evaluation")
+TOOLS = ("check_rules", "protect_evaluation", "dispatch_job")
 
 METRIC = "def accuracy(y, p):\n    return sum(a == b for a, b in zip(y, p)) / len(y)\n"
 
@@ -27,6 +27,8 @@ async def run(demo) -> None:
     demo.console.print("[bold]The agent edits the metric to look better:[/]")
     metric.write_text(original.replace("return", "return 1.0 or"))
     await demo.call("check_rules", rules=["II"])
+    await demo.call("dispatch_job", _expect_error=True, command="python train.py", gpus=0,
+                    experiment_id="E001")
     await demo.call("protect_evaluation", _expect_error=True, command="python eval/metric.py",
                     files=["eval"])
     metric.write_text(original)
