@@ -30,10 +30,9 @@ class ViolationOut(_Out):
 
 
 class CheckOut(_Out):
-    count: int = Field(description="violations found (0: all rules hold)")
-    by_rule: dict[str, int]
-    violations: list[ViolationOut] = Field(description=f"the first {MAX_LISTED}")
-    notes: list[str] = Field(description="what was not checked")
+    count: int
+    violations: list[ViolationOut]
+    notes: list[str]
 
 
 class ProtectOut(_Out):
@@ -44,25 +43,26 @@ class ProtectOut(_Out):
 def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, title="Check the research rules", read_only=False, idempotent=True)
     def check_rules(
-        rules: Annotated[list[str] | None, Field(description="rule ids, e.g. ['II','IX']; default all")] = None,
-        run_verify: Annotated[bool, Field(description="run scripts/verify_*.py first (X)")] = False,
-        online: Annotated[bool, Field(description="look up bibliography ids (III)")] = False,
+        rules: Annotated[list[str] | None, Field(description="ids, e.g. II; default all")] = None,
+        run_verify: Annotated[bool, Field(description="run scripts/verify_*.py as jobs")] = False,
+        online: Annotated[bool, Field(description="look up bib ids")] = False,
     ) -> CheckOut:
-        """Check the research rules on the workspace: violations with evidence and fix."""
+        """Check the research rules: violations with evidence and fix."""
         from rules.service import check_workspace
         notes = _dispatch_verifications(ctx) if run_verify else []
         report = check_workspace(ctx.workspace.root, ctx.db(), rules, online=online,
                                  inventory=_gpu_inventory(ctx))
         report.notes = notes + report.notes
         listed = [ViolationOut(**v.model_dump()) for v in report.violations[:MAX_LISTED]]
-        return CheckOut(count=len(report.violations),
-                        by_rule=report.by_rule(), violations=listed, notes=report.notes)
+        notes = report.notes + ([f"first {MAX_LISTED} of {len(report.violations)} shown; by rule: "
+                                 + str(report.by_rule())] if len(report.violations) > MAX_LISTED else [])
+        return CheckOut(count=len(report.violations), violations=listed, notes=notes)
 
     @tool(app, ctx, title="Protect the evaluation", idempotent=False)
     def protect_evaluation(
         command: Annotated[str, Field(description="exact evaluation command")],
-        files: Annotated[list[str], Field(description="files/dirs: metric, test data, fixed params")] = [],  # noqa: B006
-        reason: Annotated[str | None, Field(description="researcher's reason (to re-protect)")] = None,
+        files: Annotated[list[str], Field(description="metric, test data, fixed params")] = [],  # noqa: B006
+        reason: Annotated[str | None, Field(description="researcher's reason to re-protect")] = None,
     ) -> ProtectOut:
         """Fingerprint the evaluation (rule II): runs after a later change are invalid."""
         from rules.fingerprints import protect, protected_roots
