@@ -86,12 +86,11 @@ def protect(workspace: Path, conn: sqlite3.Connection, command: str, paths: list
     if not command or not command.strip():
         raise UserError("give the evaluation command (the exact command that produces the metric)")
     workspace = Path(workspace).resolve()
-    current = evaluation_status(workspace, conn)
-    if current.protected and not current.valid and not (reason and reason.strip()):
-        raise UserError("the evaluation changed since it was protected (" + ", ".join(current.changed)
-                        + "): re-protecting accepts that change; ask the researcher and pass their "
-                        "reason, which is recorded")
     roots = sorted(set(paths) | set(files_in_command(workspace, command)))
+    weakened = _weakening(workspace, conn, command.strip(), roots)
+    if weakened and not (reason and reason.strip()):
+        raise UserError(weakened + ": that changes the protected evaluation; ask the researcher "
+                        "and pass their reason, which is recorded")
     rel = _expand(workspace, roots)
     hashes = _hashes(workspace, rel)
     digest = digest_of(command.strip(), hashes)
@@ -108,6 +107,20 @@ def protect(workspace: Path, conn: sqlite3.Connection, command: str, paths: list
         conn.execute("ROLLBACK")
         raise
     return evaluation_status(workspace, conn)
+
+
+def _weakening(workspace: Path, conn: sqlite3.Connection, command: str, roots: list[str]) -> str:
+    """Why a new protection would change what is protected ("" when it only adds files)."""
+    current = evaluation_status(workspace, conn)
+    if not current.protected:
+        return ""
+    if not current.valid:
+        return "the evaluation changed since it was protected (" + ", ".join(current.changed) + ")"
+    if command != current.command:
+        return f"the evaluation command differs from the protected one ({current.command!r})"
+    row = active_protection(conn)
+    dropped = sorted(set(json.loads(row["roots"] or "[]")) - set(roots))
+    return f"{', '.join(dropped)} would no longer be protected" if dropped else ""
 
 
 def active_protection(conn: sqlite3.Connection) -> sqlite3.Row | None:

@@ -19,9 +19,10 @@ def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violatio
         return [Violation(rule_id="II", evidence=f"results_experiments {exps[0].id}",
                           message="experiments exist but the evaluation was never protected",
                           fix=status.todo)]
+    found = _project_command_mismatch(workspace, status.command)
     if status.valid:
-        return []
-    found = [status.violation()]
+        return found
+    found.append(status.violation())
     since = status.changed_since or time.time()
     late = [r for r in ledger.runs(conn) if r.valid and r.created >= since]
     found += [Violation(rule_id="II", evidence=f"results_runs id={r.id} ({r.experiment_id})",
@@ -30,3 +31,16 @@ def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violatio
                             "researcher approve the change and re-protect, then rerun")
               for r in late]
     return found
+
+
+def _project_command_mismatch(workspace: Path, protected: str | None) -> list[Violation]:
+    from rules.render import find_instruction_file, project_settings
+    stated = project_settings(workspace).get("evaluation command", "").strip().strip("`")
+    if not stated or not protected or " ".join(stated.split()) == " ".join(protected.split()):
+        return []
+    source = find_instruction_file(workspace)
+    return [Violation(rule_id="II", evidence=f"{source.name if source else 'project'} "
+                      "(evaluation command)", message=f"the project names {stated!r} but "
+                      f"{protected!r} is protected",
+                      fix="protect the project's evaluation command (protect_evaluation), or have "
+                          "the researcher correct the project section")]

@@ -55,3 +55,17 @@ def test_idle_gpus_with_an_inventory(broken):
     assert check_gpus(ws, conn, {"node-a": 1}) == []      # its only GPU is busy: waiting is right
     assert [v.rule_id for v in check_gpus(ws, conn, {"node-a": 2})] == ["C1"]
     assert check_gpus(ws, conn) == []                     # something runs: the heuristic is quiet
+
+
+def test_project_evaluation_command_must_be_the_protected_one(workspace):
+    from rules.checks.evaluation import check_evaluation
+    from rules.render import init_workspace
+    conn, _ = build(workspace, broken=False)
+    init_workspace(workspace, "claude")
+    path = workspace / "CLAUDE.md"
+    text = path.read_text()
+    path.write_text(text.replace("- evaluation command:", "- evaluation command: `python eval/metric.py --split test`"))
+    assert check_evaluation(workspace, conn) == []
+    path.write_text(text.replace("- evaluation command:", "- evaluation command: python eval/metric.py --split val"))
+    [v] = check_evaluation(workspace, conn)
+    assert v.rule_id == "II" and v.evidence == "CLAUDE.md (evaluation command)"

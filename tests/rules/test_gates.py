@@ -101,3 +101,15 @@ def test_dispatch_refused_for_an_experiment_while_the_evaluation_is_changed(work
     [v] = gates.dispatch_allowed(workspace, conn, "E001")
     assert v.rule_id == "II" and v.evidence == "metric.py" and "E001" in v.message
     assert gates.dispatch_allowed(workspace, conn, None) == []  # not an experiment run
+
+
+def test_reprotecting_may_add_files_but_not_swap_the_command_or_drop_files(workspace, conn):
+    for name in ("metric.py", "test.csv", "params.yaml"):
+        (workspace / name).write_text(name)
+    protect(workspace, conn, "python metric.py", ["test.csv"])
+    protect(workspace, conn, "python metric.py", ["test.csv", "params.yaml"])  # adding is fine
+    with pytest.raises(UserError, match="command differs"):
+        protect(workspace, conn, "python metric.py --easy", ["test.csv", "params.yaml"])
+    with pytest.raises(UserError, match="test.csv would no longer be protected"):
+        protect(workspace, conn, "python metric.py", ["params.yaml"])
+    protect(workspace, conn, "python metric.py", ["params.yaml"], reason="researcher: test.csv is generated")
