@@ -95,6 +95,13 @@ def register(app, ctx: ServerContext) -> None:
         from rules.render import rules_reference
         return rules_reference()
 
+    @app.resource("rigorlab://rules/{rule_id}", title="One research rule", mime_type="text/markdown")
+    def rule_resource(rule_id: str) -> str:
+        """One rule by id (I..X, M1, M2, C1, C2, N1..N5, W1..W3)."""
+        from rules.catalog import enforcement, rule
+        r = rule(rule_id)
+        return f"{r.markdown()}\n\nModule: {r.module}. Enforced by: {enforcement(r)}.\n"
+
     @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
     def project_resource() -> str:
         """The project section of the workspace's instruction file."""

@@ -65,6 +65,8 @@ async def test_prompts_and_resources(workspace, mcp_server):
         assert "state the scale" in fold and "2. x" not in fold
         rules = await client.read_resource("rigorlab://rules")
         assert "## VI. One variable per experiment" in rules.contents[0].text
+        one = await client.read_resource("rigorlab://rules/VII")
+        assert one.contents[0].text.startswith("**VII. ") and "summary_table" in one.contents[0].text
         project = await client.read_resource("rigorlab://project")
         assert "prune OPT-125m" in project.contents[0].text
 
