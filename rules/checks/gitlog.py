@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
 from pathlib import Path
 
 from rules.checks._util import git
@@ -32,7 +33,6 @@ def _sizes(workspace: Path, object_ids: dict[str, str]) -> dict[str, int]:
     """path -> size in bytes of the blobs named (one git cat-file call for all)."""
     if not object_ids:
         return {}
-    import subprocess
     proc = subprocess.run(["git", "cat-file", "--batch-check=%(objectname) %(objectsize)"],
                           cwd=workspace, input="\n".join(object_ids.values()) + "\n",
                           capture_output=True, text=True, timeout=60)
