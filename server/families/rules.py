@@ -121,6 +121,8 @@ def _dispatcher(ctx: ServerContext):
 def _dispatch_verifications(ctx: ServerContext) -> list[str]:
     """Rule X: each verification script without a verdict becomes a CPU job on this machine;
     its verdict is recorded from the job ledger when it ends."""
+    import shlex
+
     from clusters.dispatcher import JobRequest
     from rules.checks.verification import python_for, to_dispatch
     from tools.jobs.api import dispatch
@@ -130,7 +132,8 @@ def _dispatch_verifications(ctx: ServerContext) -> list[str]:
     d = _dispatcher(ctx)
     started = []
     for script, name in todo:
-        job = dispatch(d, JobRequest(command=f"{python_for(ctx.workspace.root)} {script}",
+        command = shlex.join([python_for(ctx.workspace.root), script])
+        job = dispatch(d, JobRequest(command=command,
                                      cwd=ctx.workspace.root, target="local", gpus=0, name=name,
                                      time_limit_s=600))
         started.append(f"{script} as job {job.id}")
