@@ -57,9 +57,21 @@ def started_latency(d: Dispatcher, job: Job, timeout: float = 60) -> float:
     return float(path.read_text()) - job.created_at
 
 
+def slurm_idle(timeout: float = 30) -> None:
+    """Wait until the node has left COMPLETING: a job submitted earlier would pend on it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout
+        if state.strip() == "idle":
+            return
+        time.sleep(0.1)
+
+
 def latency(d: Dispatcher, ws: Path, target: str, reps: int) -> list[float]:
     out = []
     for _ in range(reps):
+        if target == "hpc":
+            slurm_idle()
         job = d.submit(JobRequest(command="true", cwd=ws, target=target, gpus=1))
         out.append(started_latency(d, job))
     return out
@@ -88,8 +100,8 @@ def slurm_ratio(d: Dispatcher, ws: Path, reps: int) -> tuple[list[float], list[f
 
     for i in range(reps):
         for step in ((via_rigorlab, via_sbatch) if i % 2 == 0 else (via_sbatch, via_rigorlab)):
+            slurm_idle()
             step()
-            time.sleep(0.5)                     # let the node leave COMPLETING
     return ours, raw
 
 

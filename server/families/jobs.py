@@ -39,7 +39,6 @@ class JobOut(BaseModel):
     reason: str | None
     experiment_id: str | None
     finished: str | None
-    job_dir: str
 
 
 class StatusOut(BaseModel):
@@ -64,7 +63,7 @@ def _iso(t: float | None) -> str | None:
 def job_out(job, ctx: ServerContext) -> JobOut:
     return JobOut(id=job.id, state=job.state.value, target=job.target, assigned=job.assigned,
                   exit_code=job.exit_code, reason=job.reason, experiment_id=job.experiment_id,
-                  finished=_iso(job.finished_at), job_dir=str(job.job_dir))
+                  finished=_iso(job.finished_at))
 
 
 def register(app, ctx: ServerContext) -> None:
@@ -100,7 +99,6 @@ def register(app, ctx: ServerContext) -> None:
         time_limit_s: Annotated[int | None, Field()] = None,
         env: Annotated[dict[str, str] | None, Field()] = None,
         experiment_id: Annotated[str | None, Field(description="e.g. E003")] = None,
-        name: Annotated[str | None, Field()] = None,
         runtime: Annotated[str | None, Field(description="bare|docker|podman|apptainer|bwrap")] = None,
         image: Annotated[str | None, Field()] = None,
         depends_on: Annotated[list[str] | None, Field(description="refused: jobs must be independent")] = None,
@@ -111,7 +109,7 @@ def register(app, ctx: ServerContext) -> None:
         req = JobRequest(command=command, cwd=ctx.workspace.path(cwd, must_exist=True, what="cwd"),
                          target=target, gpus=gpus, cpus=cpus, mem_mb=mem_mb,
                          time_limit_s=time_limit_s, env=env or {}, experiment_id=experiment_id,
-                         name=name, runtime=runtime, image=image, depends_on=depends_on or [])
+                         runtime=runtime, image=image, depends_on=depends_on or [])
         return job_out(dispatch(dispatcher(), req), ctx)
 
     @tool(app, ctx, title="Job status", read_only=True, idempotent=True)
