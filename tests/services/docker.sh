@@ -11,7 +11,8 @@ ENVF="$RUN_DIR/docker.env"
 up() { docker -H "unix://$SOCK" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 start() {
-  apt_install docker.io iptables busybox-static
+  # debootstrap: the real image's base (tests/sandbox/test_real_clients.py).
+  apt_install docker.io iptables busybox-static debootstrap
   if pid_alive "$PIDF" && up; then log "already running"; write_env; return 0; fi
   stop_pidfile "$PIDF"
   # Leftovers of a killed engine: containerd's pid/sock files make the next start fail.
