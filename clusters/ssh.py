@@ -120,6 +120,10 @@ class SSHShell:
                              f"({self._last_error or 'timed out'}) within {timeout:.0f} s") from exc
 
     def write_files(self, files: dict[str, str], mode: int = 0o644) -> None:
+        with self._lock:        # one SFTP session per node, shared by the server's threads
+            self._write_files(files, mode)
+
+    def _write_files(self, files: dict[str, str], mode: int) -> None:
         try:
             sftp = self.sftp()
             for path, text in files.items():
@@ -136,6 +140,10 @@ class SSHShell:
             raise ShellError(f"node {self.node.name}: writing files failed: {exc}") from exc
 
     def put_tree(self, local_root: Path, remote_root: str, skip: tuple[str, ...]) -> int:
+        with self._lock:
+            return self._put_tree(local_root, remote_root, skip)
+
+    def _put_tree(self, local_root: Path, remote_root: str, skip: tuple[str, ...]) -> int:
         sftp = self.sftp()
         _makedirs(sftp, remote_root)
         count = 0
@@ -152,25 +160,41 @@ class SSHShell:
                 count += 1
         return count
 
+    def get_files(self, remote_dir: str, names: tuple[str, ...], local_dir: Path) -> None:
+        """Copy the named files that exist in `remote_dir` into `local_dir`."""
+        local_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            sftp = self.sftp()
+            for name in names:
+                try:
+                    sftp.get(posixpath.join(remote_dir, name), str(local_dir / name))
+                except FileNotFoundError:
+                    pass
+
     def get_tree(self, remote_root: str, local_root: Path) -> int:
         import stat
-        sftp = self.sftp()
-        count = 0
-        try:
-            entries = sftp.listdir_attr(remote_root)
-        except OSError:
-            return 0
-        local_root.mkdir(parents=True, exist_ok=True)
-        for e in entries:
-            src = posixpath.join(remote_root, e.filename)
-            if stat.S_ISDIR(e.st_mode):
-                count += self.get_tree(src, local_root / e.filename)
-            elif stat.S_ISREG(e.st_mode):
-                sftp.get(src, str(local_root / e.filename))
-                count += 1
-        return count
+        with self._lock:
+            sftp = self.sftp()
+            try:
+                entries = sftp.listdir_attr(remote_root)
+            except OSError:
+                return 0
+            local_root.mkdir(parents=True, exist_ok=True)
+            count = 0
+            for e in entries:
+                src = posixpath.join(remote_root, e.filename)
+                if stat.S_ISDIR(e.st_mode):
+                    count += self.get_tree(src, local_root / e.filename)
+                elif stat.S_ISREG(e.st_mode):
+                    sftp.get(src, str(local_root / e.filename))
+                    count += 1
+            return count
 
     def read(self, path: str, offset: int = 0, max_bytes: int = 65536) -> bytes | None:
+        with self._lock:
+            return self._read(path, offset, max_bytes)
+
+    def _read(self, path: str, offset: int, max_bytes: int) -> bytes | None:
         try:
             with self.sftp().open(path, "rb") as fh:
                 fh.seek(offset)
@@ -184,10 +208,11 @@ class SSHShell:
             raise ShellError(f"node {self.node.name}: reading {path} failed: {exc}") from exc
 
     def size(self, path: str) -> int | None:
-        try:
-            return self.sftp().stat(path).st_size
-        except FileNotFoundError:
-            return None
+        with self._lock:
+            try:
+                return self.sftp().stat(path).st_size
+            except FileNotFoundError:
+                return None
 
     def launch(self, wrapper: str) -> int:
         rc, out, err = self.run(launch_detached_script(wrapper))

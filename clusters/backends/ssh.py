@@ -98,10 +98,4 @@ class SSHBackend(SlotBackend):
 
 def fetch_job_files(shell, run_dir: str, job_dir: Path) -> None:
     """Copy a finished job's record (logs, env, exit code, metrics) into its local folder."""
-    sftp = shell.sftp()
-    job_dir.mkdir(parents=True, exist_ok=True)
-    for name in FETCHED:
-        try:
-            sftp.get(posixpath.join(run_dir, name), str(job_dir / name))
-        except FileNotFoundError:
-            pass
+    shell.get_files(run_dir, FETCHED, job_dir)
