@@ -1,0 +1,45 @@
+"""Jobs inside a container runtime: a real bubblewrap job, and the generated command lines of
+docker and apptainer (Apptainer is not packaged for Debian 12; Docker's engine is not needed
+to check what would run)."""
+from __future__ import annotations
+
+import shlex
+
+from clusters.dispatcher import JobRequest
+from clusters.model import JobState
+from tests.conftest import require_service
+
+
+def test_a_bwrap_job_sees_only_the_workspace_and_its_folder(make_dispatcher, workspace):
+    require_service("podman")          # tests/services/podman.sh installs bubblewrap
+    (workspace / "in.txt").write_text("data\n")
+    d = make_dispatcher()
+    job = d.submit(JobRequest(command='cat in.txt; ls /root 2>&1 | head -1; touch /usr/x 2>/dev/null '
+                              '|| echo ro; echo \'{"a": 1}\' > "$RIGORLAB_METRICS_FILE"; '
+                              'echo made > out.txt', cwd=workspace, runtime="bwrap",
+                              experiment_id="E005"))
+    job = d.wait(job.id, 30)
+    assert (job.state, job.exit_code) == (JobState.COMPLETED, 0), d.logs(job.id, "stderr").text
+    out = d.logs(job.id).text.splitlines()
+    assert out[0] == "data" and "No such file" in out[1] and out[2] == "ro"
+    assert job.metrics_file.read_text() == '{"a": 1}\n'
+    assert (workspace / "out.txt").read_text() == "made\n"
+    assert "bwrap" in (job.job_dir / "wrapper.sh").read_text()
+
+
+def test_docker_and_apptainer_command_lines(make_dispatcher, workspace):
+    d = make_dispatcher()
+    for runtime, image, expect in (
+            ("docker", "lab:1", ["docker", "run", "--gpus", '"device=0"', "lab:1"]),
+            ("apptainer", "lab.sif", ["apptainer", "exec", "--nv", "CUDA_VISIBLE_DEVICES=0", "lab.sif"])):
+        job = d.submit(JobRequest(command="nvidia-smi -L", cwd=workspace, runtime=runtime, image=image))
+        job = d.wait(job.id, 30)
+        line = next(l for l in (job.job_dir / "wrapper.sh").read_text().splitlines()
+                    if l.startswith("setsid "))
+        argv = shlex.split(line.split(" >")[0])[1:]
+        assert all(x in argv for x in expect), argv
+        mounts = " ".join(argv)
+        assert str(workspace) in mounts and str(job.job_dir) in mounts
+        assert "/root" not in mounts.replace(str(job.job_dir), "").replace(str(workspace), "")
+        assert argv[-2:] == ["bash", str(job.job_dir / "command.sh")]
+        assert job.state in (JobState.FAILED, JobState.COMPLETED), "it ran the runtime for real"
