@@ -116,14 +116,25 @@ async def test_prune_model_tiny_llama_gqa_end_to_end_then_evaluate(workspace, mc
         assert "already exists" in again
 
 
-async def test_prune_model_minilm_reconstruction_and_fidelity(workspace, mcp_server):
+async def test_prune_model_minilm_and_embedding_fidelity(workspace, mcp_server):
     async with Client(mcp_server) as client:
         out = await call(client, "prune_model", model="minilm", method="wanda", sparsity=0.5,
-                         reconstruct="linear", out="p/minilm", **QUICK)
-        assert len(out["layers"]) == 36 and out["mean_vs_wanda"] < 1      # the refit helps
-        ev = await call(client, "evaluate_model", model="p/minilm/model", **QUICK)
+                         out="p/minilm", n_samples=4, seq_len=32)
+        assert len(out["layers"]) == 36 and out["mean_vs_wanda"] == pytest.approx(1.0)
+        ev = await call(client, "evaluate_model", model="p/minilm/model", n_samples=4, seq_len=32)
         assert ev["dense"] == "minilm" and 0.5 < ev["cosine_similarity"] < 1
-        report = json.loads((workspace / "p/minilm/report.json").read_text())
+        assert ev["sparsity"] == pytest.approx(0.5)
+
+
+async def test_linear_reconstruction_refits_every_gpt2_layer(workspace, mcp_server):
+    async with Client(mcp_server) as client:
+        plain = await call(client, "prune_model", model="tiny-gpt2", method="wanda", sparsity=0.6,
+                           out="p/plain", **QUICK)
+        refit = await call(client, "prune_model", model="tiny-gpt2", method="wanda", sparsity=0.6,
+                           reconstruct="linear", out="p/refit", **QUICK)
+        assert plain["mean_vs_wanda"] == pytest.approx(1.0)
+        assert all(row["vs_wanda"] < 1 for row in refit["layers"])
+        report = json.loads((workspace / "p/refit/report.json").read_text())
         assert report["spec"]["reconstruct"] == "linear"
 
 

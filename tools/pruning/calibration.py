@@ -13,8 +13,8 @@ from core.errors import UserError
 class GramCollector:
     """Forward hooks on `modules` (name -> module) summing x^T x of their inputs."""
 
-    def __init__(self, modules: dict):
-        self.modules = modules
+    def __init__(self, modules: dict, leader: str | None = None):
+        self.modules, self.leader = modules, leader
         self.grams: dict = {}
         self.tokens = 0
         self.inputs: dict = {}        # name -> last input tensor (layers fed the same object group)
@@ -23,8 +23,11 @@ class GramCollector:
     def _hook(self, name):
         def hook(mod, args):
             import torch
-            x = args[0].detach()
+            lead = self.inputs.get(self.leader)
             self.inputs[name] = args[0]
+            if self.leader and name != self.leader and lead is not None and lead is not args[0]:
+                return            # only the layers fed the leader's tensor are needed now
+            x = args[0].detach()
             x = x.reshape(-1, x.shape[-1]).float()
             if not bool(torch.isfinite(x).all()):
                 raise UserError(f"layer {name}: its calibration activations contain NaN or Inf; "

@@ -134,7 +134,7 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
     remaining = [(n, m) for n, m in block.named_modules() if is_linear(m)]
     done_here = []
     while remaining:
-        with GramCollector(dict(remaining)) as col:
+        with GramCollector(dict(remaining), leader=remaining[0][0]) as col:
             run_block(block, inputs)
         first = col.inputs[remaining[0][0]]
         group = [(n, m) for n, m in remaining if col.inputs[n] is first]
@@ -162,7 +162,9 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
 
 
 def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool) -> None:
+    from transformers.utils import logging as hf_logging
     from tools.pruning.masks_io import save_masks
+    hf_logging.disable_progress_bar()
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -88,11 +88,13 @@ class _Rows:
         # is -2 w_u Tmax for w_u > 0 and -2 w_u Tmin for w_u < 0.
         self.Tmax = torch.empty((R, d, self.B), dtype=w.dtype, device=w.device)
         self.Tmin = torch.empty_like(self.Tmax)
-        for r in range(R):
-            o = self.order[r]
-            M = (G[:, o] * w[r, o]) * self.valid
-            self.Tmax[r] = M.view(d, self.B, q).amax(2)
-            self.Tmin[r] = M.view(d, self.B, q).amin(2)
+        step = max(1, int(2e7 // (d * q * self.B)))
+        for r0 in range(0, R, step):
+            o = self.order[r0:r0 + step]                                   # (n, qB)
+            wo = torch.gather(w[r0:r0 + step], 1, o) * self.valid
+            M = (G[:, o].permute(1, 0, 2) * wo[:, None, :]).view(len(o), d, self.B, q)
+            self.Tmax[r0:r0 + step] = M.amax(3)
+            self.Tmin[r0:r0 + step] = M.amin(3)
         self.q = q
         self.Kidx = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :int(mask[0].sum())]
         if not bool((mask.sum(1) == self.Kidx.shape[1]).all()):
