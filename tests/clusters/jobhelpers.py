@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,14 @@ def shared_dir():
     os.chmod(path, 0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def until_running(d, job_id: str, timeout: float = 30.0):
+    """Tick until the job is RUNNING (fails the test after `timeout`, never hangs)."""
+    from clusters.model import JobState
+    deadline = time.monotonic() + timeout
+    while (job := d.get(job_id)).state != JobState.RUNNING:
+        assert time.monotonic() < deadline and not job.terminal, f"{job_id} never ran: {job}"
+        d.tick(force=True)
+        time.sleep(0.05)
+    return job

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -12,7 +11,7 @@ from clusters.dispatcher import JobRequest
 from clusters.model import Job, JobState
 from tests.conftest import require_service
 
-from tests.clusters.jobhelpers import shared_dir, ssh_node_toml  # noqa: F401 - fixture
+from tests.clusters.jobhelpers import shared_dir, ssh_node_toml, until_running  # noqa: F401 - fixture
 
 TOML = '[slurm.hpc]\nvia = "local"\npartition = "debug"\nmax_gpus = 2\naccounting = false\n'
 
@@ -53,10 +52,7 @@ def test_timeout_cancel_and_pending_reason(slurm, make_dispatcher, workspace):
     d = make_dispatcher(TOML)
     hog = d.submit(req(workspace, "sleep 60", gpus=2))
     waiting = d.submit(req(workspace, "echo late", gpus=1))
-    deadline = time.monotonic() + 30
-    while d.get(hog.id).state != JobState.RUNNING and time.monotonic() < deadline:
-        d.tick(force=True)
-        time.sleep(0.2)
+    until_running(d, hog.id)
     d.tick(force=True)
     w = d.get(waiting.id)
     assert w.state == JobState.SUBMITTED and w.reason and w.reason.startswith("pending:"), w.reason
