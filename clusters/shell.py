@@ -29,7 +29,7 @@ class LocalShell:
     def run(self, script: str, timeout: float = 30.0) -> tuple[int, str, str]:
         try:
             p = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                               timeout=timeout, stdin=subprocess.DEVNULL)
+                               timeout=timeout, stdin=subprocess.DEVNULL, env=job_base_env())
         except subprocess.TimeoutExpired as exc:
             raise ShellError(f"local command did not finish within {timeout:.0f} s") from exc
         return p.returncode, p.stdout, p.stderr
@@ -61,7 +61,7 @@ class LocalShell:
         """Start `bash wrapper` in its own session; a thread reaps it and calls on_exit."""
         proc = subprocess.Popen(["bash", wrapper], start_new_session=True, close_fds=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, env=job_base_env())
 
         def reap() -> None:
             proc.wait()
@@ -73,6 +73,14 @@ class LocalShell:
 
     def close(self) -> None:
         pass
+
+
+# The server's own secrets never reach a job (the HTTP bearer token guards the server).
+WITHHELD = ("RIGORLAB_TOKEN",)
+
+
+def job_base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in WITHHELD}
 
 
 def launch_detached_script(wrapper: str) -> str:

@@ -122,3 +122,11 @@ def test_a_job_whose_launcher_died_becomes_lost_not_rerun(make_dispatcher, works
     lost = d.get(ghost.id)
     assert lost.state == JobState.LOST and "never started" in lost.reason
     assert not (workspace / "ran").exists()
+
+
+def test_the_servers_token_never_reaches_a_job(make_dispatcher, workspace, monkeypatch):
+    monkeypatch.setenv("RIGORLAB_TOKEN", "s3cret")
+    d = make_dispatcher()
+    job = d.wait(d.submit(req(workspace, 'echo "token=[$RIGORLAB_TOKEN]"')).id, 20)
+    assert d.logs(job.id).text == "token=[]\n"
+    assert "s3cret" not in d.logs(job.id, "env").text
