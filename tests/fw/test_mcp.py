@@ -80,6 +80,7 @@ async def test_bad_input_is_a_clear_error(workspace, mcp_server):
     np.save(workspace / "yn.npy", np.array([1.0, np.nan, 0, 0, 0]))
     np.save(workspace / "Q.npy", np.diag([1.0, -1.0, 2.0, 0.5]))
     np.save(workspace / "b.npy", np.zeros(4))
+    (workspace / "neglog.py").write_text("import torch\ndef f(x):\n    return -torch.log(x).sum()\n")
     cases = [
         ({"objective": "least_squares", "set": "l1", "data": {"A": "A.npy", "y": "y.npy"}}, "shapes do not match"),
         ({"objective": "least_squares", "set": "l1", "data": {"A": "A.npy", "y": "yn.npy"}}, "NaN or infinite"),
@@ -93,6 +94,8 @@ async def test_bad_input_is_a_clear_error(workspace, mcp_server):
           "options": {"step_params": {"gamma": 1}}}, "unknown parameter"),
         ({"objective": "quadratic", "set": "l1", "seed": 0, "size": [4], "options": {"lazzy": True}}, "unknown option"),
         ({"objective": "logistic", "set": "l1", "seed": 0, "size": [5, 4], "step": "exact"}, "quadratic objective"),
+        ({"objective": "python", "function": "neglog.py:f", "set": "simplex", "set_params": {"n": 3}}, "not finite"),
+        ({"objective": "python", "function": "neglog.py:g", "set": "simplex", "set_params": {"n": 3}}, "no function 'g'"),
     ]
     async with Client(mcp_server) as client:
         for args, fragment in cases:

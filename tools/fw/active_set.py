@@ -15,6 +15,9 @@ class ActiveSet:
         import torch
         self.atoms = torch.zeros((capacity, dim), dtype=like.dtype, device=like.device)
         self.w = np.zeros(capacity)
+        gen = torch.Generator().manual_seed(12345)
+        self._probe = torch.rand(dim, generator=gen, dtype=torch.float64).to(like.device, like.dtype)
+        self._fp = np.zeros(capacity)   # <atom, probe>: finds an atom in O(n), not O(k n)
         self.k = 0
         self.drop_tol = drop_tol
 
@@ -37,8 +40,12 @@ class ActiveSet:
     def find(self, v) -> int:
         if self.k == 0:
             return -1
-        hit = (self.atoms[: self.k] == v).all(dim=1).nonzero()
-        return int(hit[0, 0]) if hit.numel() else -1
+        fp = float(v @ self._probe)
+        close = np.nonzero(np.abs(self._fp[: self.k] - fp) <= 1e-9 * max(1.0, abs(fp)))[0]
+        for i in close:
+            if bool(torch_equal(self.atoms[i], v)):
+                return int(i)
+        return -1
 
     def add(self, v) -> int:
         """Index of atom v, appended with weight 0 when new."""
@@ -52,8 +59,10 @@ class ActiveSet:
             grown[: self.k] = self.atoms
             self.atoms = grown
             self.w = np.concatenate([self.w, np.zeros(self.k)])
+            self._fp = np.concatenate([self._fp, np.zeros(self.k)])
         self.atoms[self.k] = v
         self.w[self.k] = 0.0
+        self._fp[self.k] = float(v @ self._probe)
         self.k += 1
         return self.k - 1
 
@@ -65,7 +74,7 @@ class ActiveSet:
         """x <- (1 - gamma) x + gamma a_i."""
         if gamma >= 1.0 - 1e-15:
             self.atoms[0] = self.atoms[i].clone()
-            self.k, self.w[0] = 1, 1.0
+            self.k, self.w[0], self._fp[0] = 1, 1.0, self._fp[i]
             return
         self.w[: self.k] *= 1.0 - gamma
         self.w[i] += gamma
@@ -100,6 +109,12 @@ class ActiveSet:
             idx = torch.as_tensor(keep, device=self.atoms.device)
             self.atoms[: keep.size] = self.atoms[idx]
             self.w[: keep.size] = self.w[keep]
+            self._fp[: keep.size] = self._fp[keep]
             self.k = keep.size
         w = self.w[: self.k]
         w /= w.sum()
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return torch.equal(a, b)

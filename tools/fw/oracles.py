@@ -228,21 +228,23 @@ class Birkhoff(Oracle):
 
 
 class _TopPair:
-    """Warm-started iterative top singular / extreme eigen pair (Lanczos on CPU, power on GPU)."""
+    """Warm-started iterative top singular / extreme eigen pair (Lanczos on CPU, power on GPU);
+    a full decomposition below DENSE_MAX, where it is faster than any iteration."""
+    DENSE_MAX = 64
 
     def __init__(self):
         self.warm = None
 
     def top_singular(self, m):
         torch = _torch()
-        if m.device.type == "cpu" and min(m.shape) > 2:
+        if m.device.type == "cpu" and min(m.shape) > self.DENSE_MAX:
             from scipy.sparse.linalg import svds
             a = m.numpy()
             v0 = self.warm if self.warm is not None and self.warm.shape[0] == min(a.shape) else None
             u, s, vt = svds(a, k=1, v0=v0, tol=0)
             self.warm = vt[0] if a.shape[0] >= a.shape[1] else u[:, 0]
             return torch.from_numpy(u[:, 0].copy()), float(s[0]), torch.from_numpy(vt[0].copy())
-        if min(m.shape) <= 2 or m.device.type == "cpu":
+        if min(m.shape) <= self.DENSE_MAX or m.device.type == "cpu":
             u, s, vh = torch.linalg.svd(m)
             return u[:, 0], float(s[0]), vh[0]
         return self._power_svd(m)
@@ -271,7 +273,7 @@ class _TopPair:
 
     def min_eigen(self, s):
         torch = _torch()
-        if s.device.type == "cpu" and s.shape[0] > 2:
+        if s.device.type == "cpu" and s.shape[0] > self.DENSE_MAX:
             from scipy.sparse.linalg import eigsh
             v0 = self.warm if self.warm is not None and self.warm.shape[0] == s.shape[0] else None
             w, vec = eigsh(s.numpy(), k=1, which="SA", v0=v0, tol=0)

@@ -235,9 +235,11 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     traj = {"iteration": [], "primal": [], "gap": [], "time": []}
     status, start, t = MAXITER, time.perf_counter(), 0
     try:
+        _finite_point(run.p, 0)
         for t in range(max_iter):
-            _finite_point(run.p, t)
             mv = run.direction()
+            if not (np.isfinite(run.p.f) and np.isfinite(run.gap)):
+                _finite_point(run.p, t)
             elapsed = time.perf_counter() - start
             _record(traj, t, run.p.f, run.gap, elapsed)
             if run.gap <= tol:
@@ -254,6 +256,7 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
                 run.take(t, mv)
             if resync_every and (t + 1) % resync_every == 0:
                 run.resync()
+                _finite_point(run.p, t + 1)
         else:
             t = max_iter
     except KeyboardInterrupt:

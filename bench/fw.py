@@ -1,0 +1,243 @@
+"""Frank-Wolfe bench: time to an FW gap of 1e-6 against cvxpy (and copt where it runs), and the
+cost of an iteration against one gradient evaluation. Prints tables with ratios side by side.
+
+    .venv/bin/python bench/fw.py --quick      # n = 10^3 cases only, a minute or two
+    .venv/bin/python bench/fw.py              # full: n = 10^3 and 10^4 (cvxpy ~10+ min at 10^4)
+
+FW runs stop at 120 s (copt too: it is reported with the gap it reached). Everything runs single-threaded (torch, BLAS, Clarabel) on CPU in float64 so that the ratios
+compare algorithms, not thread counts. copt 0.9.2 (`pip install -e .[bench]`) is run on the
+L1-ball problems only: its simplex oracle is broken.
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.fw import LeastSquares, Quadratic, make_oracle, make_step, solve  # noqa: E402
+
+torch.set_num_threads(1)
+TOL = 1e-6
+
+
+def _sparse_truth(n, k, rng, simplex=False):
+    x = np.zeros(n)
+    idx = rng.choice(n, k, replace=False)
+    x[idx] = rng.dirichlet(np.ones(k)) if simplex else rng.standard_normal(k)
+    return x
+
+
+def ls_problem(m, n, seed, kind):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n)) / math.sqrt(m)
+    x_true = _sparse_truth(n, max(2, n // 50), rng, simplex=kind == "simplex")
+    y = A @ x_true + 0.01 * rng.standard_normal(m)
+    return A, y, x_true
+
+
+def case_l1(n, seed=0):
+    A, y, xt = ls_problem(n // 5, n, seed, "l1")
+    r = 0.8 * np.abs(xt).sum()
+    return dict(name="least squares, L1 ball", n=n, A=A, y=y, set=("l1", {"n": n, "radius": r}),
+                cvx=lambda x, cp: [cp.norm1(x) <= r], copt=("l1", r))
+
+
+def case_simplex(n, seed=1):
+    A, y, _ = ls_problem(n // 5, n, seed, "simplex")
+    return dict(name="quadratic (0.5|Ax-y|^2), simplex", n=n, A=A, y=y, set=("simplex", {"n": n}),
+                cvx=lambda x, cp: [x >= 0, cp.sum(x) == 1])
+
+
+def case_ksparse(n=1000, K=10, seed=2):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n // 5, n)) / math.sqrt(n // 5)
+    xt = np.zeros(n)
+    xt[rng.choice(n, K, replace=False)] = 1.3 * rng.choice([-1, 1], K)
+    y = A @ xt + 0.01 * rng.standard_normal(n // 5)
+    return dict(name=f"least squares, K-sparse (K={K})", n=n, A=A, y=y,
+                set=("k_sparse", {"n": n, "k": K, "radius": 1.0}),
+                cvx=lambda x, cp: [cp.norm1(x) <= K, cp.norm_inf(x) <= 1.0])
+
+
+def case_birkhoff(side=20, seed=3):
+    rng = np.random.default_rng(seed)
+    n = side * side
+    P = sum(w * np.eye(side)[rng.permutation(side)] for w in rng.dirichlet(np.ones(3)))
+    A = rng.standard_normal((n // 2, n)) / math.sqrt(n // 2)
+    y = A @ P.reshape(-1) + 0.01 * rng.standard_normal(n // 2)
+
+    def cons(x, cp):
+        X = cp.reshape(x, (side, side), order="C")
+        return [X >= 0, cp.sum(X, axis=0) == 1, cp.sum(X, axis=1) == 1]
+    return dict(name=f"least squares, Birkhoff {side}x{side}", n=n, A=A, y=y,
+                set=("birkhoff", {"n": side}), cvx=cons)
+
+
+def case_nuclear(side=40, rank=3, seed=4):
+    """Matrix completion: 0.5 sum_{observed} (X_ij - M_ij)^2 over a nuclear-norm ball."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((side, rank)) @ rng.standard_normal((rank, side))
+    mask = (rng.random((side, side)) < 0.3).astype(float)
+    r = 0.8 * np.linalg.norm(M, "nuc")
+    Q = np.diag(mask.reshape(-1))
+    b = -(mask * M).reshape(-1)
+
+    def cons(x, cp):
+        return [cp.normNuc(cp.reshape(x, (side, side), order="C")) <= r]
+    return dict(name=f"matrix completion, nuclear ball {side}x{side}", n=side * side, Q=Q, b=b,
+                const=0.5 * float(((mask * M) ** 2).sum()), set=("nuclear", {"m": side, "n": side, "radius": r}),
+                cvx=cons)
+
+
+def objective_of(case):
+    if "A" in case:
+        return LeastSquares(torch.from_numpy(case["A"]), torch.from_numpy(case["y"]))
+    return Quadratic(torch.from_numpy(case["Q"]), torch.from_numpy(case["b"]), check_convex=False)
+
+
+def f_value(case, x):
+    if "A" in case:
+        return 0.5 * float(np.sum((case["A"] @ x - case["y"]) ** 2))
+    return float(0.5 * x @ case["Q"] @ x + case["b"] @ x)
+
+
+def run_fw(case, algorithm="bpcg", lazy=False, max_iter=100000, time_limit=120):
+    obj, oracle = objective_of(case), make_oracle(*case["set"])
+    t0 = time.perf_counter()
+    res = solve(obj, oracle, algorithm=algorithm, lazy=lazy, step=make_step("exact"), tol=TOL,
+                max_iter=max_iter, time_limit=time_limit)
+    return res, time.perf_counter() - t0
+
+
+def run_cvxpy(case, solver):
+    import cvxpy as cp
+    x = cp.Variable(case["n"])
+    if "A" in case:
+        objective = 0.5 * cp.sum_squares(case["A"] @ x - case["y"])
+    else:
+        d = np.diag(case["Q"])
+        objective = 0.5 * cp.sum(cp.multiply(d, cp.square(x))) + case["b"] @ x
+    prob = cp.Problem(cp.Minimize(objective), case["cvx"](x, cp))
+    t0 = time.perf_counter()
+    try:
+        prob.solve(solver=solver)
+    except Exception as exc:  # noqa: BLE001 - a reference solver failing is a table entry
+        return None, time.perf_counter() - t0, f"{type(exc).__name__}"
+    return (None if x.value is None else np.asarray(x.value)), time.perf_counter() - t0, prob.status
+
+
+def fw_gap_at(case, x):
+    """The FW gap at a point (how accurate a reference solution is, in FW's own measure)."""
+    obj, oracle = objective_of(case), make_oracle(*case["set"])
+    p = obj.at(torch.from_numpy(x))
+    return float(p.g @ (p.x - oracle.lmo(p.g)))
+
+
+def run_copt(case, max_iter=1000000, time_limit=120):
+    import copt
+    A, y = case["A"], case["y"]
+    lmo = copt.constraint.L1Ball(case["copt"][1]).lmo
+    start = time.perf_counter()
+    stop = {"iters": 0}
+
+    def fg(x):
+        r = A @ x - y
+        return 0.5 * float(r @ r), A.T @ r
+
+    def cb(local):
+        stop["iters"] += 1
+        return time.perf_counter() - start < time_limit
+
+    x0 = np.zeros(case["n"])
+    res = copt.minimize_frank_wolfe(fg, x0, lmo, jac=True, step="backtracking", tol=TOL,
+                                    max_iter=max_iter, callback=cb)
+    return res, time.perf_counter() - start, stop["iters"]
+
+
+def grad_time(case, reps=20):
+    obj = objective_of(case)
+    x = torch.from_numpy(np.full(case["n"], 1.0 / case["n"]))
+    obj.at(x)
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        obj.at(x)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="n = 10^3 only (no 10^4 cvxpy reference)")
+    ap.add_argument("--solvers", default="CLARABEL,SCS,OSQP", help="cvxpy solvers at n <= 10^3")
+    ap.add_argument("--big-solvers", default="CLARABEL", help="cvxpy solvers at n = 10^4")
+    args = ap.parse_args()
+    sizes = [1000] if args.quick else [1000, 10000]
+    cases = [case_l1(n) for n in sizes] + [case_simplex(n) for n in sizes]
+    cases += [case_ksparse(), case_birkhoff(), case_nuclear()]
+    solvers = args.solvers.split(",")
+    rows, iter_rows = [], []
+    for case in cases:
+        res, t_fw = run_fw(case)
+        f_fw = f_value(case, res.x.numpy())
+        print(f"# {case['name']} n={case['n']}: FW bpcg {res.status} {t_fw:.2f} s, {res.iterations} it, "
+              f"gap {res.gap:.1e}", flush=True)
+        lazy, t_lazy = run_fw(case, lazy=True)
+        refs = solvers if case["n"] <= 1000 else args.big_solvers.split(",")
+        for solver in refs:
+            x, t_cvx, status = run_cvxpy(case, solver)
+            if x is None:
+                rows.append([case["name"], case["n"], f"{t_fw:.3f}", f"{t_lazy:.3f}", res.iterations,
+                             f"{res.gap:.1e}", solver, f"{t_cvx:.2f}", status, "-", "-", "-"])
+                continue
+            df = f_fw - f_value(case, x)
+            rows.append([case["name"], case["n"], f"{t_fw:.3f}", f"{t_lazy:.3f}", res.iterations,
+                         f"{res.gap:.1e}", solver, f"{t_cvx:.2f}", status, f"{fw_gap_at(case, x):.1e}",
+                         f"{df:+.1e}", f"{t_cvx / min(t_fw, t_lazy):.0f}x"])
+            print("  ", rows[-1], flush=True)
+        if "copt" in case:
+            cres, t_copt, its = run_copt(case)
+            rows.append([case["name"], case["n"], f"{t_fw:.3f}", f"{t_lazy:.3f}", res.iterations,
+                         f"{res.gap:.1e}", "copt 0.9.2 FW", f"{t_copt:.2f}", f"{its} it",
+                         f"{fw_gap_at(case, np.asarray(cres.x)):.1e}",
+                         f"{f_fw - f_value(case, np.asarray(cres.x)):+.1e}",
+                         f"{t_copt / min(t_fw, t_lazy):.0f}x"])
+            print("  ", rows[-1], flush=True)
+        if "A" in case:
+            g = grad_time(case)
+            van, t_van = run_fw(case, algorithm="fw", max_iter=300, time_limit=120)
+            iter_rows.append([case["name"], case["n"], f"{g * 1e3:.3f}",
+                              f"{t_van / max(van.iterations, 1) * 1e3:.3f}",
+                              f"{t_van / max(van.iterations, 1) / g:.2f}",
+                              f"{t_fw / max(res.iterations, 1) * 1e3:.3f}",
+                              f"{t_fw / max(res.iterations, 1) / g:.2f}"])
+    _table("Time to FW gap 1e-6 (s), CPU float64, 1 thread",
+           ["problem", "n", "FW bpcg", "FW bpcg lazy", "FW it", "FW gap", "reference", "ref time",
+            "ref status", "ref FW gap", "f_FW - f_ref", "ref / FW"], rows)
+    _table("Time per iteration vs one gradient evaluation (ms), CPU float64, 1 thread",
+           ["problem", "n", "gradient", "vanilla FW it", "ratio", "BPCG it", "ratio"], iter_rows)
+    return 0
+
+
+def _table(title, header, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)] if rows else []
+    print(f"\n{title}")
+    print(" | ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
