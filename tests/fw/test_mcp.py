@@ -95,6 +95,7 @@ async def test_bad_input_is_a_clear_error(workspace, mcp_server):
         ({"objective": "quadratic", "set": "l1", "seed": 0, "size": [4], "options": {"lazzy": True}}, "unknown option"),
         ({"objective": "logistic", "set": "l1", "seed": 0, "size": [5, 4], "step": "exact"}, "quadratic objective"),
         ({"objective": "python", "function": "neglog.py:f", "set": "simplex", "set_params": {"n": 3}}, "not finite"),
+        ({"objective": "least_squares", "set": "l1", "seed": 0, "size": [5, 4], "device": "cuda:0"}, "CUDA is not available"),
         ({"objective": "python", "function": "neglog.py:g", "set": "simplex", "set_params": {"n": 3}}, "no function 'g'"),
     ]
     async with Client(mcp_server) as client:
