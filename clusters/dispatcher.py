@@ -21,7 +21,7 @@ from core.errors import UserError
 
 from clusters import config as cfgmod
 from clusters import hooks, ledger
-from clusters.backends.base import Backend, NodeView, Timing
+from clusters.backends.base import Backend, LaunchUncertain, NodeView, Timing
 from clusters.model import TERMINAL, IllegalTransition, Job, JobState, Observation
 
 log = logging.getLogger("rigorlab.clusters")
@@ -220,6 +220,10 @@ class Dispatcher:
         self._launching.add(job.id)          # not polled until its files are in place
         try:
             fields = backend.start(job, self.workspace_root)
+        except LaunchUncertain as exc:
+            log.warning("job %s: %s", job.id, exc)
+            ledger.transition(conn, job, JobState.SUBMITTED, reason=str(exc), **exc.fields)
+            return
         except Exception as exc:  # noqa: BLE001 - any start failure is the job's outcome
             log.warning("job %s could not start: %s", job.id, exc)
             ledger.transition(conn, job, JobState.FAILED, note="start failed",

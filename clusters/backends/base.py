@@ -13,6 +13,15 @@ from clusters.model import METRICS_NAME, Job, Observation
 from clusters.wrapper import status_script, parse_status, wrapper_script
 
 
+class LaunchUncertain(Exception):
+    """The launch command may have run but its reply was lost: the job stays SUBMITTED and
+    the next polls decide (its files, or SLURM's record of its name), so it never runs twice."""
+
+    def __init__(self, message: str, fields: dict) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
 @dataclass
 class Timing:
     """Intervals and grace periods; tests shorten them through the environment."""

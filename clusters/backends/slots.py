@@ -10,7 +10,7 @@ import posixpath
 import time
 from pathlib import Path
 
-from clusters.backends.base import Backend, GpuView, NodeView, quote
+from clusters.backends.base import Backend, GpuView, LaunchUncertain, NodeView, quote
 from clusters.model import Job, JobState, Observation
 from clusters.shell import ShellError
 from clusters.wrapper import observe_files
@@ -46,8 +46,12 @@ class SlotBackend(Backend):
         files = self.job_files(job, workspace_root)
         self.prepare_remote(job, workspace_root)
         self.shell().write_files(files, mode=0o755)
-        pid = self.shell().launch(posixpath.join(self.run_dir(job), "wrapper.sh"))
-        return {"native_id": str(pid)}
+        fields = {"remote_dir": job.remote_dir} if job.remote_dir else {}
+        try:
+            pid = self.shell().launch(posixpath.join(self.run_dir(job), "wrapper.sh"))
+        except ShellError as exc:
+            raise LaunchUncertain(str(exc), fields) from exc
+        return {**fields, "native_id": str(pid)}
 
     def prepare_remote(self, job: Job, workspace_root: Path) -> None:
         pass

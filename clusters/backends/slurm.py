@@ -11,7 +11,7 @@ import math
 import posixpath
 from pathlib import Path
 
-from clusters.backends.base import Backend, NodeView, quote
+from clusters.backends.base import Backend, LaunchUncertain, NodeView, quote
 from clusters.model import TERMINAL, Job, JobState, Observation
 from clusters.shell import LocalShell, ShellError
 from clusters.slurm_states import map_state, parse_exit, parse_sacct, parse_scontrol, parse_squeue
@@ -103,15 +103,16 @@ class SlurmBackend(Backend):
             job.time_limit_s = self.cfg.default_time_s
         files = self.job_files(job, workspace_root, header=self.header(job, run_dir))
         self._shell.write_files(files, mode=0o755)
-        rc, out, err = self._shell.run(
-            f"sbatch --parsable {quote(posixpath.join(run_dir, 'wrapper.sh'))}", timeout=30)
+        fields = {"remote_dir": run_dir} if run_dir != str(job.job_dir) else {}
+        try:
+            rc, out, err = self._shell.run(
+                f"sbatch --parsable {quote(posixpath.join(run_dir, 'wrapper.sh'))}", timeout=30)
+        except ShellError as exc:
+            raise LaunchUncertain(f"sbatch's reply was lost ({exc}); the job is looked up by "
+                                  f"its name {self.job_name(job)}", fields) from exc
         if rc != 0:
             raise ShellError(f"sbatch refused the job: {(err or out).strip()}")
-        native = out.strip().split(";")[0]
-        fields = {"native_id": native}
-        if run_dir != str(job.job_dir):
-            fields["remote_dir"] = run_dir
-        return fields
+        return {**fields, "native_id": out.strip().split(";")[0]}
 
     def _use_accounting(self) -> bool:
         if self._accounting is None:

@@ -63,11 +63,6 @@ class SSHBackend(SlotBackend):
         files = super().job_files(job, workspace_root, **kw)
         return {k: v.replace("{sync}", self._sync_root(job)) for k, v in files.items()}
 
-    def start(self, job: Job, workspace_root: Path) -> dict:
-        out = super().start(job, workspace_root)
-        out["remote_dir"] = self.run_dir(job)
-        return out
-
     def prepare_remote(self, job: Job, workspace_root: Path) -> None:
         if self.node.workspace == "sync":
             self._shell.put_tree(workspace_root, self._sync_root(job), SYNC_SKIP)

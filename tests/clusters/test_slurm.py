@@ -77,6 +77,26 @@ def test_a_lost_sbatch_reply_is_recovered_by_name(slurm, make_dispatcher, worksp
     assert d.logs(job.id).text == "recovered\n"
 
 
+def test_sbatch_that_times_out_after_submitting_is_found_by_name(slurm, make_dispatcher, workspace):
+    from clusters.shell import ShellError
+    d = make_dispatcher(TOML)
+    shell = d.backend("hpc").shell()
+    real_run = shell.run
+
+    def run_then_drop(script, timeout=30.0):
+        out = real_run(script, timeout)
+        if script.startswith("sbatch"):
+            raise ShellError("local command did not finish within 30 s")
+        return out
+
+    shell.run = run_then_drop
+    job = d.submit(req(workspace, "echo once; exit 3", gpus=0))
+    assert job.state == JobState.SUBMITTED and job.native_id is None and "lost" in job.reason
+    job = d.wait(job.id, 60)
+    assert (job.state, job.exit_code) == (JobState.FAILED, 3) and job.native_id
+    assert d.logs(job.id).text == "once\n"
+
+
 def test_slurm_through_a_login_node_over_ssh(slurm, make_dispatcher, workspace, shared_dir):
     env = require_service("sshd")
     remote_ws = shared_dir

@@ -155,3 +155,22 @@ def test_node_lost_mid_job_becomes_node_fail(sshd, second_sshd, make_dispatcher,
     assert not box.reachable
     wrapper_pid = int(Path(job.remote_dir, "pid").read_text())   # the node is this machine
     os.kill(wrapper_pid, signal.SIGTERM)                           # it stops its own command
+
+
+def test_a_lost_launch_reply_is_reconciled_not_failed(sshd, make_dispatcher, workspace):
+    from clusters.shell import ShellError
+    d = make_dispatcher(ssh_node_toml(sshd))
+    shell = d.backend("box").shell()
+    real_launch = shell.launch
+
+    def launch_then_drop(wrapper):
+        real_launch(wrapper)                        # the job really starts on the node...
+        raise ShellError("connection reset")        # ...but its pid never comes back
+
+    shell.launch = launch_then_drop
+    job = d.submit(req(workspace, "echo ran once; exit 2"))
+    assert job.state == JobState.SUBMITTED and "connection reset" in job.reason
+    shell.launch = real_launch
+    job = d.wait(job.id, 30)
+    assert (job.state, job.exit_code) == (JobState.FAILED, 2)
+    assert d.logs(job.id).text == "ran once\n"
