@@ -203,11 +203,13 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
           callback: Callable[[dict], Any] | None = None, resync_every: int = 1000) -> Result:
     """Minimise `objective` over the set of `oracle`; see the module doc.
 
+    `step` defaults to exact line search for quadratic objectives, else the adaptive step.
+
     `callback(info)` gets {iteration, primal, gap, time} every iteration; returning True stops
     the run with status INTERRUPTED (as does KeyboardInterrupt).
     """
     import torch
-    from tools.fw.steps import Agnostic
+    from tools.fw.steps import Adaptive, Exact
     if algorithm not in ALGORITHMS:
         raise UserError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
     if lazy and algorithm == "fw":
@@ -227,7 +229,7 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     if getattr(obj, "dim", oracle.dim) != oracle.dim:
         raise UserError(f"the objective has dimension {obj.dim} but the set has dimension {oracle.dim}: "
                         "make the set's size (n, or m x n) match the data")
-    step = step or Agnostic()
+    step = step or (Exact() if obj.quadratic else Adaptive())
     if getattr(step, "name", "") == "exact" and not obj.quadratic:
         raise UserError("exact line search needs a quadratic objective (quadratic or least_squares); "
                         "use the adaptive or backtracking step")
