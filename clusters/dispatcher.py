@@ -181,7 +181,7 @@ class Dispatcher:
 
     def submit(self, req: JobRequest) -> Job:
         target, backend, gpus = self.check_request(req)
-        runtime = req.runtime or getattr(backend, "runtime", None) or self.config.defaults.runtime or "bare"
+        runtime = self.runtime_for(req, backend)
         job = Job(id="", uuid=uuidlib.uuid4().hex, target=target, backend=backend.kind,
                   state=JobState.QUEUED, command=req.command, cwd=str(Path(req.cwd).resolve()),
                   job_dir=self.job_root, gpus=gpus, cpus=req.cpus, mem_mb=req.mem_mb,
@@ -201,6 +201,14 @@ class Dispatcher:
         if self.auto_monitor:
             self.start_monitor()
         return ledger.get(conn, job.id)
+
+    def runtime_for(self, req: JobRequest, backend: Backend) -> str:
+        """The job's runtime: its own, else its target's, else [defaults], else (this
+        machine only) $RIGORLAB_JOB_RUNTIME set by the sandbox broker, else bare."""
+        import os
+        env = os.environ.get("RIGORLAB_JOB_RUNTIME") if backend.kind == "local" else None
+        return (req.runtime or getattr(backend, "runtime", None) or self.config.defaults.runtime
+                or env or "bare")
 
     def _submit_direct(self, conn, backend: Backend, job: Job) -> None:
         if not ledger.transition(conn, job, JobState.SUBMITTED, note="submitting"):

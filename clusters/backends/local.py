@@ -11,7 +11,7 @@ class LocalBackend(SlotBackend):
 
     def __init__(self, cfg, timing, on_exit=None) -> None:
         super().__init__("local", timing, local_gpus(cfg.gpus), cfg.cpu_slots,
-                         cfg.runtime or _env_runtime(), cfg.image)
+                         cfg.runtime, cfg.image)
         self._shell = LocalShell(on_exit)
 
     def shell(self) -> LocalShell:
@@ -21,7 +21,3 @@ class LocalBackend(SlotBackend):
         n = len(self.gpus)
         return True, f"this machine, {n} GPU{'s' if n != 1 else ''}" if n else "this machine, CPU slots only"
 
-
-def _env_runtime() -> str:
-    import os
-    return os.environ.get("RIGORLAB_JOB_RUNTIME") or "bare"

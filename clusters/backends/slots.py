@@ -17,7 +17,7 @@ from clusters.wrapper import observe_files
 
 
 class SlotBackend(Backend):
-    def __init__(self, target, timing, gpus, cpu_slots: int, runtime: str = "bare",
+    def __init__(self, target, timing, gpus, cpu_slots: int, runtime: str | None = None,
                  image: str | None = None) -> None:
         super().__init__(target, timing)
         self.gpus = gpus
@@ -99,7 +99,7 @@ class SlotBackend(Backend):
         reachable, detail = self.reachability()
         return NodeView(self.target, self.kind, reachable, detail, gpus, self._cpu_slots,
                         sum(1 for j in running if j.gpus == 0), len(running),
-                        sum(1 for j in active if j.state == JobState.QUEUED), self.runtime)
+                        sum(1 for j in active if j.state == JobState.QUEUED), self.runtime or "bare")
 
     def reachability(self) -> tuple[bool, str]:
         return True, "this machine"

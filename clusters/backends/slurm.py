@@ -30,7 +30,7 @@ class SlurmBackend(Backend):
         super().__init__(cfg.name, timing)
         self.cfg = cfg
         self.node = node
-        self.runtime = cfg.runtime or "bare"
+        self.runtime = cfg.runtime
         self.image = cfg.image
         if node is None:
             self._shell = LocalShell()
@@ -210,7 +210,7 @@ class SlurmBackend(Backend):
         running = [j for j in active if j.state in (JobState.SUBMITTED, JobState.RUNNING)]
         view = NodeView(self.target, self.kind, True, "", [], 0, 0,
                         sum(1 for j in running if j.state == JobState.RUNNING),
-                        sum(1 for j in running if j.state == JobState.SUBMITTED), self.runtime)
+                        sum(1 for j in running if j.state == JobState.SUBMITTED), self.runtime or "bare")
         try:
             rc, out, err = self._shell.run("sinfo -h -N -o '%N|%G|%T|%c'; echo @@; "
                                            "squeue -h -t R -o '%N|%b'", timeout=15)

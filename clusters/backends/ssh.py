@@ -19,7 +19,7 @@ class SSHBackend(SlotBackend):
 
     def __init__(self, node, timing) -> None:
         super().__init__(node.name, timing, from_config(node.gpus) or [], node.cpu_slots,
-                         node.runtime or "bare", node.image)
+                         node.runtime, node.image)
         from clusters.ssh import SSHShell
         self.node = node
         self._shell = SSHShell(node)

@@ -43,3 +43,18 @@ def test_docker_and_apptainer_command_lines(make_dispatcher, workspace):
         assert "/root" not in mounts.replace(str(job.job_dir), "").replace(str(workspace), "")
         assert argv[-2:] == ["bash", str(job.job_dir / "command.sh")]
         assert job.state in (JobState.FAILED, JobState.COMPLETED), "it ran the runtime for real"
+
+
+def test_runtime_precedence(make_dispatcher, workspace, monkeypatch):
+    from clusters.dispatcher import JobRequest as R
+    d = make_dispatcher('[defaults]\nruntime = "podman"\n[local]\ngpus = 1\n[nodes.n]\nhost = "h"\n'
+                        'runtime = "apptainer"\n')
+    local, node = d.backend("local"), d.backend("n")
+    assert d.runtime_for(R("x", workspace), local) == "podman"
+    assert d.runtime_for(R("x", workspace), node) == "apptainer"
+    assert d.runtime_for(R("x", workspace, runtime="bwrap"), node) == "bwrap"
+    plain = make_dispatcher("[local]\ngpus = 1\n")
+    monkeypatch.setenv("RIGORLAB_JOB_RUNTIME", "docker")
+    assert plain.runtime_for(R("x", workspace), plain.backend("local")) == "docker"
+    monkeypatch.delenv("RIGORLAB_JOB_RUNTIME")
+    assert plain.runtime_for(R("x", workspace), plain.backend("local")) == "bare"
