@@ -59,7 +59,8 @@ class SlurmBackend(Backend):
             return None
         if self._root is None:
             root = self.cfg.root or self.node.root
-            rc, out, err = self._shell.run(f"mkdir -p {root} && cd {root} && pwd -P")
+            q = quote(root.removeprefix("~/"))   # relative paths are taken from the home folder
+            rc, out, err = self._shell.run(f"cd && mkdir -p {q} && cd {q} && pwd -P")
             if rc != 0:
                 raise ShellError(f"SLURM {self.target}: cannot create job root {root}: {err.strip()}")
             self._root = out.strip()

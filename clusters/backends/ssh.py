@@ -4,6 +4,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
+from clusters.backends.base import quote
 from clusters.backends.slots import SlotBackend
 from clusters.inventory import from_config
 from clusters.model import Job
@@ -33,7 +34,8 @@ class SSHBackend(SlotBackend):
 
     def root(self) -> str:
         if self._root is None:
-            rc, out, err = self._shell.run(f"mkdir -p {self.node.root} && cd {self.node.root} && pwd -P")
+            q = quote(self.node.root.removeprefix("~/"))   # relative paths: from the home folder
+            rc, out, err = self._shell.run(f"cd && mkdir -p {q} && cd {q} && pwd -P")
             if rc != 0 or not out.strip():
                 raise ShellError(f"node {self.target}: cannot create its job root {self.node.root}: "
                                  f"{err.strip()}; set `root` in clusters.toml to a writable folder")
