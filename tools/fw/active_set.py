@@ -1,7 +1,8 @@
 """Active sets: x = sum_i w_i a_i with (weight, atom) pairs that stay a convex combination.
 
 Atoms live in one growing device matrix (one row each) so that <g, a_i> for all atoms is a
-single product; weights live on the host in float64 whatever the compute dtype, so steps
+single product, or, when the atoms are sparse (simplex, L1, K-sparse, Birkhoff vertices), a
+gather over their nonzeros, O(total nnz) instead of O(k n); weights live on the host in float64 whatever the compute dtype, so steps
 and drop decisions never wait on the device. Weights below `drop_tol` are purged and the
 rest renormalised to sum to one; `x()` rebuilds the iterate from the pairs to remove drift.
 """
@@ -20,6 +21,8 @@ class ActiveSet:
         self._fp = np.zeros(capacity)   # <atom, probe>: finds an atom in O(n), not O(k n)
         self.k = 0
         self.drop_tol = drop_tol
+        self._rows: list = []           # (indices, values) of each atom's nonzeros
+        self._gather = None             # (indices, values, segment ids), rebuilt when stale
 
     def __len__(self) -> int:
         return self.k
@@ -35,7 +38,25 @@ class ActiveSet:
 
     def scores(self, g):
         """<g, a_i> for every atom, as a host array."""
-        return (self.atoms[: self.k] @ g).cpu().numpy()
+        gather = self._sparse_rows()
+        if gather is None:
+            return (self.atoms[: self.k] @ g).cpu().numpy()
+        idx, val, seg = gather
+        out = g.new_zeros(self.k).index_add_(0, seg, g[idx] * val)
+        return out.cpu().numpy()
+
+    def _sparse_rows(self):
+        if self._gather is None:
+            import torch
+            rows = self._rows[: self.k]
+            total = sum(int(r[0].numel()) for r in rows)
+            if total > self.atoms.shape[1] // 4:
+                return None
+            dev = self.atoms.device
+            counts = torch.tensor([int(r[0].numel()) for r in rows], device=dev)
+            self._gather = (torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]),
+                            torch.repeat_interleave(torch.arange(self.k, device=dev), counts))
+        return self._gather
 
     def find(self, v) -> int:
         if self.k == 0:
@@ -61,13 +82,17 @@ class ActiveSet:
             self.w = np.concatenate([self.w, np.zeros(self.k)])
             self._fp = np.concatenate([self._fp, np.zeros(self.k)])
         self.atoms[self.k] = v
+        nz = v.nonzero().flatten()
+        del self._rows[self.k:]
+        self._rows.append((nz, v[nz].clone()))
+        self._gather = None
         self.w[self.k] = 0.0
         self._fp[self.k] = float(v @ self._probe)
         self.k += 1
         return self.k - 1
 
     def reset(self, v) -> None:
-        self.k = 0
+        self.k, self._rows, self._gather = 0, [], None
         self.w[self.add(v)] = 1.0
 
     def fw_update(self, gamma: float, i: int) -> None:
@@ -75,6 +100,7 @@ class ActiveSet:
         if gamma >= 1.0 - 1e-15:
             self.atoms[0] = self.atoms[i].clone()
             self.k, self.w[0], self._fp[0] = 1, 1.0, self._fp[i]
+            self._rows, self._gather = [self._rows[i]], None
             return
         self.w[: self.k] *= 1.0 - gamma
         self.w[i] += gamma
@@ -110,6 +136,7 @@ class ActiveSet:
             self.atoms[: keep.size] = self.atoms[idx]
             self.w[: keep.size] = self.w[keep]
             self._fp[: keep.size] = self._fp[keep]
+            self._rows, self._gather = [self._rows[i] for i in keep], None
             self.k = keep.size
         w = self.w[: self.k]
         w /= w.sum()
