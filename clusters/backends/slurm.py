@@ -86,7 +86,8 @@ class SlurmBackend(Backend):
         limit = job.time_limit_s or self.cfg.default_time_s
         minutes = math.ceil((limit + KILL_GRACE_S + 30) / 60)
         opts = [f"--job-name={self.job_name(job)}", f"--output={run_dir}/slurm.out",
-                f"--time={minutes}", f"--cpus-per-task={job.cpus}", "--ntasks=1"]
+                f"--time={minutes}", f"--cpus-per-task={job.cpus}", "--ntasks=1",
+                "--no-requeue"]   # a preempted or failed-node job ends; it is not rerun behind our back
         if job.gpus:
             opts.append(f"--gres=gpu:{job.gpus}")
         if job.mem_mb:

@@ -45,7 +45,8 @@ def test_sbatch_run_logs_exit_codes(slurm, make_dispatcher, workspace):
     assert d.logs(ok.id).text in ("gpu=[0] exp=E002\n", "gpu=[1] exp=E002\n"), "SLURM pins one GPU"
     assert d.logs(bad.id, "stderr").text == "oops\n"
     assert ok.metrics_file.read_text() == '{"acc": 1}\n'
-    assert "--gres=gpu:1" in (ok.job_dir / "wrapper.sh").read_text()
+    header = (ok.job_dir / "wrapper.sh").read_text()
+    assert "#SBATCH --gres=gpu:1" in header and "#SBATCH --no-requeue" in header
 
 
 def test_timeout_cancel_and_pending_reason(slurm, make_dispatcher, workspace):
