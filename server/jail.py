@@ -93,7 +93,12 @@ class Workspace:
         if "\x00" in raw:
             raise PathOutsideWorkspace(f"the {what} contains a NUL byte")
         joined = raw if os.path.isabs(raw) else os.path.join(self.root, raw)
-        resolved = Path(os.path.realpath(joined))
+        real = os.path.realpath(joined)
+        if ".." in real.split(os.sep):
+            # realpath gives up at a symlink loop and returns the rest unresolved.
+            raise PathOutsideWorkspace(
+                f"the {what} {raw!r} runs through a symlink loop; remove the loop or use another path")
+        resolved = Path(real)
         if resolved != self.root and not resolved.is_relative_to(self.root):
             raise PathOutsideWorkspace(
                 f"the {what} {raw!r} resolves to {resolved}, outside the workspace {self.root}; "

@@ -66,12 +66,13 @@ def test_safe_paths_are_accepted(jail, parts):
 
 @pytest.mark.parametrize("raw", ["../outside/secret", "out_link/secret", "rel_out", "chain1",
                                  "sub/chain3/secret", "dangling", "sub/../../outside", "/etc/passwd",
-                                 "a/../../outside/secret", "in_link/../../outside"])
+                                 "a/../../outside/secret", "in_link/../../outside",
+                                 "loop/../out_link", "loop/../../outside", "loop/../rel_out/secret"])
 def test_known_escapes_are_refused(jail, raw):
     ws, _ = jail
     with pytest.raises(PathOutsideWorkspace) as err:
         ws.path(raw)
-    assert "outside the workspace" in str(err.value)
+    assert "outside the workspace" in str(err.value) or "symlink loop" in str(err.value)
 
 
 def test_lookalikes_stay_literal_names(jail):
