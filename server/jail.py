@@ -94,8 +94,8 @@ class Workspace:
             raise PathOutsideWorkspace(f"the {what} contains a NUL byte")
         joined = raw if os.path.isabs(raw) else os.path.join(self.root, raw)
         real = os.path.realpath(joined)
-        if ".." in real.split(os.sep):
-            # realpath gives up at a symlink loop and returns the rest unresolved.
+        if ".." in real.split(os.sep) or os.path.realpath(real) != real:
+            # At a symlink loop realpath gives up and returns the rest unresolved, links included.
             raise PathOutsideWorkspace(
                 f"the {what} {raw!r} runs through a symlink loop; remove the loop or use another path")
         resolved = Path(real)
