@@ -36,7 +36,7 @@ class Objective:
         """What `move` and `along` need about the direction d (e.g. A d)."""
         return None
 
-    def vertex_image(self, v):
+    def vertex_image(self, v, more=None):
         return self.image(v)
 
     def point_image(self, p):
@@ -75,21 +75,50 @@ class _VertexImages:
         self._cache = OrderedDict()
         self._cache_cap = max(16, (1 << 28) // (8 * max(entry_floats, 1)))
 
-    def vertex_image(self, v):
-        nz = v.nonzero().flatten()
-        if nz.numel() > self.SPARSE_MAX:
+    def vertex_image(self, v, more=None):
+        """image(v), cached for sparse v (keyed up to sign: image(-v) = -image(v)). On a miss,
+        `more()` may name likely next vertices whose images are then computed in one batch."""
+        key, sign = self._key(v)
+        if key is None:
             return self.image(v)
-        vals = v[nz]
-        key = (tuple(nz.tolist()), tuple(vals.tolist()))
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._sparse_image(nz, vals)
-            self._cache[key] = hit
-            if len(self._cache) > self._cache_cap:
-                self._cache.popitem(last=False)
+            batch = [(key, sign, v)]
+            if more is not None and hasattr(self, "_batch_images"):
+                for u in more():
+                    ku, su = self._key(u)
+                    if ku is not None and ku not in self._cache and ku != key:
+                        batch.append((ku, su, u))
+            images = (self._batch_images([(s * u) for _, s, u in batch]) if len(batch) > 1
+                      else [self._sparse_image(*self._nz(sign * v))])
+            for (k, _, _), img in zip(batch, images):
+                self._store(k, img)
+            hit = self._cache[key]
         else:
             self._cache.move_to_end(key)
-        return hit
+        return _scale(hit, sign)
+
+    def _nz(self, v):
+        nz = v.nonzero().flatten()
+        return nz, v[nz]
+
+    def _key(self, v):
+        nz, vals = self._nz(v)
+        if nz.numel() > self.SPARSE_MAX or nz.numel() == 0:
+            return None, 1.0
+        sign = 1.0 if float(vals[0]) > 0 else -1.0
+        return (tuple(nz.tolist()), tuple((sign * vals).tolist())), sign
+
+    def _store(self, key, img):
+        self._cache[key] = img
+        if len(self._cache) > self._cache_cap:
+            self._cache.popitem(last=False)
+
+
+def _scale(img, sign):
+    if sign == 1.0:
+        return img
+    return tuple(-t for t in img) if isinstance(img, tuple) else -img
 
 
 class LeastSquares(_VertexImages, Objective):
@@ -123,6 +152,13 @@ class LeastSquares(_VertexImages, Objective):
     def _sparse_image(self, nz, vals):
         ad = self.A[:, nz] @ vals
         return ad, self.A.T @ ad
+
+    def _batch_images(self, vertices):
+        """A^T A V for several sparse vertices in one pass over A (the product is memory-bound)."""
+        import torch
+        AD = torch.stack([self.A[:, nz] @ vals for nz, vals in map(self._nz, vertices)], dim=1)
+        H = self.A.T @ AD
+        return [(AD[:, j].clone(), H[:, j].clone()) for j in range(AD.shape[1])]
 
     def point_image(self, p):
         if self._c is None:

@@ -36,6 +36,10 @@ class Oracle:
     def contains(self, x, tol: float = 1e-8) -> bool:
         raise NotImplementedError
 
+    def runners_up(self, g, count: int) -> list:
+        """Vertices likely to be chosen next (for objectives that batch vertex work)."""
+        return []
+
     def describe(self) -> dict:
         return {"set": self.name, "shape": list(self.shape)}
 
@@ -71,6 +75,15 @@ class ProbabilitySimplex(Oracle):
     def contains(self, x, tol=1e-8):
         return bool(x.min() >= -tol and abs(float(x.sum()) - self.radius) <= tol * max(1, self.radius))
 
+    def runners_up(self, g, count):
+        torch = _torch()
+        out = []
+        for i in torch.topk(g, min(count + 1, g.shape[0]), largest=False).indices.tolist()[1:]:
+            v = torch.zeros_like(g)
+            v[i] = self.radius
+            out.append(v)
+        return out
+
 
 class UnitSimplex(Oracle):
     """{x >= 0, sum x <= radius}."""
@@ -104,6 +117,15 @@ class L1Ball(Oracle):
 
     def contains(self, x, tol=1e-8):
         return float(x.abs().sum()) <= self.radius * (1 + tol)
+
+    def runners_up(self, g, count):
+        torch = _torch()
+        out = []
+        for i in torch.topk(g.abs(), min(count + 1, g.shape[0])).indices.tolist()[1:]:
+            v = torch.zeros_like(g)
+            v[i] = -self.radius if g[i] >= 0 else self.radius
+            out.append(v)
+        return out
 
 
 class LpBall(Oracle):

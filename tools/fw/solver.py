@@ -20,6 +20,7 @@ from tools.fw.active_set import ActiveSet
 
 OPTIMAL, MAXITER, TIMEOUT, INTERRUPTED = "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"
 ALGORITHMS = ("fw", "away", "pairwise", "bpcg")
+PREFETCH = 15   # vertex images computed along with a missed one (runners-up of the oracle)
 
 
 @dataclass
@@ -184,12 +185,13 @@ class _Run:
         obj = self.obj
         if not obj.linear_images:
             return obj.image(mv.d)
+        more = lambda: self.oracle.runners_up(self.p.g, PREFETCH)  # noqa: E731
         if mv.kind == "fw":
-            return _sub(obj.vertex_image(mv.v), obj.point_image(self.p))
+            return _sub(obj.vertex_image(mv.v, more), obj.point_image(self.p))
         away = obj.vertex_image(self.active.atoms[mv.away])
         if mv.kind == "away":
             return _sub(obj.point_image(self.p), away)
-        return _sub(obj.vertex_image(mv.v), away)
+        return _sub(obj.vertex_image(mv.v, more), away)
 
     def resync(self) -> None:
         """Recompute the point from x (from the active set if any): removes floating-point drift."""
