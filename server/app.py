@@ -9,6 +9,7 @@ from mcp.server.mcpserver import MCPServer
 
 from server import __version__
 from server.context import ServerContext
+from server.registry import compact_schemas
 
 INSTRUCTIONS = (
     "rigorlab: research tools for an autonomous agent. Long work (jobs, big pruning or solver "
@@ -31,5 +32,6 @@ def build_server(workspace: str | Path, *, context: ServerContext | None = None)
                     warn_on_duplicate_tools=True)
     for name in family_modules():
         importlib.import_module(name).register(app, ctx)
+    compact_schemas(app)
     app.rigorlab_context = ctx  # type: ignore[attr-defined]
     return app

@@ -94,3 +94,56 @@ def progress_reporter(mcp_ctx: Any) -> Callable[[float, float | None, str | None
             pass
 
     return report
+
+
+def compact_schemas(app: MCPServer) -> None:
+    """Shrink every tool's listing: tools/list is paid on every agent turn.
+
+    Drops what JSON Schema or MCP already implies: pydantic's auto-generated titles,
+    `default: null`, `additionalProperties: true`, `anyOf [T, null]` (folded into
+    `type: [T, "null"]`), `required` and descriptions in output schemas (a result carries every
+    field; the agent reads the values), a tool title equal to its name, and annotation hints
+    that equal the spec's defaults or do not apply (destructive/idempotent on read-only tools).
+    """
+    for t in app._tool_manager.list_tools():
+        t.parameters = _compact(t.parameters)
+        if t.output_schema is not None:
+            t.__dict__["output_schema"] = _compact(t.output_schema, output=True)
+        if t.annotations is not None:
+            t.annotations = _lean_annotations(t.annotations)
+
+
+def _lean_annotations(a: ToolAnnotations) -> ToolAnnotations:
+    keep: dict[str, Any] = {"read_only_hint": True} if a.read_only_hint else {}
+    if not a.read_only_hint:
+        if a.destructive_hint is False:  # the spec's default is true
+            keep["destructive_hint"] = False
+        if a.idempotent_hint:
+            keep["idempotent_hint"] = True
+    if a.open_world_hint is False:  # the spec's default is true
+        keep["open_world_hint"] = False
+    return ToolAnnotations(**keep)
+
+
+def _compact(node: Any, output: bool = False) -> Any:
+    if isinstance(node, list):
+        return [_compact(x, output) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for k, v in node.items():
+        if k == "title" and isinstance(v, str) or k == "default" and v is None:
+            continue
+        if k == "additionalProperties" and v is True:
+            continue
+        if output and k in ("required", "description") and not isinstance(v, dict):
+            continue
+        out[k] = _compact(v, output) if k != "properties" else {
+            name: _compact(sub, output) for name, sub in v.items()}
+    opts = out.get("anyOf")
+    if isinstance(opts, list) and len(opts) == 2 and {"type": "null"} in opts:
+        other = next(o for o in opts if o != {"type": "null"})
+        if isinstance(other.get("type"), str):
+            del out["anyOf"]
+            out = {**other, **out, "type": [other["type"], "null"]}
+    return out

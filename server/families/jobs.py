@@ -176,29 +176,4 @@ def register(app, ctx: ServerContext) -> None:
 
 
 def compact_schemas(app, names) -> None:
-    """Drop auto-generated titles and fold `anyOf [T, null]` so tools/list stays small."""
-    for name in names:
-        t = app._tool_manager.get_tool(name)
-        t.parameters = _compact(t.parameters)
-        if t.output_schema is not None:
-            out = _compact(t.output_schema)
-            out.pop("required", None)  # every field is always present in a result
-            t.__dict__["output_schema"] = out
-        if t.annotations is not None:
-            t.annotations = t.annotations.model_copy(update={"title": None})
-
-
-def _compact(node):
-    if isinstance(node, list):
-        return [_compact(x) for x in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _compact(v) for k, v in node.items()
-           if not (k == "title" and isinstance(v, str)) and not (k == "default" and v is None)}
-    opts = out.get("anyOf")
-    if isinstance(opts, list) and len(opts) == 2 and {"type": "null"} in opts:
-        other = next(o for o in opts if o != {"type": "null"})
-        if set(other) == {"type"} and isinstance(other["type"], str):
-            del out["anyOf"]
-            out["type"] = [other["type"], "null"]
-    return out
+    """Kept for callers; build_server compacts every tool (server.registry.compact_schemas)."""
