@@ -204,7 +204,7 @@ def main() -> int:
             df = f_fw - f_value(case, x)
             rows.append([case["name"], case["n"], f"{t_fw:.3f}", f"{t_lazy:.3f}", res.iterations,
                          f"{res.gap:.1e}", solver, f"{t_cvx:.2f}", status, f"{fw_gap_at(case, x):.1e}",
-                         f"{df:+.1e}", f"{t_cvx / min(t_fw, t_lazy):.0f}x"])
+                         f"{df:+.1e}", _ratio(t_cvx, min(t_fw, t_lazy), res.status == "OPTIMAL", True)])
             print("  ", rows[-1], flush=True)
         if "copt" in case:
             cres, t_copt, its = run_copt(case)
@@ -212,7 +212,8 @@ def main() -> int:
                          f"{res.gap:.1e}", "copt 0.9.2 FW", f"{t_copt:.2f}", f"{its} it",
                          f"{fw_gap_at(case, np.asarray(cres.x)):.1e}",
                          f"{f_fw - f_value(case, np.asarray(cres.x)):+.1e}",
-                         f"{t_copt / min(t_fw, t_lazy):.0f}x"])
+                         _ratio(t_copt, min(t_fw, t_lazy), res.status == "OPTIMAL",
+                                fw_gap_at(case, np.asarray(cres.x)) <= TOL)])
             print("  ", rows[-1], flush=True)
         if "A" in case:
             g = grad_time(case)
@@ -228,6 +229,14 @@ def main() -> int:
     _table("Time per iteration vs one gradient evaluation (ms), CPU float64, 1 thread",
            ["problem", "n", "gradient", "vanilla FW it", "ratio", "BPCG it", "ratio"], iter_rows)
     return 0
+
+
+def _ratio(t_ref, t_fw, fw_done, ref_done):
+    """reference time / FW time; '>' when the reference stopped short of gap 1e-6, '?' when FW did."""
+    text = f"{t_ref / t_fw:.2f}x" if t_ref < 10 * t_fw else f"{t_ref / t_fw:.0f}x"
+    if not fw_done:
+        return text + " (FW gap not reached)"
+    return text if ref_done else ">" + text + " (ref gap not reached)"
 
 
 def _table(title, header, rows):
