@@ -52,19 +52,21 @@ def sandbox_once(runtime: str, image: str | None, ws: Path, inner: list[str],
     cmd += ["--image", image] if image else []
     for b in binds:
         cmd += ["--mount", b]
+    report = ws / "probe-report.json"
+    report.unlink(missing_ok=True)
     t0 = time.time()
     proc = subprocess.run(cmd + ["--exec", *inner], capture_output=True, text=True, cwd=ws)
     total = time.time() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{runtime}: sandbox run failed:\n{proc.stderr[-2000:]}")
-    probe = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    first = json.loads(probe[0][6:])["first_call"] - t0 if probe else total
+    first = json.loads(report.read_text())["first_call"] - t0 if report.exists() else total
     return first, total
 
 
 def reference_once(ws: Path) -> float:
     """Broker + forwarder + probe on the host, no sandbox."""
     from sandbox.broker import start_broker
+    (ws / "probe-report.json").unlink(missing_ok=True)
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="rl-sbx-") as tmp:
         broker = start_broker(ws, Path(tmp), runtime="bwrap", image=None, log=Path(tmp) / "log")
@@ -76,8 +78,9 @@ def reference_once(ws: Path) -> float:
                                   *_probe_cmd()], env=env, cwd=ws, capture_output=True, text=True)
         finally:
             broker.stop()
-    line = next(x for x in out.stdout.splitlines() if x.startswith("PROBE "))
-    return json.loads(line[6:])["first_call"] - t0
+    if out.returncode != 0:
+        raise SystemExit(f"reference run failed:\n{out.stderr[-2000:]}")
+    return json.loads((ws / "probe-report.json").read_text())["first_call"] - t0
 
 
 def image_for(runtime: str) -> str | None:

@@ -1,6 +1,7 @@
 """Runs inside a sandbox as a stand-in agent (python3, standard library only): an MCP session
 over streamable HTTP to the broker, dispatch_job on the local machine (no runtime given),
-then job_status until the job ends. Prints one line AGENT {...json...}.
+then job_status until the job ends. Prints one line AGENT {...json...} and writes it to
+agent-report.json.
 
 argv[1]: the shell command of the job.
 """
@@ -51,6 +52,8 @@ def main():
             break
         time.sleep(0.5)
         status = call(sid, 3, "job_status", {"job_id": job["id"]})["job"]
+    with open("agent-report.json", "w") as fh:
+        json.dump(status, fh)
     print("AGENT " + json.dumps(status), flush=True)
 
 

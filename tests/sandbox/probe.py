@@ -1,7 +1,8 @@
 """Runs inside a sandbox (python3, standard library only) and reports what it can reach.
 
 argv[1]: JSON {"forbidden": [paths], "ports": [[host, port], ...]}. Prints one line
-PROBE {...json...} with what was readable, writable and reachable.
+PROBE {...json...} (and probe-report.json in the working directory) with what was readable,
+writable and reachable.
 """
 import json
 import os
@@ -81,6 +82,8 @@ def main():
         "wrong_token_status": mcp_status("x" * 43)[0],
         "connects": {f"{h}:{p}": connects(h, p) for h, p in cfg["ports"]},
     }
+    with open("probe-report.json", "w") as fh:  # engines may drop the last stdout of --rm runs
+        json.dump(report, fh)
     print("PROBE " + json.dumps(report), flush=True)
 
 

@@ -108,9 +108,9 @@ def test_sandbox_run_isolates_and_brokers(runtime, runtime_image, workspace, hos
     cmd += ["--image", runtime_image] if runtime_image else []
     cmd += ["--exec", "python3", "probe.py", json.dumps({"forbidden": forbidden, "ports": targets})]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
-    r = json.loads(lines[0][len("PROBE "):])
+    report = workspace / "probe-report.json"
+    assert proc.returncode == 0 and report.exists(), proc.stdout + proc.stderr
+    r = json.loads(report.read_text())
 
     assert r["cwd"] == str(workspace)
     assert (workspace / "from-sandbox.txt").read_text() == "written inside"
@@ -197,9 +197,9 @@ def test_jobs_of_a_sandboxed_agent_run_in_the_same_runtime(runtime, runtime_imag
     cmd += ["--image", runtime_image] if runtime_image else []
     cmd += ["--exec", "python3", "agent_dispatch.py", job]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("AGENT ")]
-    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
-    status = json.loads(lines[0][len("AGENT "):])
+    report = workspace / "agent-report.json"
+    assert proc.returncode == 0 and report.exists(), proc.stdout + proc.stderr
+    status = json.loads(report.read_text())
     assert status["state"] == "COMPLETED" and status["exit_code"] == 0, status
     assert (workspace / "where.txt").read_text().split() == ["sandboxed"]
 
