@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from server.context import ServerContext
 from server.registry import tool
@@ -12,30 +12,20 @@ from server.registry import tool
 MAX_LISTED = 40
 
 
-def _untitled(schema: dict) -> None:
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_untitled)
-
-
-class ViolationOut(_Out):
+class ViolationOut(BaseModel):
     rule_id: str
     evidence: str
     message: str
     fix: str
 
 
-class CheckOut(_Out):
+class CheckOut(BaseModel):
     count: int
     violations: list[ViolationOut]
     notes: list[str]
 
 
-class ProtectOut(_Out):
+class ProtectOut(BaseModel):
     files: list[str]
     digest: str
 
