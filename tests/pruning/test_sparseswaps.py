@@ -28,12 +28,13 @@ def best_pair_by_brute_force(w, keep, G, m=None):
     return best
 
 
+@pytest.mark.parametrize("engine", ["batched", "scan"])
 @pytest.mark.parametrize("pat", PATTERNS)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_one_step_takes_the_exhaustive_best_swap(pat, seed):
+def test_one_step_takes_the_exhaustive_best_swap(pat, seed, engine):
     W, G, _ = layer(d_out=8, d_in=24, seed=seed)
     warm = score_mask("magnitude", W, G, pat)
-    res = sparseswaps(W, G, warm, pat, max_swaps=1, shortlist=2, buckets=3)
+    res = sparseswaps(W, G, warm, pat, max_swaps=1, shortlist=2, buckets=3, engine=engine)
     for r in range(W.shape[0]):
         gain, pair = best_pair_by_brute_force(W[r], warm[r], G, pat.m or None)
         changed = torch.nonzero(res.mask[r] != warm[r]).flatten().tolist()
@@ -44,11 +45,12 @@ def test_one_step_takes_the_exhaustive_best_swap(pat, seed):
             assert row_error(W[r], res.mask[r], G) - row_error(W[r], warm[r], G) == pytest.approx(gain, rel=1e-6, abs=1e-6)
 
 
+@pytest.mark.parametrize("engine", ["batched", "scan"])
 @pytest.mark.parametrize("pat", PATTERNS)
-def test_run_never_raises_error_and_ends_at_one_swap_optimum(pat):
+def test_run_never_raises_error_and_ends_at_one_swap_optimum(pat, engine):
     W, G, _ = layer(d_out=6, d_in=24, seed=3)
     warm = score_mask("magnitude", W, G, pat)
-    res = sparseswaps(W, G, warm, pat, shortlist=2, buckets=4)
+    res = sparseswaps(W, G, warm, pat, shortlist=2, buckets=4, engine=engine)
     assert all(b <= a + 1e-6 * abs(a) for a, b in zip(res.history, res.history[1:]))
     assert res.optimal and res.history[-1] < res.history[0]
     check_mask(res.mask, pat)
@@ -61,7 +63,7 @@ def test_run_never_raises_error_and_ends_at_one_swap_optimum(pat):
 def test_same_result_as_the_straightforward_exact_method(pat):
     W, G, _ = layer(d_out=16, d_in=48, seed=5)
     warm = score_mask("wanda", W, G, pat)
-    res = sparseswaps(W, G, warm, pat)
+    res = sparseswaps(W, G, warm, pat, engine="batched")
     ref, counts = sparseswaps_reference(W, G, warm, pat)
     assert torch.equal(res.mask, torch.from_numpy(ref))
     assert res.swaps.tolist() == counts.tolist()

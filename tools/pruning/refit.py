@@ -31,13 +31,24 @@ def refit_weights(W, G, mask, *, chunk_rows: int | None = None):
         GK = G64[K[:, :, None], K[:, None, :]] * (valid[:, :, None] & valid[:, None, :])
         GK = GK + torch.diag_embed(torch.where(valid, ridge, 1.0).to(G64.dtype))
         rhs = torch.gather(WG[rows], 1, K) * valid
-        L, info = torch.linalg.cholesky_ex(GK)
-        bad = info != 0
-        if bool(bad.any()):   # raise the ridge only where needed
-            L[bad] = torch.linalg.cholesky(GK[bad] + torch.eye(kmax, dtype=G64.dtype) * ridge * 1e4)
+        L = _cholesky_raising_ridge(GK, ridge)
         v = torch.cholesky_solve(rhs[:, :, None], L)[:, :, 0] * valid
         out[rows].scatter_(1, K, v)
     return out.to(W.dtype)
+
+
+def _cholesky_raising_ridge(GK, ridge: float):
+    """Batched Cholesky; where a matrix is numerically singular, add 100x more ridge."""
+    import torch
+    L, info = torch.linalg.cholesky_ex(GK)
+    eye = torch.eye(GK.shape[-1], dtype=GK.dtype, device=GK.device)
+    extra = ridge
+    while bool((info != 0).any()):
+        bad = info != 0
+        extra *= 100
+        L_bad, info_bad = torch.linalg.cholesky_ex(GK[bad] + extra * eye)
+        L[bad], info[bad] = L_bad, info_bad
+    return L
 
 
 def refit_search(W, G, pattern, candidates):
