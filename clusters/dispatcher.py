@@ -203,12 +203,21 @@ class Dispatcher:
         return ledger.get(conn, job.id)
 
     def runtime_for(self, req: JobRequest, backend: Backend) -> str:
-        """The job's runtime: its own, else its target's, else [defaults], else (this
-        machine only) $RIGORLAB_JOB_RUNTIME set by the sandbox broker, else bare."""
+        """The job's runtime: its own, else its target's, else [defaults], else bare.
+
+        On this machine under a sandbox broker ($RIGORLAB_JOB_RUNTIME set), the sandbox's
+        runtime wins over every setting and any other request is refused: a sandboxed agent
+        must not get a job to run bare on the host."""
         import os
-        env = os.environ.get("RIGORLAB_JOB_RUNTIME") if backend.kind == "local" else None
+        sandboxed = os.environ.get("RIGORLAB_JOB_RUNTIME") if backend.kind == "local" else None
+        if sandboxed:
+            if req.runtime and req.runtime != sandboxed:
+                raise UserError(
+                    f"this server brokers a {sandboxed} sandbox: local jobs run inside it, so "
+                    f"runtime {req.runtime!r} is refused; omit runtime (or pass {sandboxed!r})")
+            return sandboxed
         return (req.runtime or getattr(backend, "runtime", None) or self.config.defaults.runtime
-                or env or "bare")
+                or "bare")
 
     def _submit_direct(self, conn, backend: Backend, job: Job) -> None:
         if not ledger.transition(conn, job, JobState.SUBMITTED, note="submitting"):

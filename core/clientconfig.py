@@ -68,6 +68,8 @@ def entry(client: Client, launch: Launch) -> dict[str, Any]:
         return {"type": "http", "url": launch.url, "headers": {"Authorization": bearer}}
     if client == "gemini":
         return {"httpUrl": launch.url, "headers": {"Authorization": bearer}}
+    if launch.token_env and not launch.token:
+        bearer = f"Bearer {{env:{launch.token_env}}}"  # OpenCode's own substitution syntax
     return {"type": "remote", "url": launch.url, "enabled": True,
             "headers": {"Authorization": bearer}}
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import shlex
 
+import pytest
+
+from core.errors import UserError
+
 from clusters.dispatcher import JobRequest
 from clusters.model import JobState
 from tests.conftest import require_service
@@ -56,5 +60,11 @@ def test_runtime_precedence(make_dispatcher, workspace, monkeypatch):
     plain = make_dispatcher("[local]\ngpus = 1\n")
     monkeypatch.setenv("RIGORLAB_JOB_RUNTIME", "docker")
     assert plain.runtime_for(R("x", workspace), plain.backend("local")) == "docker"
+    assert d.runtime_for(R("x", workspace), local) == "docker", "the sandbox wins over [defaults]"
+    assert d.runtime_for(R("x", workspace, runtime="docker"), local) == "docker"
+    for escape in ("bare", "bwrap"):
+        with pytest.raises(UserError, match="omit runtime"):
+            d.runtime_for(R("x", workspace, runtime=escape), local)
+    assert d.runtime_for(R("x", workspace), node) == "apptainer", "remote targets keep their own"
     monkeypatch.delenv("RIGORLAB_JOB_RUNTIME")
     assert plain.runtime_for(R("x", workspace), plain.backend("local")) == "bare"

@@ -77,6 +77,10 @@ def test_http_entries_carry_url_and_token_reference():
         assert "http://127.0.0.1:9/mcp" in json.dumps(entry)
     codex = read_entry("codex", render("codex", None, launch))
     assert codex["bearer_token_env_var"] == "RIGORLAB_TOKEN"
+    auth = {c: read_entry(c, render(c, None, launch))["headers"]["Authorization"]
+            for c in ("claude", "gemini", "opencode")}
+    assert auth == {"claude": "Bearer ${RIGORLAB_TOKEN}", "gemini": "Bearer ${RIGORLAB_TOKEN}",
+                    "opencode": "Bearer {env:RIGORLAB_TOKEN}"}
 
 
 def test_commented_json_is_refused_and_untouched(home, workspace):
