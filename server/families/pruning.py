@@ -16,7 +16,7 @@ from server.registry import progress_reporter, tool
 Method = Literal["magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit"]
 BUILTINS = ("minilm", "tiny-llama", "tiny-gpt2")
 IN_PROCESS_MAX_PARAMS = 150_000_000     # bigger models go out as a job unless told otherwise
-MODEL_DOC = "minilm, tiny-llama, tiny-gpt2, a workspace folder, or a hub name"
+MODEL_DOC = "minilm|tiny-llama|tiny-gpt2|folder|hub id"
 OPTIONS_DOC = "alpha iterations step max_swaps damp blocksize recon_lr recon_epochs"
 
 
@@ -26,20 +26,20 @@ def register(app, ctx: ServerContext) -> None:
         mcp_ctx: Context,
         method: Method = "sparseswaps",
         model: Annotated[str | None, Field(description=MODEL_DOC)] = None,
-        layer: Annotated[str | None, Field(description="layer name; a wrong one lists them")] = None,
-        weights: Annotated[str | None, Field(description="W file instead of a model (.npy/.pt/.safetensors)")] = None,
-        gram: Annotated[str | None, Field(description="G = X X^T file, with weights")] = None,
+        layer: Annotated[str | None, Field(description="name; a wrong one lists all")] = None,
+        weights: Annotated[str | None, Field(description="W file (.npy/.pt/.safetensors)")] = None,
+        gram: Annotated[str | None, Field(description="G = X X^T file")] = None,
         sparsity: Annotated[float | None, Field(description="in (0,1), e.g. 0.6")] = None,
         nm: Annotated[str | None, Field(description="N:M, e.g. 2:4")] = None,
         per_layer: bool = False,
         warm_start: Literal["wanda", "ria", "magnitude"] = "wanda",
         options: Annotated[dict[str, Any] | None, Field(description=OPTIONS_DOC)] = None,
-        calibration: Annotated[str | None, Field(description="text file/folder; default: built-in corpus")] = None,
+        calibration: Annotated[str | None, Field(description="text file/folder")] = None,
         n_samples: int = 32,
         seq_len: int = 128,
         out: Annotated[str | None, Field(description="mask file (.safetensors)")] = None,
     ) -> dict[str, Any]:
-        """Prune one layer; layer error absolute, relative to dense, vs Wanda (also on held-out text), time, mask file."""
+        """Prune one layer; error absolute, relative to dense, vs Wanda (also held-out), time, mask file."""
         from core.errors import UserError
         from tools.pruning.layer import LayerInputs, layer_from_model, prune_layer as run, read_matrix
         from tools.pruning.patterns import parse_pattern
@@ -83,7 +83,7 @@ def register(app, ctx: ServerContext) -> None:
         job: Annotated[bool | None, Field(description="run as a job; default: only big models")] = None,
         device: str = "cpu",
     ) -> dict[str, Any]:
-        """Prune all linear layers in order on the pruned model's activations; saves model, masks, per-layer report."""
+        """Prune all linear layers in order on pruned activations; saves model, masks, per-layer report."""
         from core.errors import UserError
         from tools.pruning.patterns import parse_pattern
         from tools.pruning.pipeline import ModelSpec, prune_model as run
