@@ -174,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("--patterns", default="60%,50%,2:4")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--only", choices=["minilm", "speed", "synthetic"])
+    ap.add_argument("--blocks", help="only these encoder blocks, e.g. 0,3 (default: all 6)")
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--speed-rows", type=int, default=48)
@@ -195,6 +196,9 @@ def main(argv=None) -> int:
                       f"{time.perf_counter() - t0:.1f}s")
         if args.only in (None, "speed"):
             speed_table(layers, console, args.speed_rows)
+        if args.blocks:
+            keep = tuple(f"encoder.layer.{b}." for b in args.blocks.split(","))
+            layers = {n: v for n, v in layers.items() if n.startswith(keep)}
         if args.only in (None, "minilm"):
             for text in args.patterns.split(","):
                 pattern = parse_pattern(nm=text) if ":" in text else parse_pattern(text)

@@ -37,7 +37,7 @@ def register(sub) -> None:
     mod = g.add_parser("model", help="prune every linear layer in order; saves model and masks")
     mod.add_argument("model")
     _pattern_args(mod)
-    mod.add_argument("--reconstruct", default="none", help="none | linear | block:N")
+    mod.add_argument("--reconstruct", default="none", help="none | linear | sublayer | block:N")
     mod.add_argument("--out", required=True, help="new result folder")
     mod.add_argument("--device", default="cpu")
     mod.set_defaults(func=_model)

@@ -74,7 +74,7 @@ def register(app, ctx: ServerContext) -> None:
         nm: Annotated[str | None, Field(description="N:M, e.g. 2:4 (overrides sparsity)")] = None,
         per_layer: bool = False,
         warm_start: Literal["wanda", "ria", "magnitude"] = "wanda",
-        reconstruct: Annotated[str, Field(description="none | linear | block:N")] = "none",
+        reconstruct: Annotated[str, Field(description="none|linear|sublayer|block:N")] = "none",
         options: Annotated[dict[str, Any] | None, Field(description=OPTIONS_DOC)] = None,
         calibration: Annotated[str | None, Field(description="text file/folder")] = None,
         n_samples: int = 32,

@@ -154,3 +154,15 @@ async def test_prune_model_as_a_job_on_the_local_backend(workspace, mcp_server, 
             assert len(report["layers"]) == 8 and len(report["reconstruction"]) == 2
     finally:
         forget(workspace)
+
+
+async def test_sublayer_reconstruction_lowers_the_mse_to_the_dense_model(workspace, mcp_server):
+    async with Client(mcp_server) as client:
+        out = await call(client, "prune_model", model="tiny-llama", method="wanda", sparsity=0.6,
+                         reconstruct="sublayer", options={"recon_lr": 1e-3, "recon_epochs": 2},
+                         out="p/sub", **QUICK)
+        windows = out["reconstruction"]
+        assert [w["sublayer"] for w in windows] == ["self_attn", "mlp"] * 2
+        assert all(w["mse_after"] < w["mse_before"] for w in windows)
+        msg = await refused(client, "prune_model", model="minilm", reconstruct="sublayer", out="p/bert")
+        assert "block:N" in msg and not (workspace / "p/bert").exists()

@@ -70,6 +70,9 @@ def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = 
     for mod_name, mod in linear_layers(model).items():
         pattern.check_shape(*_shape(mod))
     stack_name, stack = block_stack(model)
+    if window == "sublayer":
+        from tools.pruning.reconstruct import sublayer_names
+        sublayer_names(stack[0])
     inputs = block_inputs(model, stack[0], windows, batch_size=spec.batch_size, device=spec.device)
     total = len(linear_layers(model))
     rows: list[LayerRow] = []
@@ -82,7 +85,13 @@ def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = 
         prefix = f"{stack_name}.{i}."
         _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress)
         inputs = run_block(block, inputs)
-        if win and (len(win.blocks) == window or i == len(stack) - 1):
+        if window == "sublayer":
+            from tools.pruning.reconstruct import reconstruct_sublayers
+            recon.extend(reconstruct_sublayers(block, win.dense[-1], win.inputs, win.dense_inputs,
+                                               spec.options, progress))
+            inputs = run_block(block, win.inputs)
+            win.reset(inputs, run_block(win.dense[-1], win.dense_inputs))
+        elif win and (len(win.blocks) == window or i == len(stack) - 1):
             from tools.pruning.reconstruct import reconstruct_window
             recon.append(reconstruct_window(win.blocks, win.dense, win.inputs, win.dense_inputs,
                                             spec.options, progress))

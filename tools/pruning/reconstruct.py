@@ -11,11 +11,16 @@ from __future__ import annotations
 from core.errors import UserError
 
 
-def parse_window(text: str | None) -> int | None:
-    """None for no block window ('none', 'linear'); N for 'block:N'."""
+SUBLAYERS = (("self_attn", "attn", "attention"), ("mlp",))
+
+
+def parse_window(text: str | None) -> int | str | None:
+    """None for no block window ('none', 'linear'); N for 'block:N'; 'sublayer'."""
     text = (text or "none").strip().lower()
     if text in ("none", "linear"):
         return None
+    if text == "sublayer":
+        return text
     if text.startswith("block"):
         try:
             n = int(text.split(":", 1)[1]) if ":" in text else 1
@@ -23,8 +28,8 @@ def parse_window(text: str | None) -> int | None:
             n = 0
         if n >= 1:
             return n
-    raise UserError(f"reconstruction window {text!r} not understood: use none, linear or "
-                    "block:N (N transformer blocks per window)")
+    raise UserError(f"reconstruction window {text!r} not understood: use none, linear, "
+                    "sublayer (attention and MLP separately) or block:N (N blocks per window)")
 
 
 def _hidden(args, kwargs):
@@ -45,11 +50,72 @@ def reconstruct_window(blocks, dense_blocks, inputs, dense_inputs, options: dict
                        progress=None) -> dict:
     """Adapt `blocks` (pruned, masks fixed) to the dense blocks' outputs; MSE before/after."""
     import torch
-    from tools.pruning.models import is_linear
-    lr = float(options.get("recon_lr", 1e-5))
-    epochs = int(options.get("recon_epochs", 1))
     with torch.no_grad():
         targets = [_chain(dense_blocks, a, k) for a, k in dense_inputs]
+    call = lambda a, k: _chain(blocks, a, k)  # noqa: E731
+    out = _adapt(blocks, call, inputs, targets, options)
+    if progress:
+        progress(0, None, f"reconstruction of {len(blocks)} block(s): MSE {out['mse_before']:.4g} "
+                 f"-> {out['mse_after']:.4g}")
+    return {"blocks": len(blocks), **out}
+
+
+def sublayer_names(block) -> list[str]:
+    names = [next((n for n in group if hasattr(block, n)), None) for group in SUBLAYERS]
+    if None in names:
+        raise UserError("this architecture has no single attention and MLP submodule per block "
+                        "(e.g. BERT); use reconstruct=block:N or linear")
+    return names
+
+
+def _io(block, sub: str, inputs):
+    """(args, kwargs) that block.<sub> receives, and what it returns, on the stored inputs."""
+    import torch
+    seen, outs = [], []
+    mod = getattr(block, sub)
+    h1 = mod.register_forward_pre_hook(lambda m, a, k: seen.append((a, k)), with_kwargs=True)
+    h2 = mod.register_forward_hook(lambda m, a, y: outs.append(y[0] if isinstance(y, tuple) else y))
+    try:
+        with torch.no_grad():
+            _run_all(block, inputs)
+    finally:
+        h1.remove()
+        h2.remove()
+    return seen, outs
+
+
+def _run_all(block, inputs):
+    for a, k in inputs:
+        block(*a, **k)
+
+
+def reconstruct_sublayers(block, dense_block, inputs, dense_inputs, options: dict,
+                          progress=None) -> list[dict]:
+    """Attention, then MLP: each adapted on the pruned model's inputs to the dense outputs."""
+    reports = []
+    for sub in sublayer_names(block):
+        sub_inputs, _ = _io(block, sub, inputs)
+        _, targets = _io(dense_block, sub, dense_inputs)
+        mod = getattr(block, sub)
+
+        def call(a, k, mod=mod):
+            y = mod(*a, **k)
+            return y[0] if isinstance(y, tuple) else y
+
+        out = _adapt([mod], call, sub_inputs, targets, options)
+        reports.append({"blocks": 1, "sublayer": sub, **out})
+        if progress:
+            progress(0, None, f"reconstruction of {sub}: MSE {out['mse_before']:.4g} -> {out['mse_after']:.4g}")
+    return reports
+
+
+def _adapt(modules, call, inputs, targets, options: dict) -> dict:
+    """AdamW on `modules` (masks fixed), MSE of call(inputs) to targets, linear lr decay."""
+    import torch
+    from tools.pruning.models import is_linear
+    blocks = modules
+    lr = float(options.get("recon_lr", 1e-5))
+    epochs = int(options.get("recon_epochs", 1))
     linears = [m for b in blocks for m in b.modules() if is_linear(m)]
     masks = [(m.weight != 0) for m in linears]
     params = [p for b in blocks for p in b.parameters()]
@@ -61,7 +127,7 @@ def reconstruct_window(blocks, dense_blocks, inputs, dense_inputs, options: dict
 
     def mse() -> float:
         with torch.no_grad():
-            return sum(float(torch.mean((_chain(blocks, a, k) - t) ** 2))
+            return sum(float(torch.mean((call(a, k) - t) ** 2))
                        for (a, k), t in zip(inputs, targets)) / len(inputs)
 
     before = mse()
@@ -69,7 +135,7 @@ def reconstruct_window(blocks, dense_blocks, inputs, dense_inputs, options: dict
         b.train()
     for _ in range(epochs):
         for (a, k), t in zip(inputs, targets):
-            loss = torch.mean((_chain(blocks, a, k) - t) ** 2)
+            loss = torch.mean((call(a, k) - t) ** 2)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -81,7 +147,4 @@ def reconstruct_window(blocks, dense_blocks, inputs, dense_inputs, options: dict
         b.eval()
     for p in params:
         p.requires_grad_(False)
-    after = mse()
-    if progress:
-        progress(0, None, f"reconstruction of {len(blocks)} block(s): MSE {before:.4g} -> {after:.4g}")
-    return {"blocks": len(blocks), "mse_before": before, "mse_after": after}
+    return {"mse_before": before, "mse_after": mse()}
