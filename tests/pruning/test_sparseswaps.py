@@ -59,11 +59,12 @@ def test_run_never_raises_error_and_ends_at_one_swap_optimum(pat, engine):
         assert gain > -1e-6 * row_error(W[r], torch.zeros_like(warm[r]), G)
 
 
+@pytest.mark.parametrize("engine", ["batched", "scan"])
 @pytest.mark.parametrize("pat", PATTERNS)
-def test_same_result_as_the_straightforward_exact_method(pat):
+def test_same_result_as_the_straightforward_exact_method(pat, engine):
     W, G, _ = layer(d_out=16, d_in=48, seed=5)
     warm = score_mask("wanda", W, G, pat)
-    res = sparseswaps(W, G, warm, pat, engine="batched")
+    res = sparseswaps(W, G, warm, pat, engine=engine)
     ref, counts = sparseswaps_reference(W, G, warm, pat)
     assert torch.equal(res.mask, torch.from_numpy(ref))
     assert res.swaps.tolist() == counts.tolist()

@@ -42,8 +42,8 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
     """Refine the warm-start `mask` (True = kept) of W by exact best 1-swaps per row.
 
     engine: "batched" (all rows at once, certified bounds; for GPUs), "scan" (row by row,
-    every pair; measured faster on small shared CPUs), "auto" (batched on CUDA and for N:M,
-    scan otherwise). Both are exact and give the same swaps.
+    every pair, cached pair matrix; faster on small shared CPUs), "auto" (batched on CUDA
+    and for N:M, scan otherwise). Both are exact and give the same swaps.
     """
     import torch
     if pattern.kind == "per_layer":
@@ -53,7 +53,7 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
     pattern.check_shape(d_out, d_in)
     if engine not in ("auto", "batched", "scan"):
         raise UserError("engine must be auto, batched or scan")
-    if engine == "scan" or (engine == "auto" and W.device.type == "cpu" and pattern.kind != "nm"):
+    if pattern.kind != "nm" and (engine == "scan" or (engine == "auto" and W.device.type == "cpu")):
         return _scan(W, G, mask, pattern, max_swaps, progress)
     W64, G64 = W.double(), G.double()
     budget = max_swaps if max_swaps is not None else 4 * d_in
@@ -241,23 +241,54 @@ class _NMRows:
 
 
 def _scan(W, G, mask, pattern, max_swaps, progress) -> SwapResult:
+    """Row by row with the row's pair matrix Q_uv = -2 w_u w_v G_uv (u pruned, v kept) cached:
+    a step is one pass D = Q + b + a and an argmin; a swap rewrites one row and one column
+    of Q instead of gathering the whole P x K block of G again."""
+    import numpy as np
     import torch
-    history: list[float] = []
-    keep, counts = sparseswaps_reference(W, G, mask, pattern, max_swaps, history=history,
-                                         progress=progress)
+    Wn, Gn = W.double().cpu().numpy(), G.double().cpu().numpy()
+    keep = mask.cpu().numpy().copy()
+    Gd = np.diag(Gn).copy()
     budget = max_swaps if max_swaps is not None else 4 * W.shape[1]
+    counts = np.zeros(W.shape[0], dtype=np.int64)
+    Z = Wn * ~keep
+    history = [float(np.sum((Z @ Gn) * Z))]
+    for r in range(W.shape[0]):
+        counts[r] = _scan_row(Wn[r], Gn, Gd, keep[r], budget, history)
+        if progress and r % 64 == 0:
+            progress(r, W.shape[0], f"rows {r}/{W.shape[0]}")
     res = SwapResult(torch.from_numpy(keep).to(mask.device), torch.from_numpy(counts), history)
     res.optimal = bool((counts < budget).all())
     return res
 
 
-def sparseswaps_reference(W, G, mask, pattern: Pattern, max_swaps: int | None = None,
-                          history: list | None = None, progress=None):
-    """The straightforward exact method: per row, scan every (pruned, kept) pair each step.
+def _scan_row(w, G, Gd, m, budget: int, history: list) -> int:
+    import numpy as np
+    c = G @ (w * ~m)
+    tol = STOP_RTOL * float(w @ G @ w)
+    P, K = np.flatnonzero(~m), np.flatnonzero(m)
+    Q = (-2 * w[P])[:, None] * G[np.ix_(P, K)] * w[K][None, :]
+    D = np.empty_like(Q)
+    for n in range(budget):
+        wc = w * c
+        np.add(Q, (w[P] ** 2 * Gd[P] - 2 * wc[P])[:, None], out=D)
+        D += (w[K] ** 2 * Gd[K] + 2 * wc[K])[None, :]
+        i, j = divmod(int(np.argmin(D)), D.shape[1])
+        if D[i, j] >= -tol:
+            return n
+        history.append(history[-1] + float(D[i, j]))
+        u, v = P[i], K[j]
+        c += -w[u] * G[:, u] + w[v] * G[:, v]
+        m[u], m[v] = True, False
+        P[i], K[j] = v, u
+        Q[i, :] = -2 * w[v] * G[v, K] * w[K]
+        Q[:, j] = -2 * w[P] * G[P, u] * w[u]
+    return budget
 
-    The yardstick for tests and the benchmark (same stopping rule as above); `history`
-    receives the layer error after each swap (rows in order).
-    """
+
+def sparseswaps_reference(W, G, mask, pattern: Pattern, max_swaps: int | None = None):
+    """The straightforward exact method: per row, gather and score every (pruned, kept) pair
+    at each step. The yardstick for tests and the benchmark (same stopping rule as above)."""
     import numpy as np
     W = W.double().cpu().numpy()
     G = G.double().cpu().numpy()
@@ -267,15 +298,10 @@ def sparseswaps_reference(W, G, mask, pattern: Pattern, max_swaps: int | None = 
     budget = max_swaps if max_swaps is not None else 4 * d_in
     group = np.arange(d_in) // pattern.m if pattern.kind == "nm" else np.zeros(d_in, int)
     counts = np.zeros(W.shape[0], dtype=int)
-    if history is not None:
-        Z = W * ~keep
-        history.append(float(np.sum((Z @ G) * Z)))
     for r in range(W.shape[0]):
         w, m = W[r], keep[r]
         c = G @ (w * ~m)
         tol = STOP_RTOL * float(w @ G @ w)
-        if progress and r % 64 == 0:
-            progress(r, W.shape[0], f"rows {r}/{W.shape[0]}")
         for _ in range(budget):
             P, K = np.flatnonzero(~m), np.flatnonzero(m)
             D = ((w[P] ** 2 * Gd[P] - 2 * w[P] * c[P])[:, None]
@@ -289,6 +315,4 @@ def sparseswaps_reference(W, G, mask, pattern: Pattern, max_swaps: int | None = 
             c += -w[u] * G[:, u] + w[v] * G[:, v]
             m[u], m[v] = True, False
             counts[r] += 1
-            if history is not None:
-                history.append(history[-1] + float(D[i, j]))
     return keep, counts
