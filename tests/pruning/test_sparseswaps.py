@@ -34,7 +34,7 @@ def best_pair_by_brute_force(w, keep, G, m=None):
 def test_one_step_takes_the_exhaustive_best_swap(pat, seed, engine):
     W, G, _ = layer(d_out=8, d_in=24, seed=seed)
     warm = score_mask("magnitude", W, G, pat)
-    res = sparseswaps(W, G, warm, pat, max_swaps=1, shortlist=2, buckets=3, engine=engine)
+    res = sparseswaps(W, G, warm, pat, max_swaps=1, engine=engine, chunk_rows=3)
     for r in range(W.shape[0]):
         gain, pair = best_pair_by_brute_force(W[r], warm[r], G, pat.m or None)
         changed = torch.nonzero(res.mask[r] != warm[r]).flatten().tolist()
@@ -50,7 +50,7 @@ def test_one_step_takes_the_exhaustive_best_swap(pat, seed, engine):
 def test_run_never_raises_error_and_ends_at_one_swap_optimum(pat, engine):
     W, G, _ = layer(d_out=6, d_in=24, seed=3)
     warm = score_mask("magnitude", W, G, pat)
-    res = sparseswaps(W, G, warm, pat, shortlist=2, buckets=4, engine=engine)
+    res = sparseswaps(W, G, warm, pat, engine=engine, chunk_rows=4)
     assert all(b <= a + 1e-6 * abs(a) for a, b in zip(res.history, res.history[1:]))
     assert res.optimal and res.history[-1] < res.history[0]
     check_mask(res.mask, pat)

@@ -7,15 +7,14 @@ changes the row error by
 Each step applies the best pair of every row whose best D is negative, so the error never
 rises, and a row stops at a 1-swap optimum (or at the swap budget).
 
-Why it is fast and still exact (unstructured rows): the pair term -2 w_u w_v G_uv never
-changes; a swap only shifts a by da_v = 2 w_v dc_v and b by db_u = -2 w_u dc_u. We keep,
-per pruned u, a lower bound L_u on min_v D(u, v). After a swap, with H the few kept v of
-most negative da (plus the new kept weight) and eps = -min of da outside H,
-    L_u <- min(L_u + db_u - eps, min_{v in H} D(u, v))
-is still a lower bound. A step evaluates exactly (as one batched gather over rows) the u
-of smallest bound until the best exact value is <= every remaining bound: that pair is
-the exact best, certified, without scanning all k (d - k) pairs. N:M swaps stay inside
-a group of m, so there every pair is scanned (m^2 per group is cheap).
+Why it is fast and still exact: the pair term Q_uv = -2 w_u w_v G_uv never changes with
+the mask, only which (u, v) are pruned/kept. So each row's Q over (pruned, kept) is gathered
+once; a step is one pass D = Q + b + a and an argmin (every pair is scored, so the swap is
+the exact best), and a swap rewrites one row and one column of Q (O(d)) instead of
+gathering the whole (d - k) x k block of G again, which is what the straightforward method
+does. The batched engine does this for a chunk of rows at once (one tensor op per step, for
+GPUs); the scan engine row by row (less memory traffic on small CPUs). N:M swaps stay
+inside a group of m, so there the pairs are the m x m diagonal blocks of G.
 """
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from core.errors import UserError
 from tools.pruning.patterns import Pattern
 
 STOP_RTOL = 1e-12     # a swap must gain more than this times the row's dense energy
+_CHUNK_ELEMENTS = 3e7  # pair-matrix entries held at once (float64): 240 MB
 
 
 @dataclass
@@ -37,13 +37,12 @@ class SwapResult:
 
 
 def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
-                chunk_rows: int | None = None, shortlist: int = 16, buckets: int = 32,
-                engine: str = "auto", progress=None) -> SwapResult:
+                chunk_rows: int | None = None, engine: str = "auto", progress=None) -> SwapResult:
     """Refine the warm-start `mask` (True = kept) of W by exact best 1-swaps per row.
 
-    engine: "batched" (all rows at once, certified bounds; for GPUs), "scan" (row by row,
-    every pair, cached pair matrix; faster on small shared CPUs), "auto" (batched on CUDA
-    and for N:M, scan otherwise). Both are exact and give the same swaps.
+    engine: "batched" (all rows of a chunk at once; for GPUs), "scan" (row by row; less
+    memory traffic on small CPUs), "auto" (batched on CUDA and for N:M, scan otherwise).
+    Both score every pair from a cached pair matrix, are exact and give the same swaps.
     """
     import torch
     if pattern.kind == "per_layer":
@@ -57,7 +56,8 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
         return _scan(W, G, mask, pattern, max_swaps, progress)
     W64, G64 = W.double(), G.double()
     budget = max_swaps if max_swaps is not None else 4 * d_in
-    chunk = chunk_rows or max(1, min(d_out, int(2e7 // (d_in * max(buckets, shortlist)))))
+    p = pattern.pruned_per_row(d_in)
+    chunk = chunk_rows or max(1, min(d_out, int(_CHUNK_ELEMENTS // max(1, p * (d_in - p)))))
     out = mask.clone()
     swaps = torch.zeros(d_out, dtype=torch.long, device=W.device)
     total = float(((W64 * ~mask @ G64) * (W64 * ~mask)).sum())
@@ -65,7 +65,7 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
     for r0 in range(0, d_out, chunk):
         r1 = min(r0 + chunk, d_out)
         runner = _NMRows if pattern.kind == "nm" else _Rows
-        state = runner(W64[r0:r1], G64, mask[r0:r1], pattern, shortlist, buckets)
+        state = runner(W64[r0:r1], G64, mask[r0:r1], pattern)
         state.run(budget, res)
         out[r0:r1], swaps[r0:r1] = state.mask(), state.count
         res.optimal &= state.optimal
@@ -75,118 +75,65 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
 
 
 class _Rows:
-    """Unstructured rows on the full d grid (masks, no per-row index lists)."""
+    """Unstructured rows, all at once: per row the pair matrix Q_uv = -2 w_u w_v G_uv over
+    (pruned u, kept v) is gathered once; a step is D = Q + b + a and one argmin per row, and a
+    swap rewrites one row and one column of Q. Memory: rows x (d-k) x k per chunk."""
 
-    def __init__(self, w, G, mask, pattern, shortlist, buckets):
+    def __init__(self, w, G, mask, pattern):
         import torch
         R, d = w.shape
-        self.w, self.G, self.keep, self.s = w, G, mask.clone(), shortlist
+        self.w, self.G, self.keep = w, G, mask.clone()
         self.Gd = G.diagonal()
         self.c = (w * ~mask) @ G
         self.tol = STOP_RTOL * ((w @ G) * w).sum(1)
         self.count = torch.zeros(R, dtype=torch.long, device=w.device)
         self.optimal = True
-        self.B = max(1, min(buckets, d))
-        q = -(-d // self.B)
-        y = w.abs() * self.Gd.sqrt()
-        order = torch.argsort(y, dim=1, descending=True)
-        pad = q * self.B - d          # padded slots point at a position and are masked off
-        self.order = torch.cat([order, order[:, :1].expand(R, pad)], 1) if pad else order
-        self.valid = torch.arange(q * self.B, device=w.device) < d
-        # Tmax/Tmin[r, u, j] = max/min over v in bucket j of w_v G_uv: the pair term's bound
-        # is -2 w_u Tmax for w_u > 0 and -2 w_u Tmin for w_u < 0.
-        self.Tmax = torch.empty((R, d, self.B), dtype=w.dtype, device=w.device)
-        self.Tmin = torch.empty_like(self.Tmax)
-        step = max(1, int(2e7 // (d * q * self.B)))
-        for r0 in range(0, R, step):
-            o = self.order[r0:r0 + step]                                   # (n, qB)
-            wo = torch.gather(w[r0:r0 + step], 1, o) * self.valid
-            M = (G[:, o].permute(1, 0, 2) * wo[:, None, :]).view(len(o), d, self.B, q)
-            self.Tmax[r0:r0 + step] = M.amax(3)
-            self.Tmin[r0:r0 + step] = M.amin(3)
-        self.q = q
-        self.Kidx = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :int(mask[0].sum())]
-        if not bool((mask.sum(1) == self.Kidx.shape[1]).all()):
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+        k = int(mask[0].sum())
+        if not bool((mask.sum(1) == k).all()):
             raise UserError("SparseSwaps needs a warm-start mask with the same count per row")
+        self.K, self.P = order[:, :k].contiguous(), order[:, k:].contiguous()
+        wK, wP = torch.gather(w, 1, self.K), torch.gather(w, 1, self.P)
+        self.Q = -2 * wP[:, :, None] * G[self.P[:, :, None], self.K[:, None, :]] * wK[:, None, :]
 
     def mask(self):
         return self.keep
 
     def run(self, budget, res):
+        """Rows at their optimum stay in the tensors (they cannot move again) until fewer
+        than 70% still move; then Q is compacted to the moving rows (slot s = rows[s])."""
         import torch
-        inf = float("inf")
-        active = torch.arange(self.w.shape[0], device=self.w.device)
+        rows = torch.arange(self.w.shape[0], device=self.w.device)
+        Q = self.Q
         for _ in range(budget):
-            rows = active
-            w, keep, c = self.w[rows], self.keep[rows], self.c[rows]
-            a = torch.where(keep, w * w * self.Gd + 2 * w * c, inf)
-            b = torch.where(keep, inf, w * w * self.Gd - 2 * w * c)
-            ao = torch.gather(a, 1, self.order[rows]).masked_fill(~self.valid, inf)
-            A = ao.view(len(rows), self.B, self.q).amin(2)
-            T = torch.where((w > 0)[:, :, None], self.Tmax[rows], self.Tmin[rows])
-            LB = b + (A[:, None, :] - 2 * w[:, :, None] * T).amin(2)
-            best, u_best, v_best = self._search(rows, w, a, b, LB, res)
+            w, c, P, K = self.w[rows], self.c[rows], self.P[rows], self.K[rows]
+            wc = w * c
+            b = torch.gather(w * w * self.Gd - 2 * wc, 1, P)
+            a = torch.gather(w * w * self.Gd + 2 * wc, 1, K)
+            D = Q + b[:, :, None] + a[:, None, :]
+            res.evaluated_pairs += D.numel()
+            best, flat = D.view(len(rows), -1).min(1)
             go = best < -self.tol[rows]
             if not bool(go.any()):
                 return
-            self._swap(rows[go], u_best[go], v_best[go], best[go], res)
-            active = rows[go]
+            k = K.shape[1]
+            slots = torch.nonzero(go).flatten()
+            self._swap(Q, rows[go], slots, flat[go] // k, flat[go] % k, best[go], res)
+            if len(slots) < 0.7 * len(rows):
+                Q, rows = Q[slots], rows[slots]
         self.optimal = False
 
-    def _search(self, rows, w, a, b, LB, res):
-        """Exact best pair per row in two rounds: the s pruned u of least bound, then every
-        u whose bound is below the best value found (so no other u can beat it)."""
+    def _swap(self, Q, rows, slots, i, j, delta, res):
         import torch
-        inf = float("inf")
-        K = self.Kidx[rows]
-        aK, wK = torch.gather(a, 1, K), torch.gather(w, 1, K)
-        n_p = int((LB[0] < inf).sum())
-        lb, u = torch.topk(LB, min(self.s, n_p), dim=1, largest=False)
-        best, ub, vb = self._eval(u, lb, b, w, K, aK, wK, res)
-        LB = LB.scatter(1, u, inf)
-        slack = 1e-9 * self.tol[rows] / STOP_RTOL
-        need = LB < (best + slack)[:, None]
-        width = int(need.sum(1).max())
-        if width:
-            lb, u = torch.topk(torch.where(need, LB, inf), width, dim=1, largest=False)
-            b2, u2, v2 = self._eval(u, lb, b, w, K, aK, wK, res)
-            better = b2 < best
-            best = torch.where(better, b2, best)
-            ub, vb = torch.where(better, u2, ub), torch.where(better, v2, vb)
-        return best, ub, vb
-
-    def _eval(self, u, lb, b, w, K, aK, wK, res, budget: int = 4_000_000):
-        """Best exact D over the pruned positions u (rows x s; +inf bound = padding)."""
-        import torch
-        n, s = u.shape
-        best = torch.full((n,), float("inf"), dtype=w.dtype, device=w.device)
-        ub = torch.zeros(n, dtype=torch.long, device=w.device)
-        vb = torch.zeros(n, dtype=torch.long, device=w.device)
-        step = max(1, budget // max(1, n * K.shape[1]))
-        k = K.shape[1]
-        for i in range(0, s, step):
-            uu, ok = u[:, i:i + step], torch.isfinite(lb[:, i:i + step])
-            t = uu.shape[1]
-            Gs = torch.gather(self.G.index_select(0, uu.reshape(-1)).view(n, t, -1), 2,
-                              K[:, None, :].expand(n, t, k))
-            bu = torch.gather(b, 1, uu).masked_fill(~ok, float("inf"))
-            wu = torch.gather(w, 1, uu)
-            D = torch.addcmul((bu[:, :, None] + aK[:, None, :]), wu[:, :, None] * wK[:, None, :],
-                              Gs, value=-2)
-            res.evaluated_pairs += int(ok.sum()) * k
-            vals, flat = D.view(n, -1).min(1)
-            better = vals < best
-            best = torch.where(better, vals, best)
-            ub = torch.where(better, torch.gather(uu, 1, (flat // k)[:, None])[:, 0], ub)
-            vb = torch.where(better, torch.gather(K, 1, (flat % k)[:, None])[:, 0], vb)
-        return best, ub, vb
-
-    def _swap(self, rows, u0, v0, delta, res):
+        u0, v0 = self.P[rows, i], self.K[rows, j]
         wu0, wv0 = self.w[rows, u0], self.w[rows, v0]
         self.c[rows] += -wu0[:, None] * self.G[u0] + wv0[:, None] * self.G[v0]
         self.keep[rows, u0], self.keep[rows, v0] = True, False
-        slot = (self.Kidx[rows] == v0[:, None]).int().argmax(1)
-        self.Kidx[rows, slot] = u0
+        self.P[rows, i], self.K[rows, j] = v0, u0
+        K, P = self.K[rows], self.P[rows]
+        wK, wP = torch.gather(self.w[rows], 1, K), torch.gather(self.w[rows], 1, P)
+        Q[slots, i, :] = -2 * wv0[:, None] * torch.gather(self.G[v0], 1, K) * wK
+        Q[slots, :, j] = -2 * wP * torch.gather(self.G[u0], 1, P) * wu0[:, None]
         self.count[rows] += 1
         res.history.append(res.history[-1] + float(delta.sum()))
 
@@ -194,7 +141,7 @@ class _Rows:
 class _NMRows:
     """N:M rows: swaps stay inside a group of m consecutive inputs; all pairs scanned."""
 
-    def __init__(self, w, G, mask, pattern, shortlist, buckets):
+    def __init__(self, w, G, mask, pattern):
         import torch
         R, d = w.shape
         self.m = pattern.m
