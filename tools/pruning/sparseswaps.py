@@ -57,7 +57,7 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
     W64, G64 = W.double(), G.double()
     budget = max_swaps if max_swaps is not None else 4 * d_in
     p = pattern.pruned_per_row(d_in)
-    chunk = chunk_rows or max(1, min(d_out, int(_CHUNK_ELEMENTS // max(1, p * (d_in - p)))))
+    chunk = chunk_rows or max(1, min(d_out, int(_chunk_elements(W) // max(1, p * (d_in - p)))))
     out = mask.clone()
     swaps = torch.zeros(d_out, dtype=torch.long, device=W.device)
     total = float(((W64 * ~mask @ G64) * (W64 * ~mask)).sum())
@@ -72,6 +72,15 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
         if progress:
             progress(r1, d_out, f"rows {r1}/{d_out}")
     return res
+
+
+def _chunk_elements(W) -> float:
+    """Pair-matrix entries per chunk: a fixed 240 MB on CPU, a fifth of free memory on a GPU
+    (Q and the step's D are both that size, in float64)."""
+    if W.device.type == "cuda":
+        import torch
+        return torch.cuda.mem_get_info(W.device)[0] * 0.2 / 8
+    return _CHUNK_ELEMENTS
 
 
 class _Rows:
