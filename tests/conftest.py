@@ -67,5 +67,10 @@ def mcp_server(server_ctx):
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
 def services() -> dict[str, dict[str, str]]:
     return SERVICES

@@ -18,17 +18,9 @@ from mcp.client.stdio import StdioServerParameters
 
 from core.errors import UserError
 from server.registry import tool
+from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
 
 
 @pytest.fixture
@@ -56,11 +48,11 @@ async def test_both_eras_list_and_call(server_with_faults, workspace, mode):
         assert info.structured_content["workspace"] == str(workspace)
 
         bad = await client.call_tool("fail_user", {"x": 3})
-        assert bad.is_error and "pass an even number" in _text(bad)
+        assert bad.is_error and "pass an even number" in tool_text(bad)
 
         crash = await client.call_tool("fail_internal", {})
-        assert crash.is_error and "internal error" in _text(crash)
-        assert "Traceback" not in _text(crash) and "server.log" in _text(crash)
+        assert crash.is_error and "internal error" in tool_text(crash)
+        assert "Traceback" not in tool_text(crash) and "server.log" in tool_text(crash)
 
         wrong = await client.call_tool("fail_user", {"x": "not a number"})
         assert wrong.is_error

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import pytest
 from mcp import Client
+from tests.mcp_calls import call, tool_text
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.fixture
@@ -25,20 +21,10 @@ def server(workspace, monkeypatch):
     forget(workspace)
 
 
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-async def call(client, tool, **args):
-    res = await client.call_tool(tool, args)
-    assert not res.is_error, _text(res)
-    return res.structured_content
-
-
 async def refused(client, tool, **args) -> str:
     res = await client.call_tool(tool, args)
     assert res.is_error, res.structured_content
-    return _text(res)
+    return tool_text(res)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -3,23 +3,9 @@ from __future__ import annotations
 
 import pytest
 from mcp import Client
+from tests.mcp_calls import call, tool_text
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-async def call(client, tool, **args):
-    res = await client.call_tool(tool, args)
-    assert not res.is_error, _text(res)
-    return res.structured_content
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -34,7 +20,7 @@ async def test_the_six_tools_end_to_end(workspace, mcp_server, mode):
         assert cand["changes"] == [{"key": "lr", "change": "changed", "parent": 0.1, "value": 0.01}]
         refused = await client.call_tool("start_experiment", {"goal": "two", "parent": "E001",
                                                               "config": {"lr": 1, "wd": 1}})
-        assert refused.is_error and "[VI]" in _text(refused)
+        assert refused.is_error and "[VI]" in tool_text(refused)
         for eid, values in (("E001", [0.80, 0.81, 0.82]), ("E002", [0.90, 0.91, 0.93])):
             for seed, v in enumerate(values):
                 await call(client, "record_result", experiment_id=eid, metrics={"acc": v}, seed=seed)
@@ -47,9 +33,9 @@ async def test_the_six_tools_end_to_end(workspace, mcp_server, mode):
                          order_by="id asc")
         assert agg["rows"][1]["metrics.acc"] == "NaN"
         bad = await client.call_tool("query_results", {"filter": "metrics.acx > 1"})
-        assert bad.is_error and "did you mean metrics.acc" in _text(bad)
+        assert bad.is_error and "did you mean metrics.acc" in tool_text(bad)
         syntax = await client.call_tool("query_results", {"filter": "metrics.acc > (1"})
-        assert syntax.is_error and "column 15: expected a value" in _text(syntax)
+        assert syntax.is_error and "column 15: expected a value" in tool_text(syntax)
         cmp = await call(client, "compare_to_baseline", candidate="E002", baseline="E001", metric="acc",
                          higher_is_better=True)
         assert cmp["candidate"]["n"] == 3 and cmp["candidate"]["nan"] == 1 and cmp["p_value"] < 0.05
@@ -61,6 +47,6 @@ async def test_the_six_tools_end_to_end(workspace, mcp_server, mode):
         assert plot["paths"] == ["images/lr.png", "images/lr.pdf"]
         assert (workspace / "images" / "lr.pdf").stat().st_size > 0
         escape = await client.call_tool("summary_table", {"metric": "acc", "report": "../report.tex"})
-        assert escape.is_error and "outside the workspace" in _text(escape)
+        assert escape.is_error and "outside the workspace" in tool_text(escape)
         resource = await client.read_resource("rigorlab://results/summary")
         assert "| E002 | running | 3 | 4 | lower lr |" in resource.contents[0].text

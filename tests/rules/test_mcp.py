@@ -6,7 +6,7 @@ from mcp import Client
 
 from rules.render import init_workspace
 from tests.rules.fixture_repo import build
-from tests.rules.conftest import text_of
+from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
 
@@ -17,7 +17,7 @@ async def test_check_rules_reports_the_broken_repository(workspace, mode):
     from server.app import build_server
     async with Client(build_server(workspace), mode=mode) as client:
         res = await client.call_tool("check_rules", {})
-        assert not res.is_error, text_of(res)
+        assert not res.is_error, tool_text(res)
         out = res.structured_content
         # C1 is left out: the server's dispatcher rightly marks the fixture's job on an
         # unconfigured node LOST (test_checks covers C1)
@@ -25,21 +25,21 @@ async def test_check_rules_reports_the_broken_repository(workspace, mode):
         only = (await client.call_tool("check_rules", {"rules": ["VI"]})).structured_content
         assert [v["evidence"] for v in only["violations"]] == ["results_experiments E002 (parent E001)"]
         bad = await client.call_tool("check_rules", {"rules": ["XLII"]})
-        assert bad.is_error and "prompt-only" in text_of(bad)
+        assert bad.is_error and "prompt-only" in tool_text(bad)
 
 
 async def test_protect_evaluation_through_the_jail(workspace, mcp_server):
     (workspace / "eval.py").write_text("print(1)\n")
     async with Client(mcp_server) as client:
         out = await client.call_tool("protect_evaluation", {"command": "python eval.py", "files": []})
-        assert out.structured_content["files"] == ["eval.py"], text_of(out)
+        assert out.structured_content["files"] == ["eval.py"], tool_text(out)
         outside = await client.call_tool("protect_evaluation", {"command": "x", "files": ["../../etc"]})
-        assert outside.is_error and "outside the workspace" in text_of(outside)
+        assert outside.is_error and "outside the workspace" in tool_text(outside)
         (workspace / "eval.py").write_text("print(2)\n")
         res = (await client.call_tool("check_rules", {"rules": ["II"]})).structured_content
         assert res["violations"][0]["evidence"] == "eval.py"
         again = await client.call_tool("protect_evaluation", {"command": "python eval.py"})
-        assert again.is_error and "reason" in text_of(again)
+        assert again.is_error and "reason" in tool_text(again)
         ok = await client.call_tool("protect_evaluation", {"command": "python eval.py",
                                                            "reason": "researcher: fixed rounding"})
         assert not ok.is_error

@@ -11,7 +11,7 @@ from core import state
 from core.errors import UserError
 from rules.fingerprints import protect
 from rules.render import init_workspace
-from tests.rules.conftest import text_of
+from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
 
@@ -61,20 +61,20 @@ async def test_start_experiment_gates_one_variable_and_a_clean_tree(workspace, m
     _git(workspace, "commit", "-q", "--allow-empty", "-m", "init")
     async with Client(mcp_server) as client:
         first = await client.call_tool("start_experiment", {"goal": "base", "config": {"lr": 0.1, "w": 64}})
-        assert not first.is_error, text_of(first)
+        assert not first.is_error, tool_text(first)
         parent = first.structured_content["experiment_id"]
         two = await client.call_tool("start_experiment", {"goal": "both", "parent": parent,
                                                           "config": {"lr": 0.2, "w": 128}})
-        assert two.is_error and "VI" in text_of(two)
+        assert two.is_error and "VI" in tool_text(two)
         (workspace / "train.py").write_text("x = 1\n")
         dirty = await client.call_tool("start_experiment", {"goal": "lr", "parent": parent,
                                                             "config": {"lr": 0.2, "w": 64}})
-        assert dirty.is_error and "W3" in text_of(dirty) and "train.py" in text_of(dirty)
+        assert dirty.is_error and "W3" in tool_text(dirty) and "train.py" in tool_text(dirty)
         _git(workspace, "add", "train.py")
         _git(workspace, "commit", "-q", "-m", "train")
         one = await client.call_tool("start_experiment", {"goal": "lr", "parent": parent,
                                                           "config": {"lr": 0.2, "w": 64}})
-        assert not one.is_error, text_of(one)
+        assert not one.is_error, tool_text(one)
 
 
 async def test_summary_table_uses_the_projects_minimum_decision_scale(workspace, mcp_server):
