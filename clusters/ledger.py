@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import state as core_state
 from core.errors import NotFound
+from core.state import transaction
 
 from clusters.model import ACTIVE, IllegalTransition, Job, JobState, TERMINAL, can_move
 
@@ -96,24 +97,10 @@ def row_to_job(row: sqlite3.Row) -> Job:
     )
 
 
-class Tx:
-    """`with Tx(conn):` one IMMEDIATE transaction (the connection is in autocommit mode)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
 def insert(conn: sqlite3.Connection, job: Job, job_root: Path) -> Job:
     """Give `job` the next id (J00001, ...) and its folder under `job_root`; store it."""
     now = time.time()
-    with Tx(conn):
+    with transaction(conn):
         n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM jobs").fetchone()[0]
         job.id = f"J{n:05d}"
         job.job_dir = job_root / job.id
@@ -196,7 +183,7 @@ def transition(conn: sqlite3.Connection, job: Job, dst: JobState, *, note: str |
     cols = {k: (json.dumps(v) if k == "assigned" else v) for k, v in fields.items()}
     cols = {("assigned_json" if k == "assigned" else k): v for k, v in cols.items()}
     sets = ", ".join(f"{k} = ?" for k in cols)
-    with Tx(conn):
+    with transaction(conn):
         cur = conn.execute(f"UPDATE jobs SET state = ?, {sets + ', ' if sets else ''}updated_at = ? "
                            "WHERE id = ? AND state = ?",
                            (dst.value, *cols.values(), now, job.id, src.value))
@@ -220,7 +207,7 @@ def claim_next(conn: sqlite3.Connection, target: str, allocate) -> Job | None:
     """In one transaction: the first QUEUED job of `target` that `allocate(job, holding)`
     can place (holding: the target's SUBMITTED/RUNNING jobs) moves to SUBMITTED with its
     slot. Two processes running this at once cannot hand out the same GPU."""
-    with Tx(conn):
+    with transaction(conn):
         rows = [row_to_job(r) for r in conn.execute(
             "SELECT * FROM jobs WHERE target = ? AND state IN ('QUEUED', 'SUBMITTED', 'RUNNING') "
             "ORDER BY n", (target,))]

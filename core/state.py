@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.paths import state_dir_for
@@ -43,6 +44,22 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`with transaction(conn):` one IMMEDIATE transaction, rolled back on any exception.
+
+    IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
+    instead of one failing half-way through a read-then-write.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def schema_version(conn: sqlite3.Connection, package: str) -> int:
     row = conn.execute("SELECT version FROM schema_versions WHERE package=?", (package,)).fetchone()
     return int(row[0]) if row else 0
@@ -56,27 +73,21 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
     """
     if schema_version(conn, package) == len(migrations):
         return len(migrations)
-    with _lock:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = schema_version(conn, package)
-            if current > len(migrations):
-                raise RuntimeError(
-                    f"the state database has {package} schema v{current}, newer than this "
-                    f"rigorlab knows (v{len(migrations)}): upgrade rigorlab"
-                )
-            for version, script in enumerate(migrations[current:], start=current + 1):
-                for statement in _statements(script):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_versions(package, version) VALUES(?, ?) "
-                    "ON CONFLICT(package) DO UPDATE SET version=excluded.version",
-                    (package, version),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with _lock, transaction(conn):
+        current = schema_version(conn, package)
+        if current > len(migrations):
+            raise RuntimeError(
+                f"the state database has {package} schema v{current}, newer than this "
+                f"rigorlab knows (v{len(migrations)}): upgrade rigorlab"
+            )
+        for version, script in enumerate(migrations[current:], start=current + 1):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_versions(package, version) VALUES(?, ?) "
+                "ON CONFLICT(package) DO UPDATE SET version=excluded.version",
+                (package, version),
+            )
     return len(migrations)
 
 

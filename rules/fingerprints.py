@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from core.errors import UserError
+from core.state import transaction
 from rules.model import EvalStatus
 from rules.state import ready
 
@@ -95,17 +96,12 @@ def protect(workspace: Path, conn: sqlite3.Connection, command: str, paths: list
     hashes = _hashes(workspace, rel)
     digest = digest_of(command.strip(), hashes)
     ready(conn)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         cur = conn.execute("INSERT INTO rules_protections(command, digest, roots, reason, created_at)"
                            " VALUES (?, ?, ?, ?, ?)",
                            (command.strip(), digest, json.dumps(roots), reason, time.time()))
         conn.executemany("INSERT INTO rules_protected_files(protection_id, path, sha256) VALUES (?,?,?)",
                          [(cur.lastrowid, p, h) for p, h in hashes.items()])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return evaluation_status(workspace, conn)
 
 

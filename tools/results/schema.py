@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from clusters.ledger import Tx as transaction  # noqa: F401 - one IMMEDIATE transaction
+from core.state import transaction  # noqa: F401 - re-exported for the results modules
 from core import state
 
 PACKAGE = "results"
