@@ -108,9 +108,31 @@ def compact_schemas(app: MCPServer) -> None:
     for t in app._tool_manager.list_tools():
         t.parameters = _compact(t.parameters)
         if t.output_schema is not None:
-            t.__dict__["output_schema"] = _compact(t.output_schema, output=True)
+            t.__dict__["output_schema"] = _shallow(_compact(t.output_schema, output=True))
         if t.annotations is not None:
             t.annotations = _lean_annotations(t.annotations)
+
+
+def _shallow(schema: dict[str, Any]) -> dict[str, Any]:
+    """Keep an output schema's top level (field names and types); nested objects become
+    plain `object`/`array of object`. The structured result itself stays complete."""
+    def flat(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node or "properties" in node:
+            return {"type": "object"}
+        if "items" in node:
+            return {**node, "items": flat(node["items"])}
+        if "anyOf" in node:
+            return {**node, "anyOf": [flat(o) for o in node["anyOf"]]}
+        if isinstance(node.get("additionalProperties"), dict):
+            return {**node, "additionalProperties": flat(node["additionalProperties"])}
+        return node
+
+    out = {k: v for k, v in schema.items() if k != "$defs"}
+    if "properties" in out:
+        out["properties"] = {name: flat(sub) for name, sub in out["properties"].items()}
+    return out
 
 
 def _lean_annotations(a: ToolAnnotations) -> ToolAnnotations:

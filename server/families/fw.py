@@ -82,8 +82,6 @@ def register(app, ctx: ServerContext) -> None:
         summary["files"] = {k: ctx.workspace.rel(v) for k, v in summary["files"].items()}
         return summary
 
-    from server.families.jobs import compact_schemas
-    compact_schemas(app, ("run_fw_solver", "fw_worst_case"))
 
 
 def _out(ctx: ServerContext, summary: dict, out_path) -> dict[str, Any]:

@@ -6,23 +6,9 @@ import json
 import numpy as np
 import pytest
 from mcp import Client
+from tests.mcp_calls import call, tool_text
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-async def call(client, tool, **args):
-    res = await client.call_tool(tool, args)
-    assert not res.is_error, _text(res)
-    return res.structured_content
 
 
 async def test_least_squares_from_npy_files(workspace, mcp_server):
@@ -49,7 +35,7 @@ async def test_least_squares_from_npy_files(workspace, mcp_server):
         assert res["trajectory"][0]["iteration"] == 0 and res["trajectory"][-1]["gap"] == res["gap"]
         again = await client.call_tool("run_fw_solver", {"objective": "least_squares", "set": "l1",
                                                          "seed": 1, "size": [5, 5], "out": "runs/ls"})
-        assert again.is_error and "already exists" in _text(again)
+        assert again.is_error and "already exists" in tool_text(again)
 
 
 async def test_python_function_with_autograd_and_safetensors(workspace, mcp_server):
@@ -67,7 +53,7 @@ async def test_python_function_with_autograd_and_safetensors(workspace, mcp_serv
         assert res["status"] == "OPTIMAL" and res["step"] == "adaptive"
         bad = await client.call_tool("run_fw_solver", {"objective": "python", "function": "obj.py:bad",
                                                        "set": "l2", "set_params": {"n": 4}})
-        assert bad.is_error and "not convex" in _text(bad)
+        assert bad.is_error and "not convex" in tool_text(bad)
         qp = await call(client, "run_fw_solver", objective="quadratic", set="box",
                         set_params={"lower": 0, "upper": 1},
                         data={"Q": "qp.safetensors", "b": "qp.safetensors:b"}, algorithm="pairwise")
@@ -101,8 +87,8 @@ async def test_bad_input_is_a_clear_error(workspace, mcp_server):
     async with Client(mcp_server) as client:
         for args, fragment in cases:
             res = await client.call_tool("run_fw_solver", args)
-            assert res.is_error and fragment in _text(res), (args, _text(res))
-            assert "internal error" not in _text(res)
+            assert res.is_error and fragment in tool_text(res), (args, tool_text(res))
+            assert "internal error" not in tool_text(res)
     assert not list(workspace.glob("fw_runs/*"))            # nothing half-written
 
 
