@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
+import threading
+import traceback
 from pathlib import Path
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
@@ -17,6 +21,8 @@ INSTRUCTIONS = (
     "relative to the workspace; nothing outside it is reachable. Rules are checked, not only "
     "recited: read the errors, they say what to do."
 )
+# Messages answered before the tools are registered: the handshake needs no tool.
+_HANDSHAKE = frozenset({"initialize", "ping", "notifications/initialized", "notifications/cancelled"})
 
 
 def family_modules() -> list[str]:
@@ -26,12 +32,69 @@ def family_modules() -> list[str]:
                   if not m.name.startswith("_"))
 
 
-def build_server(workspace: str | Path, *, context: ServerContext | None = None) -> MCPServer:
-    ctx = context or ServerContext.open(workspace)
-    app = MCPServer("rigorlab", version=__version__, instructions=INSTRUCTIONS,
-                    warn_on_duplicate_tools=True)
+def register_families(app: MCPServer, ctx: ServerContext) -> None:
     for name in family_modules():
         importlib.import_module(name).register(app, ctx)
     compact_schemas(app)
+
+
+def build_server(workspace: str | Path, *, context: ServerContext | None = None,
+                 background: bool = False) -> MCPServer:
+    """The server for `workspace`.
+
+    With `background`, the families register in a thread while the server already answers
+    the handshake; every other request waits (bounded) until they are in. That takes tool
+    registration (pydantic schemas for every tool) off the path to the first answer.
+    """
+    ctx = context or ServerContext.open(workspace)
+    gate = _ReadyGate() if background else None
+    app = MCPServer("rigorlab", version=__version__, instructions=INSTRUCTIONS,
+                    warn_on_duplicate_tools=True, middleware=[gate] if gate else None)
     app.rigorlab_context = ctx  # type: ignore[attr-defined]
+    if gate is None:
+        register_families(app, ctx)
+    else:
+        gate.job = (register_families, app, ctx)
     return app
+
+
+class _ReadyGate:
+    """Server middleware: registration starts once the handshake is answered (so the two do
+    not compete for the interpreter), and every other request waits until it is done."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.job: tuple[Any, ...] = ()
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="rigorlab-register",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        fn, *args = self.job
+        try:
+            fn(*args)
+        except BaseException:  # a broken family is a bug: say so loudly and stop
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+            import os
+            os._exit(70)
+        self.ready.set()
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if self.ready.is_set():
+            return await call_next(ctx)
+        if ctx.method in _HANDSHAKE:
+            try:
+                return await call_next(ctx)
+            finally:
+                self.start()
+        self.start()
+        import anyio.to_thread
+        await anyio.to_thread.run_sync(self.ready.wait, 60)
+        return await call_next(ctx)

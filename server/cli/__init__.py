@@ -14,7 +14,7 @@ import sys
 from core.errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rigorlab",
         description="MCP tool server for AI-assisted research, and the same tools for a person.",
@@ -24,13 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import server.cli as pkg
     for mod in sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)):
-        if mod.startswith("cmd_"):
+        if mod.startswith("cmd_") and (only is None or mod == f"cmd_{only}"):
             importlib.import_module(f"server.cli.{mod}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # `serve` is what clients spawn: skip importing every other command on that path.
+    parser = build_parser(only="serve" if argv[:1] == ["serve"] else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
