@@ -170,10 +170,4 @@ def register(app, ctx: ServerContext) -> None:
         except UserError as exc:
             return str(exc)
 
-    compact_schemas(app, ("list_nodes", "dispatch_job", "job_status", "job_logs", "cancel_job",
-                          "wait_job"))
     dispatcher().start_monitor()
-
-
-def compact_schemas(app, names) -> None:
-    """Kept for callers; build_server compacts every tool (server.registry.compact_schemas)."""

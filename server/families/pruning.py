@@ -124,8 +124,6 @@ def register(app, ctx: ServerContext) -> None:
         result["model"] = model
         return result
 
-    from server.families.jobs import compact_schemas
-    compact_schemas(app, ("prune_layer", "prune_model", "evaluate_model"))
 
 
 def _model_ref(ctx: ServerContext, model: str) -> str | Path:

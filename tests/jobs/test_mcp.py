@@ -37,7 +37,7 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         a = await call(client, "dispatch_job", command=hold, experiment_id="E001")
         b = await call(client, "dispatch_job", command=hold)
         c = await call(client, "dispatch_job", command="echo third")
-        assert (a["state"], b["state"], c["state"]) == ("SUBMITTED", "SUBMITTED", "QUEUED")
+        assert {a["state"], b["state"]} <= {"SUBMITTED", "RUNNING"} and c["state"] == "QUEUED"
         nodes = await call(client, "list_nodes")
         local = nodes["nodes"][0]
         assert local["gpus_idle"] == [] and local["queued"] == 1 and set(local["gpus_busy"].values()) == {a["id"], b["id"]}

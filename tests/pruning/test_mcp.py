@@ -8,14 +8,10 @@ import pytest
 from mcp import Client
 
 from tools.pruning.masks_io import load_masks
+from tests.mcp_calls import call, tool_text
 
 pytestmark = pytest.mark.anyio
 QUICK = {"n_samples": 8, "seq_len": 64}
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.fixture(autouse=True)
@@ -23,20 +19,10 @@ def offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-async def call(client, tool, **args):
-    res = await client.call_tool(tool, args)
-    assert not res.is_error, _text(res)
-    return res.structured_content
-
-
 async def refused(client, tool, **args) -> str:
     res = await client.call_tool(tool, args)
     assert res.is_error
-    return _text(res)
+    return tool_text(res)
 
 
 async def test_prune_layer_of_minilm_beats_wanda_and_saves_a_compact_mask(workspace, mcp_server):
@@ -102,7 +88,7 @@ async def test_prune_model_tiny_llama_gqa_end_to_end_then_evaluate(workspace, mc
         res = await client.call_tool("prune_model", {"model": "tiny-llama", "method": "sparsegpt",
                                                      "nm": "2:4", "out": "p/llama", **QUICK},
                                      progress_callback=on_progress)
-        assert not res.is_error, _text(res)
+        assert not res.is_error, tool_text(res)
         out = res.structured_content
         assert out["status"] == "DONE" and len(out["layers"]) == 14
         assert any("k_proj" in row["name"] for row in out["layers"])       # GQA: k is 64 -> 32
