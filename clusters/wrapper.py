@@ -41,7 +41,8 @@ stop=
 forward() {{
   stop=1
   [ -n "$child" ] || return 0
-  kill -TERM -- "-$child" 2>/dev/null
+  # Until the child has run setsid there is no group "-$child" yet: signal the child itself.
+  kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null
   ( sleep {kill_grace_s} && kill -KILL -- "-$child" 2>/dev/null ) >/dev/null 2>&1 &
 }}
 trap forward TERM INT HUP

@@ -99,18 +99,33 @@ def progress_reporter(mcp_ctx: Any) -> Callable[[float, float | None, str | None
 def compact_schemas(app: MCPServer) -> None:
     """Shrink every tool's listing: tools/list is paid on every agent turn.
 
-    Drops what JSON Schema or MCP already implies: pydantic's auto-generated titles,
-    `default: null`, `additionalProperties: true`, `anyOf [T, null]` (folded into
-    `type: [T, "null"]`), `required` and descriptions in output schemas (a result carries every
-    field; the agent reads the values), a tool title equal to its name, and annotation hints
-    that equal the spec's defaults or do not apply (destructive/idempotent on read-only tools).
+    Drops what JSON Schema or MCP already implies: pydantic's auto-generated titles, empty
+    defaults (null, "", false, []: an absent argument means that), `additionalProperties: true`,
+    `anyOf [T, null]` (folded into `type: [T, "null"]`), `required` and descriptions in output
+    schemas (a result carries every field; the agent reads the values), `null` from the type
+    of optional arguments (left out means none), display titles (the name says the action),
+    and annotation hints that equal the spec's defaults or do not
+    apply (destructive/idempotent on read-only tools).
     """
     for t in app._tool_manager.list_tools():
-        t.parameters = _compact(t.parameters)
+        t.parameters = _optional_without_null(_compact(t.parameters))
         if t.output_schema is not None:
             t.__dict__["output_schema"] = _shallow(_compact(t.output_schema, output=True))
         if t.annotations is not None:
             t.annotations = _lean_annotations(t.annotations)
+        t.title = None
+
+
+def _optional_without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional argument is simply left out: `type: [T, "null"]` becomes `type: T` (the
+    function still accepts an explicit null)."""
+    required = set(schema.get("required", ()))
+    props = schema.get("properties", {})
+    for name, sub in props.items():
+        kind = sub.get("type")
+        if name not in required and isinstance(kind, list) and len(kind) == 2 and "null" in kind:
+            sub["type"] = next(k for k in kind if k != "null")
+    return schema
 
 
 def _shallow(schema: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +169,7 @@ def _compact(node: Any, output: bool = False) -> Any:
         return node
     out = {}
     for k, v in node.items():
-        if k == "title" and isinstance(v, str) or k == "default" and v is None:
+        if k == "title" and isinstance(v, str) or k == "default" and v in (None, "", False, []):
             continue
         if k == "additionalProperties" and v is True:
             continue

@@ -44,7 +44,7 @@ def register(app, ctx: ServerContext) -> None:
         out: Annotated[str | None, Field(description="new folder")] = None,
         options: Annotated[dict[str, Any] | None, Field(description=" ".join(OPTIONS))] = None,
     ) -> dict[str, Any]:
-        """Minimise a convex function over a set by Frank-Wolfe; status, primal, FW gap; saves x, trajectory, plot."""
+        """Frank-Wolfe on a convex objective over a set: status, primal, gap; saves x, trajectory, plot."""
         from core.errors import UserError
         from tools.fw.files import default_out
         from tools.fw.run import run_spec
@@ -74,7 +74,7 @@ def register(app, ctx: ServerContext) -> None:
         step: Literal["exact", "short"] = "exact",
         out: str | None = None,
     ) -> dict[str, Any]:
-        """Worst-case FW run on the unit ball, optimum on the boundary: fits gap ~ c/t^2, plots it."""
+        """Worst-case FW on the unit ball (optimum on the boundary): fit gap ~ c/t^2, plot."""
         from tools.fw.files import default_out
         from tools.fw.worst_case import save, worst_case
         out_path = ctx.workspace.path(out or default_out("worst-case"), what="output folder")

@@ -153,7 +153,7 @@ def register(app, ctx: ServerContext) -> None:
         mcp_ctx: Context,
         timeout_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S)] = 30,
     ) -> JobOut:
-        """Wait (bounded) until the job finishes; returns its state either way. Call again to wait more."""
+        """Wait (bounded) for the job to finish; returns its state either way; call again to wait more."""
         report = progress_reporter(mcp_ctx)
         job = dispatcher().wait(job_id, min(timeout_s, MAX_WAIT_S),
                                 lambda done, total, msg: report(done, total, msg))

@@ -39,7 +39,7 @@ def register(app, ctx: ServerContext) -> None:
         seq_len: int = 128,
         out: Annotated[str | None, Field(description="mask file (.safetensors)")] = None,
     ) -> dict[str, Any]:
-        """Prune one layer; error absolute, relative to dense, vs Wanda (also held-out), time, mask file."""
+        """Prune one layer: error (absolute, relative, vs Wanda, held-out), time, mask file."""
         from core.errors import UserError
         from tools.pruning.layer import LayerInputs, layer_from_model, prune_layer as run, read_matrix
         from tools.pruning.patterns import parse_pattern
@@ -80,10 +80,10 @@ def register(app, ctx: ServerContext) -> None:
         n_samples: int = 32,
         seq_len: int = 128,
         out: Annotated[str | None, Field(description="new result folder")] = None,
-        job: Annotated[bool | None, Field(description="run as a job; default: only big models")] = None,
+        job: Annotated[bool | None, Field(description="as a job (default: big models only)")] = None,
         device: str = "cpu",
     ) -> dict[str, Any]:
-        """Prune all linear layers in order on pruned activations; saves model, masks, per-layer report."""
+        """Prune every linear layer in order on pruned activations; saves model, masks, report."""
         from core.errors import UserError
         from tools.pruning.patterns import parse_pattern
         from tools.pruning.pipeline import ModelSpec, prune_model as run
@@ -109,13 +109,13 @@ def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, title="Evaluate a model", read_only=True, idempotent=True)
     def evaluate_model(
         model: Annotated[str, Field(description=MODEL_DOC)],
-        dense: Annotated[str | None, Field(description="dense model to compare with (encoders)")] = None,
-        text: Annotated[str | None, Field(description="text file/folder; default: held-out corpus")] = None,
+        dense: Annotated[str | None, Field(description="dense model, for encoders")] = None,
+        text: Annotated[str | None, Field(description="text file/folder (default: held-out text)")] = None,
         n_samples: int = 16,
         seq_len: int = 128,
         device: str = "cpu",
     ) -> dict[str, Any]:
-        """Perplexity (causal LM) or mean cosine similarity to the dense model (encoder), and sparsity achieved."""
+        """Perplexity (causal LM) or cosine similarity to the dense model (encoder); sparsity."""
         from tools.pruning.evaluate import evaluate_model as run
         ref = _model_ref(ctx, model)
         dense_ref = str(_model_ref(ctx, dense)) if dense else None

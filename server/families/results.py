@@ -10,7 +10,7 @@ from server.context import ServerContext
 from server.registry import tool
 
 Value = Literal["last", "min", "max"]
-VALUE_DOC = "per run: last point, or min/max over steps"
+VALUE_DOC = "last value, or min/max over steps"
 
 
 def _untitled(schema: dict) -> None:

@@ -12,13 +12,11 @@ class ServerInfo(BaseModel):
     version: str
     workspace: str = Field(description="absolute path of the workspace root")
     state_dir: str = Field(description="where the ledger lives (outside the workspace)")
-    tools: list[str]
 
 
 def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, title="Server info", read_only=True, idempotent=True)
-    async def server_info() -> ServerInfo:
-        """Version, workspace root, state folder and the tool names of this rigorlab server."""
-        names = sorted(t.name for t in await app.list_tools())
+    def server_info() -> ServerInfo:
+        """This server's version, workspace root and state folder."""
         return ServerInfo(version=__version__, workspace=str(ctx.workspace.root),
-                          state_dir=str(ctx.state_dir), tools=names)
+                          state_dir=str(ctx.state_dir))

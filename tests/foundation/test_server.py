@@ -66,6 +66,15 @@ async def test_internal_error_traceback_goes_to_log(server_with_faults, server_c
     assert "kaboom" in server_ctx.log_path.read_text()
 
 
+async def test_tools_list_fits_the_budget(mcp_server):
+    """tools/list is paid on every agent turn: all families together stay under 16 KB."""
+    async with Client(mcp_server, mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+    wire = json.dumps({"tools": [t.model_dump(by_alias=True, exclude_none=True, mode="json")
+                                 for t in tools]}, separators=(",", ":"))
+    assert len(tools) >= 20 and len(wire.encode()) < 16 * 1024, len(wire.encode())
+
+
 async def test_every_tool_is_annotated_and_described(mcp_server):
     async with Client(mcp_server) as client:
         for t in (await client.list_tools()).tools:
