@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from server.app import build_server
-    app = build_server(workspace_of(args))
+    app = build_server(workspace_of(args), background=True)
     if not args.http:
         app.run()
         return 0
