@@ -41,10 +41,35 @@ def require_service(name: str) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def state_home(tmp_path_factory, monkeypatch) -> Path:
+def state_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("RIGORLAB_STATE_HOME", str(home))
-    return home
+    yield home
+    _stop_leftover_jobs(home)
+
+
+def _stop_leftover_jobs(home: Path) -> None:
+    """Jobs are detached on purpose; a test that failed half-way must not leave them running."""
+    import signal
+    import time
+    pids = []
+    for pid_file in home.glob("**/jobs/*/pid"):
+        try:
+            pids.append(int(pid_file.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not alive:
+            return
+        pids = alive
+        time.sleep(0.3)
 
 
 @pytest.fixture
