@@ -16,7 +16,14 @@ munge_up() {
     install -d -o munge -g munge -m 0755 /run/munge
     runuser -u munge -- /usr/sbin/munged
     wait_for 10 bash -c 'munge -n | unmunge'
+    mkdir -p "$D" && touch "$D/munged.ours"   # stop only a munged this script started
   fi
+}
+
+munge_down() {
+  [ -f "$D/munged.ours" ] || return 0
+  stop_pidfile /run/munge/munged.pid
+  rm -f "$D/munged.ours"
 }
 
 write_conf() {
@@ -90,6 +97,7 @@ stop_daemons() {
 
 stop() {
   stop_daemons
+  munge_down
   rm -f "$RUN_DIR/slurm.env"
 }
 
