@@ -147,19 +147,21 @@ def _compare(args) -> int:
 
 
 def _summary(args) -> int:
-    from tools.results import report_region, tables
+    from tools.results import tables
     ctx = _ctx(args)
     table = tables.rows(ctx.db(), args.metric, baseline=args.baseline, filter=args.filter,
                         value=args.value, min_scale=args.min_scale,
                         workspace=ctx.workspace.root)
+    how = None
+    if args.report:
+        how = tables.write_to_report(table, ctx.workspace.path(args.report, what="report"), args.report)
     if args.latex:
         print(tables.booktabs(table), end="")
     else:
         _table(f"summary ({args.metric}, baseline {table['baseline']})", table["headers"], table["rows"])
     for note in table["notes"]:
         console().print(f"[yellow]{note}[/]")
-    if args.report:
-        how = report_region.update(ctx.workspace.path(args.report, what="report"), tables.booktabs(table))
+    if how:
         console().print(f"{args.report}: {how}")
     return 0
 

@@ -147,18 +147,14 @@ def register(app, ctx: ServerContext) -> None:
         report: Annotated[str, Field(description="report.tex: update its summary region")] = "",
     ) -> SummaryOut:
         """Summary table (ID, date, description, commit, metric, vs baseline, status)."""
-        from tools.results import report_region, tables
+        from tools.results import tables
         table = tables.rows(ctx.db(), metric, baseline=baseline or None, filter=filter, value=value,
                             min_scale=min_scale, workspace=ctx.workspace.root)
-        latex = tables.booktabs(table)
         updated = None
         if report:
-            path = ctx.workspace.path(report, what="report")
-            updated = report_region.update(path, latex)
-            if report_region.lacks_booktabs(path):
-                table["notes"].append(f"{report} lacks \\usepackage{{booktabs}}: add it to the preamble")
-        return SummaryOut(text=latex if format == "latex" else tables.markdown(table),
-                          notes=table["notes"], report=updated)
+            updated = tables.write_to_report(table, ctx.workspace.path(report, what="report"), report)
+        text = tables.booktabs(table) if format == "latex" else tables.markdown(table)
+        return SummaryOut(text=text, notes=table["notes"], report=updated)
 
     @tool(app, ctx, title="Plot results")
     def plot_results(

@@ -104,3 +104,14 @@ def markdown(table: dict) -> str:
     lines = [cells(table["headers"]), "|" + "---|" * len(table["headers"])]
     lines += [cells(row) for row in table["rows"]]
     return "\n".join(lines) + "\n"
+
+
+def write_to_report(table: dict, report: Path, shown_as: str) -> str:
+    """Replace the summary region of `report` (report.tex) with the booktabs table, leaving
+    every other byte as it was; notes a missing booktabs package. Returns what was done."""
+    from tools.results import report_region
+    done = report_region.update(report, booktabs(table))
+    if report_region.lacks_booktabs(report):
+        table["notes"].append(f"{shown_as} lacks \\usepackage{{booktabs}}: add it to the preamble")
+    return done
+
