@@ -65,7 +65,8 @@ def test_certificate_against_cvxpy(name, params):
             dict(algorithm="away", lazy=True, step=make_step("adaptive"), max_iter=400),
             dict(algorithm="pairwise", step=make_step("backtracking"), max_iter=300),
             dict(algorithm="bpcg", lazy=True, step=make_step("short"), max_iter=300),
-            dict(algorithm="fw", momentum=0.5, step=make_step("exact"), max_iter=100)]
+            dict(algorithm="fw", momentum=0.5, step=make_step("exact"), max_iter=100),
+            dict(algorithm="fcfw", max_iter=300), dict(algorithm="bcg", max_iter=400)]
     for kw in runs:
         res = solve(obj, oracle, tol=1e-9, **kw)
         assert oracle.contains(res.x, 1e-7), kw

@@ -112,6 +112,11 @@ class ActiveSet:
         self.w[i] -= gamma
         self._tidy()
 
+    def descent_update(self, gamma: float, c) -> None:
+        """w <- w - gamma c (c sums to zero)."""
+        self.w[: self.k] -= gamma * c
+        self._tidy()
+
     def pairwise_update(self, gamma: float, away: int, to: int) -> None:
         """Move weight gamma from atom `away` to atom `to`."""
         self.w[away] -= gamma
@@ -125,7 +130,12 @@ class ActiveSet:
         else:
             w /= w.sum()
 
-    def purge(self) -> None:
+    def assign(self, w) -> np.ndarray:
+        """Set every weight (w on the simplex); returns the indices kept by the purge."""
+        self.w[: self.k] = w
+        return self.purge()
+
+    def purge(self) -> np.ndarray:
         """Drop atoms whose weight is at most drop_tol and renormalise the rest to sum 1."""
         keep = np.nonzero(self.w[: self.k] > self.drop_tol)[0]
         if keep.size == 0:
@@ -140,6 +150,7 @@ class ActiveSet:
             self.k = keep.size
         w = self.w[: self.k]
         w /= w.sum()
+        return keep
 
 
 def torch_equal(a, b) -> bool:

@@ -115,6 +115,13 @@ class _VertexImages:
             self._cache.popitem(last=False)
 
 
+def _sparse_product(M, v, sparse_max):
+    if M.numel() <= 1 << 20:      # a dense product this small beats gathering columns
+        return M @ v
+    nz = v.nonzero().flatten()
+    return M[:, nz] @ v[nz] if nz.numel() <= sparse_max else M @ v
+
+
 def _scale(img, sign):
     if sign == 1.0:
         return img
@@ -177,6 +184,12 @@ class LeastSquares(_VertexImages, Objective):
     def curvature(self, d, dimg):
         return float(dimg[0] @ dimg[0])
 
+    def gram_factors(self, v):
+        """(l, r) with <l(v1), r(v2)> = <v1, H v2>: Gram matrices of atoms for corrective steps.
+        v is one vector or a batch of them (rows)."""
+        ad = v @ self.A.T if v.ndim == 2 else _sparse_product(self.A, v, self.SPARSE_MAX)
+        return ad, ad
+
     def estimate_smoothness(self):
         return _top_eig(lambda v: self.A.T @ (self.A @ v), self.dim, self.A)
 
@@ -195,14 +208,22 @@ class Quadratic(_VertexImages, Objective):
         self.Q, self.b = (_finite(Q, "Q"), _finite(b, "b")) if check_convex else (Q, b)
         self.dim = Q.shape[0]
         self._init_cache(self.dim)
+        diag = Q.diagonal()
+        self.d = diag.clone() if bool((Q.count_nonzero() == diag.count_nonzero())) else None
         if check_convex:
             self._check_convex()
+
+    def _mul(self, v):
+        """Q v for a vector, or V Q for a batch of row vectors (Q symmetric); O(n) when Q is diagonal."""
+        if self.d is not None:
+            return v * self.d
+        return v @ self.Q if v.ndim == 2 else self.Q @ v
 
     def _check_convex(self):
         scale = float(self.Q.abs().max()) or 1.0
         if float((self.Q - self.Q.T).abs().max()) > 1e-10 * scale:
             raise UserError("Q is not symmetric: pass (Q + Q^T)/2, which defines the same objective")
-        lam = _min_eig(self.Q)
+        lam = float(self.d.min()) if self.d is not None else _min_eig(self.Q)
         if lam < -1e-10 * scale * self.dim:
             raise UserError(f"the quadratic is not convex: Q has the eigenvalue {lam:.3g} < 0. Frank-Wolfe "
                             "gap certificates need a convex objective; make Q positive semidefinite")
@@ -211,16 +232,20 @@ class Quadratic(_VertexImages, Objective):
         return Quadratic(self.Q.to(device, dtype), self.b.to(device, dtype), check_convex=False)
 
     def at(self, x):
-        return self._point(x, self.Q @ x + self.b)
+        return self._point(x, self._mul(x) + self.b)
 
     def _point(self, x, g):
         return Point(x, None, float(0.5 * (x @ (g + self.b))), g)
 
     def image(self, d):
-        return self.Q @ d
+        return self._mul(d)
 
     def _sparse_image(self, nz, vals):
-        return self.Q[:, nz] @ vals
+        if self.d is None:
+            return self.Q[:, nz] @ vals
+        out = self.b.new_zeros(self.dim)
+        out[nz] = self.d[nz] * vals
+        return out
 
     def point_image(self, p):
         return p.g - self.b
@@ -234,8 +259,13 @@ class Quadratic(_VertexImages, Objective):
     def curvature(self, d, dimg):
         return float(d @ dimg)
 
+    def gram_factors(self, v):
+        if self.d is not None or v.ndim == 2:
+            return v, self._mul(v)
+        return v, _sparse_product(self.Q, v, self.SPARSE_MAX)
+
     def estimate_smoothness(self):
-        return _top_eig(lambda v: self.Q @ v, self.dim, self.Q)
+        return _top_eig(self._mul, self.dim, self.Q)
 
 
 class Logistic(_VertexImages, Objective):

@@ -257,19 +257,23 @@ class _TopPair:
     def __init__(self):
         self.warm = None
 
-    def top_singular(self, m):
+    def top_singular(self, m, k: int = 1):
+        """(U, s, V): the top k singular triples as columns (only the first from the power method)."""
         torch = _torch()
         if m.device.type == "cpu" and min(m.shape) > self.DENSE_MAX:
             from scipy.sparse.linalg import svds
             a = m.numpy()
             v0 = self.warm if self.warm is not None and self.warm.shape[0] == min(a.shape) else None
-            u, s, vt = svds(a, k=1, v0=v0, tol=0)
+            u, s, vt = svds(a, k=k, v0=v0, tol=0)
+            order = s.argsort()[::-1].copy()
+            u, s, vt = u[:, order], s[order], vt[order]
             self.warm = vt[0] if a.shape[0] >= a.shape[1] else u[:, 0]
-            return torch.from_numpy(u[:, 0].copy()), float(s[0]), torch.from_numpy(vt[0].copy())
+            return torch.from_numpy(u.copy()), s.tolist(), torch.from_numpy(vt.T.copy())
         if min(m.shape) <= self.DENSE_MAX or m.device.type == "cpu":
             u, s, vh = torch.linalg.svd(m)
-            return u[:, 0], float(s[0]), vh[0]
-        return self._power_svd(m)
+            return u[:, :k], s[:k].tolist(), vh[:k].T
+        u, s, v = self._power_svd(m)
+        return u[:, None], [s], v[:, None]
 
     def _power_svd(self, m):
         torch = _torch()
@@ -314,10 +318,14 @@ class NuclearNormBall(Oracle):
         self._pair = _TopPair()
 
     def lmo(self, g):
+        u, _, v = self.top_pairs(g)
+        return (-self.radius * torch_outer(u[:, 0], v[:, 0])).reshape(-1)
+
+    def top_pairs(self, g, k: int = 1):
+        """(U, sigmas, V): the top k singular triples of g as an m x n matrix (fewer on CUDA)."""
         m = g.detach().reshape(self.shape)
-        u, _, v = self._pair.top_singular(m.cpu() if m.device.type == "cpu" else m)
-        u, v = u.to(g.device, g.dtype), v.to(g.device, g.dtype)
-        return (-self.radius * torch_outer(u, v)).reshape(-1)
+        u, s, v = self._pair.top_singular(m.cpu() if m.device.type == "cpu" else m, min(k, min(self.shape) - 1) or 1)
+        return u.to(g.device, g.dtype), s, v.to(g.device, g.dtype)
 
     def contains(self, x, tol=1e-8):
         return float(_torch().linalg.matrix_norm(x.reshape(self.shape), ord="nuc")) <= self.radius * (1 + tol)

@@ -1,5 +1,7 @@
 """The Frank-Wolfe family: vanilla (optionally with momentum), away-step, pairwise and
-blended pairwise conditional gradients, the active-set ones optionally lazified.
+blended pairwise conditional gradients, the active-set ones optionally lazified; blended
+conditional gradients (bcg) and fully-corrective FW (fcfw, quadratic objectives), whose
+quadratic versions live in corrective.py and lowrank.py.
 
 `solve(objective, oracle, ...)` runs one method and returns a `Result`. The FW gap
 <grad f(x), x - v> recorded at every iteration is a certificate f(x) - f* <= gap for convex
@@ -19,7 +21,7 @@ from core.errors import UserError
 from tools.fw.active_set import ActiveSet
 
 OPTIMAL, MAXITER, TIMEOUT, INTERRUPTED = "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"
-ALGORITHMS = ("fw", "away", "pairwise", "bpcg")
+ALGORITHMS = ("fw", "away", "pairwise", "bpcg", "bcg", "fcfw")
 PREFETCH = 15   # vertex images computed along with a missed one (runners-up of the oracle)
 
 
@@ -45,12 +47,13 @@ class Result:
 
 @dataclass
 class _Move:
-    kind: str            # "fw", "away", "pairwise", "none"
+    kind: str            # "fw", "away", "pairwise", "descent", "none"
     d: Any = None
     gmax: float = 1.0
     away: int = -1       # active-set index of the away atom
     to: int = -1         # active-set index of the target atom (-1: vertex `v` not yet added)
     v: Any = None
+    dw: Any = None       # weight change per unit step of a "descent" move
 
 
 class _Run:
@@ -144,6 +147,27 @@ class _Run:
             return self._pair_move(a, s, self.active.atoms[s])
         return self._fw_move(-1, v)
 
+    def _dir_bcg(self, g):
+        """Blended CG with simplex gradient descent steps (Braun, Pokutta, Tu, Wright 2019)."""
+        sc, a, s, _ = self._local(g)
+        self._init_phi(g)
+        if sc[a] - sc[s] >= self.phi / self.lazy_k and a != s:
+            return self._descent_move(sc)
+        self.gap, v = self.true_gap(g)
+        if self.gap >= self.phi / self.lazy_k:
+            return self._fw_move(-1, v)
+        self.phi = min(self.gap, self.phi / 2)
+        return _Move("none")
+
+    def _descent_move(self, sc):
+        """x - gamma sum_i c_i a_i with c the scores minus their mean, up to the first zero weight."""
+        import torch
+        c = sc - sc.mean()
+        pos = c > 0
+        gmax = float((self.active.weights[pos] / c[pos]).min())
+        ct = torch.as_tensor(c, dtype=self.p.x.dtype, device=self.p.x.device)
+        return _Move("descent", -(ct @ self.active.atoms[: len(self.active)]), gmax, dw=c)
+
     def _init_phi(self, g):
         if self.phi is None:
             self.gap, _ = self.true_gap(g)
@@ -175,6 +199,8 @@ class _Run:
             mv.to = self.active.add(mv.v)
         if mv.kind == "fw":
             self.active.fw_update(gamma, mv.to)
+        elif mv.kind == "descent":
+            self.active.descent_update(gamma, mv.dw)
         elif mv.kind == "away":
             self.active.away_update(gamma, mv.away)
         else:
@@ -183,7 +209,7 @@ class _Run:
     def _image(self, mv: _Move):
         """image(d), combined from cached vertex images where the objective allows it."""
         obj = self.obj
-        if not obj.linear_images:
+        if not obj.linear_images or mv.kind == "descent":
             return obj.image(mv.d)
         more = lambda: self.oracle.runners_up(self.p.g, PREFETCH)  # noqa: E731
         if mv.kind == "fw":
@@ -214,8 +240,8 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     from tools.fw.steps import Adaptive, Exact
     if algorithm not in ALGORITHMS:
         raise UserError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
-    if lazy and algorithm == "fw":
-        raise UserError("lazy=True applies to the active-set methods (away, pairwise, bpcg)")
+    if lazy and algorithm in ("fw", "bcg", "fcfw"):
+        raise UserError("lazy=True applies to away, pairwise and bpcg (bcg is lazy by construction)")
     if momentum is not None and (algorithm != "fw" or not 0 <= momentum < 1):
         raise UserError("momentum applies to algorithm 'fw' and must lie in [0, 1)")
     tdtype = _dtype(dtype)
@@ -235,7 +261,11 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     if getattr(step, "name", "") == "exact" and not obj.quadratic:
         raise UserError("exact line search needs a quadratic objective (quadratic or least_squares); "
                         "use the adaptive or backtracking step")
-    run = _Run(obj, oracle, algorithm, step, lazy, lazy_k, momentum, x0, like)
+    if algorithm == "fcfw" or (algorithm == "bcg" and obj.quadratic and obj.linear_images):
+        from tools.fw.corrective import corrective_run
+        run = corrective_run(obj, oracle, algorithm, x0, like, _Move, tol, lazy_k)
+    else:
+        run = _Run(obj, oracle, algorithm, step, lazy, lazy_k, momentum, x0, like)
     traj = {"iteration": [], "primal": [], "gap": [], "time": []}
     status, start, t = MAXITER, time.perf_counter(), 0
     try:
