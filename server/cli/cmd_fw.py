@@ -26,7 +26,7 @@ def register(sub) -> None:
     r.add_argument("--size", type=int, nargs="+", help="m n (or n for quadratic)")
     r.add_argument("--function", help="objective python: file.py:f[,grad]")
     r.add_argument("--allow-nonconvex", action="store_true")
-    r.add_argument("--algorithm", default="bpcg", choices=["fw", "away", "pairwise", "bpcg"])
+    r.add_argument("--algorithm", default="bpcg", choices=["fw", "away", "pairwise", "bpcg", "bcg", "fcfw"])
     r.add_argument("--lazy", action="store_true")
     r.add_argument("--momentum", type=float)
     r.add_argument("--step", choices=["agnostic", "short", "exact", "backtracking", "adaptive", "fixed"])

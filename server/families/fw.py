@@ -29,11 +29,11 @@ def register(app, ctx: ServerContext) -> None:
         set_params: Annotated[dict[str, Any] | None, Field(
             description="radius n m k p lower upper equality atoms(.npy) factors")] = None,
         data: Annotated[dict[str, str] | None, Field(
-            description="A,y or Q,b: .npy or .safetensors[:key] paths")] = None,
-        seed: Annotated[int | None, Field(description="generate data of size")] = None,
-        size: Annotated[list[int] | None, Field(description="[m, n]; [n] for quadratic")] = None,
+            description="A,y or Q,b: .npy|.safetensors[:key]")] = None,
+        seed: Annotated[int | None, Field(description="random data of size")] = None,
+        size: Annotated[list[int] | None, Field(description="[m,n]; [n] if quadratic")] = None,
         function: Annotated[str | None, Field(description="python: file.py:f[,grad]")] = None,
-        algorithm: Literal["fw", "away", "pairwise", "bpcg"] = "bpcg",
+        algorithm: Literal["fw", "away", "pairwise", "bpcg", "bcg", "fcfw"] = "bpcg",
         step: Annotated[str | None, Field(
             description="agnostic short exact backtracking adaptive fixed")] = None,
         tol: float = 1e-7,

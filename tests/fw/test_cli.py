@@ -28,6 +28,10 @@ def test_fw_run_from_files_with_progress_line(workspace):
     summary = json.loads((workspace / "r/summary.json").read_text())
     assert summary["iterations"] == 300 and summary["set"]["set"] == "simplex"
     assert abs(np.load(workspace / "r/x.npy").sum() - 2) < 1e-12
+    fc = _cli("run", "--objective", "quadratic", "--data", "Q=Q.npy", "--data", "b=b.npy", "--set", "simplex",
+              "--algorithm", "fcfw", "--tol", "1e-10", "--out", "fc", ws=workspace)
+    assert fc.returncode == 0, fc.stderr
+    assert json.loads((workspace / "fc/summary.json").read_text())["status"] == "OPTIMAL"
 
 
 def test_fw_cli_errors_and_worst_case(workspace):

@@ -58,6 +58,13 @@ async def test_python_function_with_autograd_and_safetensors(workspace, mcp_serv
                         set_params={"lower": 0, "upper": 1},
                         data={"Q": "qp.safetensors", "b": "qp.safetensors:b"}, algorithm="pairwise")
         assert qp["status"] == "OPTIMAL" and qp["step"] == "exact"
+        blended = await call(client, "run_fw_solver", objective="python", function="obj.py:f", set="simplex",
+                             set_params={"n": 10}, algorithm="bcg", tol=1e-7)
+        assert blended["status"] == "OPTIMAL" and blended["algorithm"] == "bcg"
+        for name, params in (("birkhoff", {}), ("nuclear", {"m": 4, "n": 4, "radius": 1.0})):
+            fc = await call(client, "run_fw_solver", objective="least_squares", set=name, set_params=params,
+                            seed=0, size=[20, 16], algorithm="fcfw", tol=1e-9)
+            assert fc["status"] == "OPTIMAL" and fc["algorithm"] == "fcfw" and fc["gap"] <= 1e-9
 
 
 async def test_bad_input_is_a_clear_error(workspace, mcp_server):
