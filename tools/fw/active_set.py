@@ -58,10 +58,10 @@ class ActiveSet:
                             torch.repeat_interleave(torch.arange(self.k, device=dev), counts))
         return self._gather
 
-    def find(self, v) -> int:
+    def find(self, v, fp: float | None = None) -> int:
         if self.k == 0:
             return -1
-        fp = float(v @ self._probe)
+        fp = float(v @ self._probe) if fp is None else fp
         close = np.nonzero(np.abs(self._fp[: self.k] - fp) <= 1e-9 * max(1.0, abs(fp)))[0]
         for i in close:
             if bool(torch_equal(self.atoms[i], v)):
@@ -70,7 +70,8 @@ class ActiveSet:
 
     def add(self, v) -> int:
         """Index of atom v, appended with weight 0 when new."""
-        i = self.find(v)
+        fp = float(v @ self._probe)
+        i = self.find(v, fp)
         if i >= 0:
             return i
         if self.k == self.atoms.shape[0]:
@@ -87,7 +88,7 @@ class ActiveSet:
         self._rows.append((nz, v[nz].clone()))
         self._gather = None
         self.w[self.k] = 0.0
-        self._fp[self.k] = float(v @ self._probe)
+        self._fp[self.k] = fp
         self.k += 1
         return self.k - 1
 

@@ -51,7 +51,8 @@ class WeightCorrective:
     def true_gap(self, g):
         self.lmo_calls += 1
         v = self.oracle.lmo(g)
-        return float(g @ (self.p.x - v)), v
+        self._gv = float(g @ v)          # the new atom's score, reused by _add
+        return float(g @ self.p.x) - self._gv, v
 
     def direction(self):
         if self.blend and self.s is not None and len(self.active) > 1:
@@ -81,7 +82,7 @@ class WeightCorrective:
         if i == k:
             self.gram.add(*self.obj.gram_factors(v))
             if self.s is not None:
-                self.s = np.append(self.s, float(self.p.g @ v))
+                self.s = np.append(self.s, self._gv)
         return i
 
     def resync(self) -> None:

@@ -115,10 +115,10 @@ class LowRankCorrective:
         idx = self.pos.reshape(-1)
         H4 = self.H[np.ix_(idx, idx)].reshape(r, r, r, r)
         self.H = np.einsum("abcd,ai,bj,ck,dl->ijkl", H4, P, Q, P, Q, optimize=True).reshape(k * k, k * k)
-        Pt, Qt_ = (torch.as_tensor(m, dtype=self.U.dtype, device=self.U.device) for m in (P, Q))
-        rot = lambda F: torch.einsum("cdk,ca,db->abk", F[idx].reshape(r, r, -1), Pt, Qt_).reshape(k * k, -1)  # noqa: E731
-        self.Lf, self.Rf = rot(self.Lf), rot(self.Rf)
-        self.U, self.V, self.S = self.U @ Pt, self.V @ Qt_, np.diag(sig[keep])
+        Pt, Qt = (torch.as_tensor(m, dtype=self.U.dtype, device=self.U.device) for m in (P, Q))
+        self.Lf, self.Rf = (torch.einsum("cdk,ca,db->abk", F[idx].reshape(r, r, -1), Pt, Qt).reshape(k * k, -1)
+                            for F in (self.Lf, self.Rf))
+        self.U, self.V, self.S = self.U @ Pt, self.V @ Qt, np.diag(sig[keep])
         self.pos = np.arange(k * k).reshape(k, k)
 
     def resync(self) -> None:
