@@ -131,12 +131,7 @@ class ActiveSet:
         else:
             w /= w.sum()
 
-    def assign(self, w) -> np.ndarray:
-        """Set every weight (w on the simplex); returns the indices kept by the purge."""
-        self.w[: self.k] = w
-        return self.purge()
-
-    def purge(self) -> np.ndarray:
+    def purge(self) -> None:
         """Drop atoms whose weight is at most drop_tol and renormalise the rest to sum 1."""
         keep = np.nonzero(self.w[: self.k] > self.drop_tol)[0]
         if keep.size == 0:
@@ -151,7 +146,6 @@ class ActiveSet:
             self.k = keep.size
         w = self.w[: self.k]
         w /= w.sum()
-        return keep
 
 
 def torch_equal(a, b) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import UserError
-from tools.fw.active_set import ActiveSet
 from tools.fw.simplex_qp import simplex_qp
 
 
@@ -36,17 +35,29 @@ def needs_quadratic(obj, algorithm):
 
 
 class WeightCorrective:
+    """The point is x = sum_i u_i a_i; its image z = sum_i u_i l_i (l_i the atoms' left Gram
+    factors, A a_i for least squares) gives f and the gradient without a product with the atoms.
+    The small dense state (weights, scores, Gram, left factors) lives on the host in float64."""
+
     def __init__(self, obj, oracle, algorithm, x0, like, move_cls, lazy_k):
+        import torch
         needs_quadratic(obj, algorithm)
         self.obj, self.oracle, self._move = obj, oracle, move_cls
         self.blend, self.lazy_k = algorithm == "bcg", lazy_k
         x = oracle.start(like) if x0 is None else x0
-        self.active = ActiveSet(x.shape[0], x)
-        self.active.reset(x)
-        self.gram = _Gram(*obj.gram_factors(x))
-        self.p, self.s = obj.at(x), None
-        self.gap, self.phi = float("inf"), float("inf")
-        self.lmo_calls = 0
+        gen = torch.Generator().manual_seed(12345)
+        self._probe = torch.rand(x.shape[0], generator=gen, dtype=torch.float64).to(x.device, x.dtype)
+        self.k, self.V, self.fp = 0, x.new_zeros(16, x.shape[0]), np.zeros(16)
+        self.u, self.s = np.zeros(16), np.zeros(16)
+        self.Lm, self.G = None, np.zeros((16, 16))
+        self.p = obj.at(x)
+        self._gv = float(self.p.g @ x)
+        self._add(x)
+        self.u[0] = 1.0
+        self.gap, self.phi, self.lmo_calls, self.active = float("inf"), float("inf"), 0, self
+
+    def __len__(self) -> int:
+        return self.k
 
     def true_gap(self, g):
         self.lmo_calls += 1
@@ -55,9 +66,10 @@ class WeightCorrective:
         return float(g @ self.p.x) - self._gv, v
 
     def direction(self):
-        if self.blend and self.s is not None and len(self.active) > 1:
-            local = float(self.active.weights @ self.s - self.s.min())
-            if local >= self.phi / self.lazy_k:
+        k = self.k
+        if self.blend and k > 1:
+            u, s = self.u[:k], self.s[:k]
+            if float(u @ s - s.min()) >= self.phi / self.lazy_k:
                 return self._move("descent")
         self.gap, v = self.true_gap(self.p.g)
         self.phi = self.gap / 2
@@ -65,58 +77,60 @@ class WeightCorrective:
 
     def take(self, t, mv) -> None:
         i = self._add(mv.v) if mv.kind == "fw" else -1
-        if self.s is None:
-            self.s = self.active.scores(self.p.g).astype(np.float64)
-        u, r = simplex_qp(self.gram.G, self.s, self.active.weights.copy(), enter=i,
-                          max_steps=1 if self.blend else 0)
-        keep = self.active.assign(u)
-        if keep.size < r.shape[0]:
-            self.gram.keep(keep)
-            r = r[keep]
-        self.s = r              # the exact scores at the new point: f is quadratic
-        self.p = self.obj.at(self.active.x())
+        k = self.k
+        u, r = simplex_qp(self.G[:k, :k], self.s[:k], self.u[:k], enter=i, max_steps=1 if self.blend else 0)
+        self.u[:k], self.s[:k] = u, r        # r: the exact scores at the new point (f is quadratic)
+        keep = np.flatnonzero(u > 1e-14)
+        if keep.size < k:
+            self._keep(keep)
+        self._point()
+
+    def _point(self) -> None:
+        import torch
+        k = self.k
+        u = torch.as_tensor(self.u[:k], dtype=self.V.dtype, device=self.V.device)
+        self.p = self.obj.at_image(u @ self.V[:k], self.u[:k] @ self.Lm[:k])
 
     def _add(self, v) -> int:
-        k = len(self.active)
-        i = self.active.add(v)
-        if i == k:
-            self.gram.add(*self.obj.gram_factors(v))
-            if self.s is not None:
-                self.s = np.append(self.s, self._gv)
-        return i
-
-    def resync(self) -> None:
-        self.p, self.s = self.obj.at(self.active.x()), None
-
-
-class _Gram:
-    """G_ij = <l_i, r_j> for the active atoms, grown one atom at a time in amortised buffers."""
-
-    def __init__(self, left, right):
-        self.k, self._L = 1, left.new_zeros(16, left.shape[0])
-        self._L[0] = left
-        self._G = np.zeros((16, 16))
-        self._G[0, 0] = float(left @ right)
-
-    @property
-    def G(self) -> np.ndarray:
-        return self._G[: self.k, : self.k]
-
-    def add(self, left, right) -> None:
-        k = self.k
-        if k == self._G.shape[0]:
-            L, G = self._L.new_zeros(2 * k, self._L.shape[1]), np.zeros((2 * k, 2 * k))
-            L[:k], G[:k, :k] = self._L, self._G
-            self._L, self._G = L, G
-        self._L[k] = left
-        col = (self._L[: k + 1] @ right).cpu().numpy()
-        self._G[: k + 1, k] = col
-        self._G[k, :k] = col[:k]
+        """Index of atom v, appended with weight 0 (and its Gram row and score) when new."""
+        import torch
+        k, fp = self.k, float(v @ self._probe)
+        for i in np.flatnonzero(np.abs(self.fp[:k] - fp) <= 1e-9 * max(1.0, abs(fp))):
+            if torch.equal(self.V[i], v):
+                return int(i)
+        left, right = (np.asarray(t.cpu(), dtype=np.float64) for t in self.obj.gram_factors(v))
+        if k == self.fp.shape[0]:
+            self._grow()
+        if self.Lm is None:
+            self.Lm = np.zeros((self.fp.shape[0], left.shape[0]))
+        self.V[k], self.fp[k], self.u[k], self.s[k], self.Lm[k] = v, fp, 0.0, self._gv, left
+        col = self.Lm[: k + 1] @ right
+        self.G[: k + 1, k], self.G[k, :k] = col, col[:k]
         self.k = k + 1
+        return k
 
-    def keep(self, idx: np.ndarray) -> None:
+    def _grow(self) -> None:
+        k = self.k
+        V = self.V.new_zeros(2 * k, self.V.shape[1])
+        V[:k] = self.V
+        G = np.zeros((2 * k, 2 * k))
+        G[:k, :k] = self.G
+        self.V, self.G = V, G
+        self.fp, self.u, self.s = (np.concatenate([a, np.zeros(k)]) for a in (self.fp, self.u, self.s))
+        self.Lm = np.concatenate([self.Lm, np.zeros_like(self.Lm)])
+
+    def _keep(self, idx) -> None:
         import torch
         n = idx.shape[0]
-        self._G[:n, :n] = self._G[np.ix_(idx, idx)]
-        self._L[:n] = self._L[torch.as_tensor(idx, device=self._L.device)]
+        self.G[:n, :n] = self.G[np.ix_(idx, idx)]
+        for a in (self.fp, self.u, self.s, self.Lm):
+            a[:n] = a[idx]
+        self.V[:n] = self.V[torch.as_tensor(idx, device=self.V.device)]
+        self.u[:n] /= self.u[:n].sum()
         self.k = n
+
+    def resync(self) -> None:
+        """Rebuild the point and the scores from the atoms: removes floating-point drift."""
+        self._point()
+        self.p = self.obj.at(self.p.x)
+        self.s[: self.k] = (self.V[: self.k] @ self.p.g).cpu().numpy()

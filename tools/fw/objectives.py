@@ -50,6 +50,10 @@ class Objective:
         """f(x + gamma d)."""
         return self.at(p.x + gamma * d).f
 
+    def at_image(self, x, z) -> Point:
+        """The point x whose image under the left Gram factor map (see gram_factors) is z."""
+        return self.at(x)
+
     def curvature(self, d, dimg) -> float:
         """<d, H d> for a quadratic objective."""
         raise UserError("exact line search needs a quadratic objective (quadratic or least_squares)")
@@ -155,6 +159,11 @@ class LeastSquares(_VertexImages, Objective):
     def image(self, d):
         ad = self.A @ d
         return ad, self.A.T @ ad
+
+    def at_image(self, x, z):
+        import torch
+        r = torch.as_tensor(z, dtype=self.A.dtype, device=self.A.device) - self.y
+        return Point(x, r + self.y, 0.5 * float(r @ r), self.A.T @ r)
 
     def _sparse_image(self, nz, vals):
         ad = self.A[:, nz] @ vals
