@@ -57,7 +57,7 @@ class WeightCorrective:
         self.gap, self.phi, self.lmo_calls, self.active = float("inf"), float("inf"), 0, self
 
     def __len__(self) -> int:
-        return self.k
+        return int((self.u[: self.k] > 0).sum())
 
     def true_gap(self, g):
         self.lmo_calls += 1
@@ -81,7 +81,10 @@ class WeightCorrective:
         u, r = simplex_qp(self.G[:k, :k], self.s[:k], self.u[:k], enter=i, max_steps=1 if self.blend else 0)
         self.u[:k], self.s[:k] = u, r        # r: the exact scores at the new point (f is quadratic)
         keep = np.flatnonzero(u > 1e-14)
-        if keep.size < k:
+        # fcfw keeps atoms whose weight fell to 0 until they are half the set: its exact QP
+        # brings them back without oracle calls (Birkhoff 20x20: 277 -> 172 calls); bcg's
+        # single Newton steps do better without them
+        if keep.size < k and (self.blend or k > 2 * keep.size + 16):
             self._keep(keep)
         self._point()
 

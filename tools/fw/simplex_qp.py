@@ -18,10 +18,12 @@ def simplex_qp(G: np.ndarray, s: np.ndarray, w: np.ndarray, enter: int = -1,
     """(u, gradient at u); index `enter` (e.g. a new atom at weight 0) starts free."""
     u, r = w.copy(), s.copy()
     free = u > 0
-    if enter >= 0:
-        free[enter] = True
     scale = max(float(G.diagonal().max()), float(np.abs(s).max()), 1e-300)
     ridge, mtol = 1e-13 * scale, 1e-14 * scale
+    if enter >= 0:
+        free[enter] = True
+    elif _stationary(r[free], mtol):
+        _release(free, r, mtol)
     for _ in range(max_steps or 4 * w.shape[0] + 20):
         full = bool(free.all())
         F = np.flatnonzero(free)
@@ -39,16 +41,25 @@ def simplex_qp(G: np.ndarray, s: np.ndarray, w: np.ndarray, enter: int = -1,
         if alpha < 1.0:
             u[F[neg[j]]], free[F[neg[j]]] = 0.0, False
             continue
-        rF = r[F]
-        mu = float(rF.mean())
-        low = np.flatnonzero(r < mu - mtol)
-        low = low[~free[low]]
-        if low.size:
-            free[low[int(r[low].argmin())]] = True
-        elif float(np.abs(rF - mu).max()) <= 1e3 * mtol:
+        if not _release(free, r, mtol) and _stationary(r[F], mtol):
             break
     np.maximum(u, 0.0, out=u)
     return u / u.sum(), r
+
+
+def _stationary(rF, mtol) -> bool:
+    """The free scores are equal: u is optimal on its free face."""
+    return float(np.abs(rF - rF.mean()).max()) <= 1e3 * mtol
+
+
+def _release(free, r, mtol) -> bool:
+    """Free the fixed index with the most negative multiplier, if any; True when one was freed."""
+    mu = float(r[free].mean())
+    low = np.flatnonzero(r < mu - mtol)
+    low = low[~free[low]]
+    if low.size:
+        free[low[int(r[low].argmin())]] = True
+    return bool(low.size)
 
 
 def _newton(H, r, ridge):
