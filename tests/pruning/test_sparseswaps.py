@@ -82,3 +82,67 @@ def test_per_layer_pattern_is_refused():
     pat = parse_pattern(0.5, per_layer=True)
     with pytest.raises(UserError, match="per row"):
         sparseswaps(W, G, score_mask("wanda", W, G, pat), pat)
+
+
+def _outlier_layer(d_out, d_in, seed):
+    """Correlated inputs plus a few features with 100x the scale (the massive activations of
+    real transformers): the float32 shortlist's rounding margin must still hold."""
+    W, _, X = layer(d_out=d_out, d_in=d_in, n=400, seed=seed)
+    X = X.clone()
+    X[:: max(1, d_in // 5)] *= 100.0
+    return W, (X @ X.T).float()
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.6, 0.8])
+def test_kernel_with_many_groups_equals_the_straightforward_method(sparsity):
+    # d_in = 320 gives the kernel several groups of pruned slots, so whole blocks are skipped
+    W, G = _outlier_layer(10, 320, seed=7)
+    pat = parse_pattern(sparsity)
+    warm = score_mask("wanda", W, G, pat)
+    res = sparseswaps(W, G, warm, pat, engine="scan")
+    ref, counts = sparseswaps_reference(W, G, warm, pat)
+    assert int(counts.sum()) > 10 * W.shape[0]          # long enough to exercise the skipping
+    assert torch.equal(res.mask, torch.from_numpy(ref))
+    assert res.swaps.tolist() == counts.tolist()
+    assert res.optimal
+
+
+def test_exact_ties_are_broken_like_the_straightforward_method():
+    # duplicated inputs and weights make many pairs exactly equal
+    W, _, X = layer(d_out=6, d_in=16, n=200, seed=11)
+    X, W = torch.cat([X, X]), torch.cat([W, W], dim=1)
+    G = (X @ X.T).float()
+    pat = parse_pattern(0.5)
+    warm = score_mask("magnitude", W, G, pat)
+    res = sparseswaps(W, G, warm, pat, engine="scan")
+    ref, counts = sparseswaps_reference(W, G, warm, pat)
+    assert torch.equal(res.mask, torch.from_numpy(ref))
+    assert res.swaps.tolist() == counts.tolist()
+
+
+def test_kernel_calls_from_several_threads_are_serialised():
+    # the MCP server prunes in worker threads; numba's default pool must not be entered twice
+    from concurrent.futures import ThreadPoolExecutor
+    W, G = _outlier_layer(8, 96, seed=3)
+    pat = parse_pattern(0.6)
+    warm = score_mask("wanda", W, G, pat)
+    with ThreadPoolExecutor(4) as pool:
+        masks = list(pool.map(lambda _: sparseswaps(W, G, warm, pat, engine="scan").mask, range(4)))
+    ref, _ = sparseswaps_reference(W, G, warm, pat)
+    assert all(torch.equal(m, torch.from_numpy(ref)) for m in masks)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_near_ties_below_float32_resolution_are_decided_in_float64(seed):
+    # inputs duplicated with a 1e-7 relative change: pairs differ below float32's resolution,
+    # so a kernel that trusted its float32 pass (no rounding margin) picks other swaps here
+    W, _, X = layer(d_out=8, d_in=24, n=200, seed=seed)
+    X = torch.cat([X, X * (1 + 1e-7)])
+    W = torch.cat([W, W.double() * (1 + 1e-7)], dim=1).float()
+    G = X @ X.T
+    pat = parse_pattern(0.5)
+    warm = score_mask("magnitude", W, G.float(), pat)
+    res = sparseswaps(W, G, warm, pat, engine="scan")
+    ref, counts = sparseswaps_reference(W, G, warm, pat)
+    assert torch.equal(res.mask, torch.from_numpy(ref))
+    assert res.swaps.tolist() == counts.tolist()

@@ -48,7 +48,6 @@ class LayerRow:
 
 def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = False) -> dict:
     """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json)."""
-    import torch
     from tools.pruning.calibration import block_inputs, run_block
     from tools.pruning.corpus import read_documents, token_windows
     from tools.pruning.methods import METHODS

@@ -48,7 +48,6 @@ def fixed_set(W, G, warm, pattern: Pattern, alpha: float):
 def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: int = 500,
              step: str = "line", progress=None) -> FWResult:
     """Frank-Wolfe from the warm-start mask (True = kept); returns the rounded mask."""
-    import torch
     if pattern.kind == "per_layer":
         raise UserError("SparseFW here works per row or per N:M group; use pattern per_row")
     if not 0 <= alpha < 1:
