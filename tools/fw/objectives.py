@@ -162,8 +162,9 @@ class LeastSquares(_VertexImages, Objective):
 
     def at_image(self, x, z):
         import torch
-        r = torch.as_tensor(z, dtype=self.A.dtype, device=self.A.device) - self.y
-        return Point(x, r + self.y, 0.5 * float(r @ r), self.A.T @ r)
+        z = torch.as_tensor(z, dtype=self.A.dtype, device=self.A.device)
+        r = z - self.y
+        return Point(x, z, 0.5 * float(r @ r), self.A.T @ r)
 
     def _sparse_image(self, nz, vals):
         ad = self.A[:, nz] @ vals
