@@ -89,34 +89,60 @@ def minilm_table(layers, pattern, methods, console):
 
 
 def speed_table(layers, console, rows: int):
-    """The exact SparseSwaps engines side by side with the straightforward exact scan."""
+    """The exact SparseSwaps (compiled CPU kernel, all rows of all 36 layers) side by side with
+    the straightforward exact method, timed on the first `rows` rows of each layer and scaled
+    to all rows (rows are independent); the kernel's masks equal its masks on those rows."""
+    import numba
     import torch
     from rich.table import Table
     from tools.pruning.criteria import score_mask
     from tools.pruning.patterns import parse_pattern
     from tools.pruning.sparseswaps import sparseswaps, sparseswaps_reference
     pattern = parse_pattern(0.6)
-    t = Table(title=f"SparseSwaps at 60%, exact to a 1-swap optimum, first {rows} rows per layer")
-    for col in ("layer", "shape", "swaps/row", "straightforward s", "scan engine s", "speed-up",
-                "batched engine s", "speed-up", "same masks"):
-        t.add_column(col, justify="left" if col == "layer" else "right")
-    for name in ("encoder.layer.0.attention.self.query", "encoder.layer.0.intermediate.dense",
-                 "encoder.layer.0.output.dense"):
-        W, G, _ = layers[name]
-        W = W[:rows]
+    W, G, _ = next(iter(layers.values()))
+    t0 = time.perf_counter()
+    sparseswaps(W[:2], G, score_mask("wanda", W[:2], G, pattern), pattern)
+    console.print(f"kernel compile or cache load: {time.perf_counter() - t0:.1f}s (once per machine"
+                  f" and process; not counted below); kernel threads {numba.get_num_threads()}")
+    kinds: dict[str, dict] = {}
+    for name, (W, G, _) in layers.items():
         warm = score_mask("wanda", W, G, pattern)
         t0 = time.perf_counter()
-        ref, counts = sparseswaps_reference(W, G, warm, pattern)
-        t_ref = time.perf_counter() - t0
-        times, same = [], True
-        for engine in ("scan", "batched"):
-            t0 = time.perf_counter()
-            res = sparseswaps(W, G, warm, pattern, engine=engine)
-            times.append(time.perf_counter() - t0)
-            same &= bool(torch.equal(res.mask.cpu(), torch.from_numpy(ref)))
-        t.add_row(name, f"{tuple(W.shape)}", f"{counts.mean():.1f}", f"{t_ref:.1f}", f"{times[0]:.1f}",
-                  f"{t_ref / times[0]:.1f}x", f"{times[1]:.1f}", f"{t_ref / times[1]:.1f}x", str(same))
+        res = sparseswaps(W, G, warm, pattern, engine="scan")
+        t_kernel = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref, counts = sparseswaps_reference(W[:rows], G, warm[:rows], pattern)
+        t_ref = (time.perf_counter() - t0) * W.shape[0] / rows
+        k = kinds.setdefault(_kind(name), {"n": 0, "shape": tuple(W.shape), "swaps": 0.0,
+                                           "kernel": 0.0, "ref": 0.0, "same": True})
+        k["n"] += 1
+        k["swaps"] += float(res.swaps.double().mean())
+        k["kernel"] += t_kernel
+        k["ref"] += t_ref
+        k["same"] &= bool(torch.equal(res.mask[:rows].cpu(), torch.from_numpy(ref)))
+    t = Table(title=f"SparseSwaps at 60%, exact to a 1-swap optimum from Wanda, all rows of {len(layers)} "
+                    f"layers (straightforward: first {rows} rows of each layer, scaled)")
+    for col in ("layers", "shape", "swaps/row", "straightforward exact s", "kernel s", "speed-up",
+                f"same masks (first {rows} rows)"):
+        t.add_column(col, justify="left" if col == "layers" else "right")
+    for kind, k in kinds.items():
+        t.add_row(f"{kind} x{k['n']}", str(k["shape"]), f"{k['swaps'] / k['n']:.1f}", f"{k['ref']:.1f}",
+                  f"{k['kernel']:.2f}", f"{k['ref'] / k['kernel']:.1f}x", str(k["same"]))
+    ref_total = sum(k["ref"] for k in kinds.values())
+    kernel_total = sum(k["kernel"] for k in kinds.values())
+    t.add_row("all", "", "", f"{ref_total:.1f}", f"{kernel_total:.2f}", f"{ref_total / kernel_total:.1f}x",
+              str(all(k["same"] for k in kinds.values())))
     console.print(t)
+    console.print(f"against the issue's straightforward figure (about 300 s for the 36 layers on 2 cores): "
+                  f"{300 / kernel_total:.1f}x (target 20x: at most 15 s)")
+
+
+def _kind(name: str) -> str:
+    for key, label in (("query", "attention query"), ("key", "attention key"), ("value", "attention value"),
+                       ("attention.output", "attention output"), ("intermediate", "fc1"), ("output.dense", "fc2")):
+        if key in name:
+            return label
+    return name
 
 
 def synthetic_layer(d: int = 4096, rank: int = 512, seed: int = 0, device: str = "cpu"):
@@ -182,7 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", help="only these encoder blocks, e.g. 0,3 (default: all 6)")
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--speed-rows", type=int, default=48)
+    ap.add_argument("--speed-rows", type=int, default=32)
     ap.add_argument("--synthetic-rows", type=int, default=8)
     ap.add_argument("--fw-iterations", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")

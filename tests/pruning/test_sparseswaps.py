@@ -146,3 +146,16 @@ def test_near_ties_below_float32_resolution_are_decided_in_float64(seed):
     ref, counts = sparseswaps_reference(W, G, warm, pat)
     assert torch.equal(res.mask, torch.from_numpy(ref))
     assert res.swaps.tolist() == counts.tolist()
+
+
+def test_dead_input_features_are_handled():
+    # an input that is always zero gives G a zero row and column (the pair bound's fallback)
+    W, _, X = layer(d_out=6, d_in=40, n=200, seed=4)
+    X = X.clone()
+    X[[3, 17]] = 0.0
+    G = (X @ X.T).float()
+    pat = parse_pattern(0.6)
+    warm = score_mask("magnitude", W, G, pat)
+    res = sparseswaps(W, G, warm, pat, engine="scan")
+    ref, counts = sparseswaps_reference(W, G, warm, pat)
+    assert torch.equal(res.mask, torch.from_numpy(ref)) and res.swaps.tolist() == counts.tolist()

@@ -65,14 +65,11 @@ def _pair_bound(W, G):
     """Per row a bound on |Q_uv| = 2 |w_u w_v G_uv|: 2 rho max_u w_u^2 G_uu with rho the
     largest |G_uv| / sqrt(G_uu G_vv) (1 for a PSD G, so the bound is tight); 2 max|w|^2 max|G|
     where a zero diagonal entry leaves rho undefined."""
-    Gd = np.clip(np.diag(G), 0.0, None)
-    sd = np.sqrt(Gd)
-    denom = np.outer(sd, sd)
-    absG = np.abs(G)
-    if (denom[absG > 0] > 0).all():
-        rho = float(np.max(absG / np.where(denom > 0, denom, 1.0)))
-        return 2.0 * rho * np.max(W * W * Gd, axis=1)
-    return 2.0 * np.max(np.abs(W), axis=1) ** 2 * absG.max()
+    sd = np.sqrt(np.clip(np.diag(G), 0.0, None))
+    if (sd > 0).all():
+        rho = float(np.max(np.max(np.abs(G) / sd, axis=1) / sd))
+        return 2.0 * rho * np.max(W * W * sd * sd, axis=1)
+    return 2.0 * np.max(np.abs(W), axis=1) ** 2 * np.abs(G).max()
 
 
 @njit(parallel=True, cache=True)
