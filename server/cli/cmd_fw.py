@@ -29,7 +29,8 @@ def register(sub) -> None:
     r.add_argument("--algorithm", default="bpcg", choices=["fw", "away", "pairwise", "bpcg", "bcg", "fcfw"])
     r.add_argument("--lazy", action="store_true")
     r.add_argument("--momentum", type=float)
-    r.add_argument("--step", choices=["agnostic", "short", "exact", "backtracking", "adaptive", "fixed"])
+    r.add_argument("--step", choices=["agnostic", "short", "exact", "backtracking", "adaptive", "fixed", "secant",
+                                      "golden", "nonconvex"])
     r.add_argument("--step-param", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--tol", type=float, default=1e-7)
     r.add_argument("--max-iter", type=int, default=10000)

@@ -35,7 +35,7 @@ def register(app, ctx: ServerContext) -> None:
         function: Annotated[str | None, Field(description="python: file.py:f[,grad]")] = None,
         algorithm: Literal["fw", "away", "pairwise", "bpcg", "bcg", "fcfw"] = "bpcg",
         step: Annotated[str | None, Field(
-            description="agnostic short exact backtracking adaptive fixed")] = None,
+            description="agnostic short exact backtracking adaptive fixed secant golden nonconvex")] = None,
         tol: float = 1e-7,
         max_iter: int = 10000,
         time_limit_s: Annotated[float, Field(description=f">{IN_CALL_LIMIT_S:.0f}: a job")] = 60.0,
@@ -44,7 +44,7 @@ def register(app, ctx: ServerContext) -> None:
         out: Annotated[str | None, Field(description="new folder")] = None,
         options: Annotated[dict[str, Any] | None, Field(description=" ".join(OPTIONS))] = None,
     ) -> dict[str, Any]:
-        """Frank-Wolfe on a convex objective over a set: status, primal, gap; saves x, trajectory, plot."""
+        """Frank-Wolfe, convex objective over a set; saves x, trajectory, plot."""
         from core.errors import UserError
         from tools.fw.files import default_out
         from tools.fw.run import run_spec

@@ -117,6 +117,67 @@ class Adaptive(Step):
         return max(float((diff @ diff) ** 0.5) / (eps * math.sqrt(dd)), 1e-10)
 
 
+class Nonconvex(Step):
+    """gamma_t = 1 / sqrt(t + 1), the rate-optimal open-loop step for smooth nonconvex f."""
+    name = "nonconvex"
+
+    def __call__(self, t, obj, p, d, dimg, gd, gmax):
+        return min(gmax, 1.0 / math.sqrt(t + 1))
+
+
+class Golden(Step):
+    """Golden-section search of f(x + gamma d) on [0, gmax] (f unimodal there when convex)."""
+    name = "golden"
+
+    def __init__(self, tol: float = 1e-10):
+        self.tol = _pos(tol, "tol")
+
+    def __call__(self, t, obj, p, d, dimg, gd, gmax):
+        r = (math.sqrt(5) - 1) / 2
+        a, b = 0.0, gmax
+        c, e = b - r * (b - a), a + r * (b - a)
+        fc, fe = obj.along(p, d, dimg, c), obj.along(p, d, dimg, e)
+        while b - a > self.tol * gmax:
+            if fc <= fe:
+                b, e, fe = e, c, fc
+                c = b - r * (b - a)
+                fc = obj.along(p, d, dimg, c)
+            else:
+                a, c, fc = c, e, fe
+                e = a + r * (b - a)
+                fe = obj.along(p, d, dimg, e)
+        gamma = 0.5 * (a + b)
+        return gamma if obj.along(p, d, dimg, gamma) <= p.f else 0.0
+
+
+class Secant(Step):
+    """Root of phi'(gamma) = <grad f(x + gamma d), d> on [0, gmax] by bracketed secant steps
+    (Illinois rule); FrankWolfe.jl's default line search. Exact in one step for quadratics."""
+    name = "secant"
+
+    def __init__(self, tol: float = 1e-10, max_iter: int = 50):
+        self.tol, self.max_iter = _pos(tol, "tol"), int(max_iter)
+
+    def __call__(self, t, obj, p, d, dimg, gd, gmax):
+        slope = lambda gamma: float(obj.move(p, d, dimg, gamma).g @ d)  # noqa: E731
+        lo, flo, hi, fhi = 0.0, gd, gmax, slope(gmax)
+        if fhi <= 0:
+            return gmax
+        side = 0
+        for _ in range(self.max_iter):
+            c = hi - fhi * (hi - lo) / (fhi - flo)
+            fc = slope(c)
+            if abs(fc) <= self.tol * abs(gd) or hi - lo <= self.tol * gmax:
+                return c
+            if fc < 0:
+                lo, flo = c, fc
+                fhi, side = (fhi / 2 if side == -1 else fhi), -1
+            else:
+                hi, fhi = c, fc
+                flo, side = (flo / 2 if side == 1 else flo), 1
+        return c
+
+
 def _pos(v, what):
     v = float(v)
     if not (math.isfinite(v) and v > 0):
@@ -125,7 +186,8 @@ def _pos(v, what):
 
 
 STEPS = {"agnostic": Agnostic, "fixed": Fixed, "short": ShortStep, "exact": Exact,
-         "backtracking": Backtracking, "adaptive": Adaptive}
+         "backtracking": Backtracking, "adaptive": Adaptive, "secant": Secant, "golden": Golden,
+         "nonconvex": Nonconvex}
 
 
 def make_step(name: str, params: dict | None = None) -> Step:
