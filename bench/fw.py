@@ -216,10 +216,14 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="n = 10^3 only (no 10^4 cvxpy reference)")
     ap.add_argument("--solvers", default="CLARABEL,SCS,OSQP", help="cvxpy solvers at n <= 10^3")
     ap.add_argument("--big-solvers", default="CLARABEL", help="cvxpy solvers at n = 10^4")
+    ap.add_argument("--birkhoff", type=int, nargs="*", default=[], metavar="SIDE",
+                    help="only Birkhoff cases of these sides (least squares, as case_birkhoff)")
     args = ap.parse_args()
     sizes = [1000] if args.quick else [1000, 10000]
     cases = [case_l1(n) for n in sizes] + [case_simplex(n) for n in sizes]
     cases += [case_ksparse(), case_birkhoff(), case_nuclear()]
+    if args.birkhoff:
+        cases = [case_birkhoff(side) for side in args.birkhoff]
     solvers = args.solvers.split(",")
     warm_up()
     rows, iter_rows = [], []
