@@ -82,6 +82,12 @@ def test_low_rank_corrective_certifies_where_vanilla_stalls():
     assert oracle.contains(res.x, 1e-9)
 
 
+def test_blended_newton_steps_on_the_nuclear_ball():
+    obj, oracle, *_ = _completion()
+    res = solve(obj, oracle, algorithm="bcg", tol=1e-8, max_iter=1500)
+    assert res.status == "OPTIMAL" and res.lmo_calls < res.iterations
+
+
 def test_low_rank_corrective_starts_from_x0():
     obj, oracle, *_ = _completion()
     x0 = oracle.lmo(torch.ones(400, dtype=torch.float64)) * 0.5

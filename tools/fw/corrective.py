@@ -8,8 +8,9 @@ x = sum_i w_i a_i, f is a quadratic in w whose Hessian is the Gram matrix G_ij =
 - `bcg`, blended conditional gradients (Braun, Pokutta, Tu, Wright 2019): steps inside the
   hull of the active atoms while their local gap is at least phi / K, the oracle otherwise,
   with phi half the last FW gap. Each step is one projected-Newton step on the weights (one
-  active-set iteration of `simplex_qp`), which for a quadratic replaces the paper's simplex
-  gradient descent: cheaper than solving the hull exactly, and as good per oracle call.
+  active-set iteration of `simplex_qp`; after an exact line search towards a new vertex),
+  which for a quadratic replaces the paper's simplex gradient descent and costs less than
+  solving the hull exactly.
 """
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ class WeightCorrective:
     def take(self, t, mv) -> None:
         i = self._add(mv.v) if mv.kind == "fw" else -1
         k = self.k
+        if i >= 0 and self.blend:
+            self._fw_step(i)    # one Newton step from weight 0 can be blocked by the new atom itself
+            i = -1
         u, r = simplex_qp(self.G[:k, :k], self.s[:k], self.u[:k], enter=i, max_steps=1 if self.blend else 0)
         self.u[:k], self.s[:k] = u, r        # r: the exact scores at the new point (f is quadratic)
         keep = np.flatnonzero(u > 1e-14)
@@ -87,6 +91,18 @@ class WeightCorrective:
         if keep.size < k and (self.blend or k > 2 * keep.size + 16):
             self._keep(keep)
         self._point()
+
+    def _fw_step(self, i) -> None:
+        """Exact line search from u towards the vertex e_i, in place."""
+        k = self.k
+        u, s, G = self.u[:k], self.s[:k], self.G[:k, :k]
+        Gu = G @ u
+        gd, curv = s[i] - u @ s, G[i, i] - 2 * Gu[i] + u @ Gu
+        if gd < 0:
+            gamma = 1.0 if curv <= 0 else min(1.0, -gd / curv)
+            s += gamma * (G[:, i] - Gu)
+            u *= 1 - gamma
+            u[i] += gamma
 
     def _point(self) -> None:
         import torch
