@@ -2,7 +2,7 @@
 X = U S V^T with orthonormal U (m x r), V (n x r), and every iteration minimises f exactly (to
 a tolerance tied to the FW gap) over {U S V^T : ||S||_* <= radius}, a nuclear ball of r x r
 matrices that contains the face of X (Freund, Grigas, Mazumder 2017 optimise in that face).
-The oracle's top singular pair only grows the subspace; singular values that the inner
+The oracle's top singular pairs only grow the subspace; singular values that the inner
 solve sets to zero shrink it again, so r stays near the rank of the solution.
 
 The restricted problem is a quadratic in the r^2 entries of S: its Hessian comes from the
@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 
-
 class LowRankCorrective:
     GROW = 2     # singular pairs of the gradient added per oracle call
-    SPARE = 10   # zero singular directions kept beyond the rank: inexact inner solves drop
-                # directions the next step needs, and re-finding them one LMO call at a time is slow
+    # zero singular directions kept beyond the rank: inexact inner solves drop directions
+    # that the next steps need, and finding them again one oracle call at a time is slow
+    SPARE = 10
 
     def __init__(self, obj, oracle, x0, like, move_cls, tol):
         import torch
@@ -42,7 +42,8 @@ class LowRankCorrective:
         self.gap, self.lmo_calls, self.active, self.tol = float("inf"), 0, self, tol
 
     def __len__(self) -> int:
-        return self.S.shape[0]
+        """The rank of the iterate."""
+        return int((np.linalg.svd(self.S, compute_uv=False) > 1e-14 * self.tau).sum())
 
     def _x(self):
         import torch
@@ -77,8 +78,7 @@ class LowRankCorrective:
         gs = (self.U.T @ G @ self.V).cpu().numpy().astype(np.float64).reshape(-1)
         tol_in = max(0.25 * self.tol, 1e-3 * self.gap)
         self.S = nuclear_qp(self.H[np.ix_(idx, idx)], gs, self.S, self.tau, tol_in)
-        rank = int((np.linalg.svd(self.S, compute_uv=False) > 1e-14 * self.tau).sum())
-        if self.S.shape[0] > rank + self.SPARE:
+        if self.S.shape[0] > len(self) + self.SPARE:
             self._compress()
         self.resync()
 
