@@ -24,6 +24,7 @@ import threading
 
 import numpy as np
 from numba import njit, prange
+from threadpoolctl import threadpool_limits
 
 _LOCK = threading.Lock()
 _EPS32 = 2.0 ** -24
@@ -42,8 +43,10 @@ def run_rows(W, G, mask, budget: int, stop_rtol: float, progress=None):
     GT = np.ascontiguousarray(Gn.T)
     keep = np.array(mask, dtype=np.bool_, order="C")
     Z = Wn * ~keep
-    C = Z @ Gn
-    tol = stop_rtol * np.einsum("rd,rd->r", Wn @ Gn, Wn)
+    with threadpool_limits(limits=1, user_api="blas"):
+        # BLAS worker threads spin after a call and would take a core from the kernel
+        C = Z @ Gn
+        tol = stop_rtol * np.einsum("rd,rd->r", Wn @ Gn, Wn)
     qmax = _pair_bound(Wn, Gn)
     counts = np.zeros(W.shape[0], dtype=np.int64)
     per_step = np.zeros(budget)          # summed over rows: the error change of each step
