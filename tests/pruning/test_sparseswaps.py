@@ -159,3 +159,14 @@ def test_dead_input_features_are_handled():
     res = sparseswaps(W, G, warm, pat, engine="scan")
     ref, counts = sparseswaps_reference(W, G, warm, pat)
     assert torch.equal(res.mask, torch.from_numpy(ref)) and res.swaps.tolist() == counts.tolist()
+
+
+def test_kernel_runs_on_numbas_own_thread_pool():
+    # numba's OpenMP layer would share torch's OpenMP runtime and slow torch's ops down
+    import os
+
+    import numba
+    W, G = _outlier_layer(4, 64, seed=1)
+    pat = parse_pattern(0.5)
+    sparseswaps(W, G, score_mask("wanda", W, G, pat), pat, engine="scan")
+    assert numba.threading_layer() == os.environ.get("NUMBA_THREADING_LAYER", "workqueue")

@@ -20,11 +20,18 @@ lazily: numba's import and the first compilation cost seconds.
 """
 from __future__ import annotations
 
+import os
 import threading
 
+import numba
 import numpy as np
 from numba import njit, prange
 from threadpoolctl import threadpool_limits
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # numba's own pool: its OpenMP layer left torch's OpenMP ops (SparseGPT, the refit) up
+    # to 15x slower for seconds after each kernel call
+    numba.config.THREADING_LAYER = "workqueue"
 
 _LOCK = threading.Lock()
 _EPS32 = 2.0 ** -24
