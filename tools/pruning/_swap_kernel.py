@@ -111,8 +111,7 @@ def _swap_row(w, G, GT, qmax, keep, c, tol, budget, gains):
     a, a32, b = np.empty(k), np.empty(k, dtype=np.float32), np.empty(p)
     m32, tot = np.empty(p, dtype=np.float32), np.empty(p)
     for n in range(budget):
-        amax = _separable(w, Gd, c, P, K, a, a32, b)
-        margin = 8.0 * _EPS32 * (qmax + amax + np.abs(b).max())
+        margin = 8.0 * _EPS32 * (qmax + _separable(w, Gd, c, P, K, a, a32, b))
         best32 = _scan(QT, a, a32, b, blockmin, bm_t, starts, margin, m32, tot)
         best, bi, bj = _exact_best(w, G, P, K, a, b, tot, best32 + 2.0 * margin)
         if best >= -tol:
@@ -142,8 +141,9 @@ def _fill_column(out, scale, w, g, P):
 
 @njit(cache=True)
 def _separable(w, Gd, c, P, K, a, a32, b):
-    """a_v = w_v^2 G_vv + 2 w_v c_v (kept v), b_u = w_u^2 G_uu - 2 w_u c_u (pruned u)."""
-    amax = 0.0
+    """a_v = w_v^2 G_vv + 2 w_v c_v (kept v), b_u = w_u^2 G_uu - 2 w_u c_u (pruned u);
+    returns max |a| + max |b| (for the rounding margin)."""
+    amax = bmax = 0.0
     for j in range(K.shape[0]):
         v = K[j]
         a[j] = w[v] * w[v] * Gd[v] + 2.0 * w[v] * c[v]
@@ -152,7 +152,8 @@ def _separable(w, Gd, c, P, K, a, a32, b):
     for i in range(P.shape[0]):
         u = P[i]
         b[i] = w[u] * w[u] * Gd[u] - 2.0 * w[u] * c[u]
-    return amax
+        bmax = max(bmax, abs(b[i]))
+    return amax + bmax
 
 
 @njit(cache=True)

@@ -47,12 +47,12 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
     if engine not in ("auto", "batched", "scan"):
         raise UserError("engine must be auto, batched or scan")
     if pattern.kind != "nm" and (engine == "scan" or (engine == "auto" and W.device.type == "cpu")):
-        return _scan(W, G, mask, max_swaps, progress)
+        return _kernel(W, G, mask, max_swaps, progress)
     from tools.pruning._swap_batched import run_batched
     return run_batched(W, G, mask, pattern, max_swaps, chunk_rows, progress)
 
 
-def _scan(W, G, mask, max_swaps, progress) -> SwapResult:
+def _kernel(W, G, mask, max_swaps, progress) -> SwapResult:
     import torch
     from tools.pruning._swap_kernel import run_rows
     budget = max_swaps if max_swaps is not None else 4 * W.shape[1]
