@@ -8,7 +8,7 @@ import torch
 from core.errors import UserError
 from tools.fw import LeastSquares, Logistic, Quadratic, make_oracle, solve
 from tools.fw.lowrank import nuclear_qp
-from tools.fw.simplex_qp import simplex_qp
+from tools.fw.simplex_qp import SimplexQP, simplex_qp
 
 
 @pytest.mark.parametrize("k,rank", [(12, 12), (30, 8), (40, 40)])
@@ -27,6 +27,35 @@ def test_simplex_qp_meets_the_kkt_conditions(k, rank):
     prob.solve(solver="CLARABEL")
     q = s @ (u - w) + 0.5 * np.sum((B @ (u - w)) ** 2)
     assert q <= prob.value + 1e-7
+
+
+def test_warm_simplex_qp_keeps_its_factor_through_a_corrective_sequence():
+    """Atoms join one per call (as in fcfw), zero-weight ones are compacted away now and then;
+    every answer matches a fresh solve, and the carried factor stays that of the free block."""
+    rng = np.random.default_rng(7)
+    atoms = rng.standard_normal((40, 90))           # 90 candidate atoms; rank 40 < k late on
+    s_all = rng.standard_normal(90)
+    qp, ids = SimplexQP(), [0]
+    u = np.ones(1)
+    for step in range(1, 90):
+        ids.append(step)
+        w = np.append(u, 0.0)
+        B = atoms[:, ids]
+        G = B.T @ B
+        s = s_all[ids] + G @ w
+        u, r = qp(G, s, w, enter=len(ids) - 1)
+        fresh, _ = simplex_qp(G, s, w, enter=len(ids) - 1)
+        q_u, q_fresh = (s @ (x - w) + 0.5 * np.sum((B @ (x - w)) ** 2) for x in (u, fresh))
+        assert q_u <= q_fresh + 1e-9
+        assert np.allclose(r, s + G @ (u - w), atol=1e-9)
+        m, order = qp._m, qp._order[: qp._m]
+        L = qp._L[:m, :m]
+        assert set(order.tolist()) >= set(np.flatnonzero(u > 1e-12).tolist())
+        assert np.allclose(L @ L.T, G[np.ix_(order, order)] + qp._ridge * np.eye(m), atol=1e-8)
+        if step % 7 == 0:
+            keep = np.flatnonzero(u > 0)
+            qp.renumber(keep)
+            ids, u = [ids[i] for i in keep], u[keep] / u[keep].sum()
 
 
 def test_nuclear_qp_reaches_its_restricted_gap():
@@ -55,6 +84,20 @@ def test_finite_convergence_on_the_birkhoff_polytope(algorithm):
     assert res.status == "OPTIMAL" and res.iterations <= 100 and res.gap <= 1e-12
     slow = solve(obj, oracle, algorithm="bpcg", tol=0, max_iter=res.iterations)
     assert slow.gap > 1e4 * max(res.gap, 1e-16)
+
+
+def test_the_torch_path_of_the_corrective_run_matches_the_host_path(monkeypatch):
+    """On CPU the corrective loop runs on numpy twins (host.py); on GPU it stays on torch.
+    With the twins switched off the torch path runs here and must take the same steps."""
+    obj, oracle = _birkhoff()
+    for algorithm in ("fcfw", "bcg"):
+        host = solve(obj, oracle, algorithm=algorithm, tol=1e-10, max_iter=3000)
+        with monkeypatch.context() as mp:
+            mp.setattr("tools.fw.host.host_twin", lambda *a: None)
+            dev = solve(obj, oracle, algorithm=algorithm, tol=1e-10, max_iter=3000)
+        assert host.status == dev.status == "OPTIMAL"
+        assert host.iterations == dev.iterations and host.lmo_calls == dev.lmo_calls
+        assert torch.allclose(host.x, dev.x, atol=1e-9) and abs(host.primal - dev.primal) <= 1e-10
 
 
 def _completion(side=20, rank=2, seed=1):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import UserError
-from tools.fw.simplex_qp import simplex_qp
+from tools.fw.simplex_qp import SimplexQP
 
 
 def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
@@ -38,20 +38,30 @@ def needs_quadratic(obj, algorithm):
 class WeightCorrective:
     """The point is x = sum_i u_i a_i; its image z = sum_i u_i l_i (l_i the atoms' left Gram
     factors, A a_i for least squares) gives f and the gradient without a product with the atoms.
-    The small dense state (weights, scores, Gram, left factors) lives on the host in float64."""
+    The small dense state (weights, scores, Gram, left factors) lives on the host in float64;
+    on CPU the atoms and the objective do too, as numpy arrays (see host.py)."""
 
     def __init__(self, obj, oracle, algorithm, x0, like, move_cls, lazy_k):
         import torch
+
+        from tools.fw.host import host_twin
         needs_quadratic(obj, algorithm)
-        self.obj, self.oracle, self._move = obj, oracle, move_cls
+        self._move = move_cls
         self.blend, self.lazy_k = algorithm == "bcg", lazy_k
         x = oracle.start(like) if x0 is None else x0
-        gen = torch.Generator().manual_seed(12345)
-        self._probe = torch.rand(x.shape[0], generator=gen, dtype=torch.float64).to(x.device, x.dtype)
-        self.k, self.V, self.fp = 0, x.new_zeros(16, x.shape[0]), np.zeros(16)
+        twin = host_twin(obj, oracle, x)
+        self.host = twin is not None
+        self.obj, self.lmo = twin if self.host else (obj, oracle.lmo)
+        probe = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(12345), dtype=torch.float64)
+        if self.host:
+            x, self._probe = x.numpy(), probe.numpy().astype(x.numpy().dtype)
+            self.V = np.zeros((16, x.shape[0]), dtype=x.dtype)
+        else:
+            self._probe, self.V = probe.to(x.device, x.dtype), x.new_zeros(16, x.shape[0])
+        self.k, self.fp = 0, np.zeros(16)
         self.u, self.s = np.zeros(16), np.zeros(16)
-        self.Lm, self.G = None, np.zeros((16, 16))
-        self.p = obj.at(x)
+        self.Lm, self.G, self._qp = None, np.zeros((16, 16)), SimplexQP()
+        self.p = self.obj.at(x)
         self._gv = float(self.p.g @ x)
         self._add(x)
         self.u[0] = 1.0
@@ -62,7 +72,7 @@ class WeightCorrective:
 
     def true_gap(self, g):
         self.lmo_calls += 1
-        v = self.oracle.lmo(g)
+        v = self.lmo(g)
         self._gv = float(g @ v)          # the new atom's score, reused by _add
         return float(g @ self.p.x) - self._gv, v
 
@@ -82,7 +92,7 @@ class WeightCorrective:
         if i >= 0 and self.blend:
             self._fw_step(i)    # one Newton step from weight 0 can be blocked by the new atom itself
             i = -1
-        u, r = simplex_qp(self.G[:k, :k], self.s[:k], self.u[:k], enter=i, max_steps=1 if self.blend else 0)
+        u, r = self._qp(self.G, self.s[:k], self.u[:k], enter=i, max_steps=1 if self.blend else 0)
         self.u[:k], self.s[:k] = u, r        # r: the exact scores at the new point (f is quadratic)
         keep = np.flatnonzero(u > 1e-14)
         # fcfw keeps atoms whose weight fell to 0 until they are half the set: its exact QP
@@ -105,19 +115,26 @@ class WeightCorrective:
             u[i] += gamma
 
     def _point(self) -> None:
-        import torch
         k = self.k
-        u = torch.as_tensor(self.u[:k], dtype=self.V.dtype, device=self.V.device)
-        self.p = self.obj.at_image(u @ self.V[:k], self.u[:k] @ self.Lm[:k])
+        self.p = self.obj.at_image(self._weights(self.u[:k]) @ self.V[:k], self.u[:k] @ self.Lm[:k])
+
+    def _weights(self, u):
+        """u as an array of the atoms' library, dtype and device."""
+        if self.host:
+            return u.astype(self.V.dtype, copy=False)
+        import torch
+        return torch.as_tensor(u, dtype=self.V.dtype, device=self.V.device)
+
+    def _host(self, a):
+        return np.asarray(a if self.host else a.cpu(), dtype=np.float64)
 
     def _add(self, v) -> int:
         """Index of atom v, appended with weight 0 (and its Gram row and score) when new."""
-        import torch
         k, fp = self.k, float(v @ self._probe)
         for i in np.flatnonzero(np.abs(self.fp[:k] - fp) <= 1e-9 * max(1.0, abs(fp))):
-            if torch.equal(self.V[i], v):
+            if bool((self.V[i] == v).all()):
                 return int(i)
-        left, right = (np.asarray(t.cpu(), dtype=np.float64) for t in self.obj.gram_factors(v))
+        left, right = (self._host(t) for t in self.obj.gram_factors(v))
         if k == self.fp.shape[0]:
             self._grow()
         if self.Lm is None:
@@ -130,7 +147,8 @@ class WeightCorrective:
 
     def _grow(self) -> None:
         k = self.k
-        V = self.V.new_zeros(2 * k, self.V.shape[1])
+        shape = (2 * k, self.V.shape[1])
+        V = np.zeros(shape, dtype=self.V.dtype) if self.host else self.V.new_zeros(shape)
         V[:k] = self.V
         G = np.zeros((2 * k, 2 * k))
         G[:k, :k] = self.G
@@ -139,12 +157,16 @@ class WeightCorrective:
         self.Lm = np.concatenate([self.Lm, np.zeros_like(self.Lm)])
 
     def _keep(self, idx) -> None:
-        import torch
         n = idx.shape[0]
         self.G[:n, :n] = self.G[np.ix_(idx, idx)]
         for a in (self.fp, self.u, self.s, self.Lm):
             a[:n] = a[idx]
-        self.V[:n] = self.V[torch.as_tensor(idx, device=self.V.device)]
+        self._qp.renumber(idx)
+        if self.host:
+            self.V[:n] = self.V[idx]
+        else:
+            import torch
+            self.V[:n] = self.V[torch.as_tensor(idx, device=self.V.device)]
         self.u[:n] /= self.u[:n].sum()
         self.k = n
 
@@ -152,4 +174,4 @@ class WeightCorrective:
         """Rebuild the point and the scores from the atoms: removes floating-point drift."""
         self._point()
         self.p = self.obj.at(self.p.x)
-        self.s[: self.k] = (self.V[: self.k] @ self.p.g).cpu().numpy()
+        self.s[: self.k] = self._host(self.V[: self.k] @ self.p.g)

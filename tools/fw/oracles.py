@@ -27,6 +27,11 @@ class Oracle:
     def lmo(self, g):
         raise NotImplementedError
 
+    def host_lmo(self, g):
+        """`lmo` for a numpy vector on the host (the corrective loop on CPU); the CPU tensor shares
+        g's memory. Oracles with a cheap numpy form override it."""
+        return self.lmo(_torch().from_numpy(g)).numpy()
+
     def start(self, like):
         """A vertex of the set (the minimiser of a fixed linear function)."""
         torch = _torch()
@@ -235,13 +240,16 @@ class Birkhoff(Oracle):
         self.shape = (n, n)
 
     def lmo(self, g):
-        from scipy.optimize import linear_sum_assignment
         torch = _torch()
+        return torch.from_numpy(self.host_lmo(g.detach().cpu().numpy())).to(g.device)
+
+    def host_lmo(self, g):
+        import numpy as np
+        from scipy.optimize import linear_sum_assignment
         n = self.shape[0]
-        cost = g.detach().reshape(n, n).cpu().numpy()
-        rows, cols = linear_sum_assignment(cost)
-        v = torch.zeros(n * n, dtype=g.dtype, device=g.device)
-        v[torch.as_tensor(rows * n + cols, device=g.device)] = 1.0
+        rows, cols = linear_sum_assignment(g.reshape(n, n))
+        v = np.zeros(n * n, dtype=g.dtype)
+        v[rows * n + cols] = 1.0
         return v
 
     def contains(self, x, tol=1e-8):

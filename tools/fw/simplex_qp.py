@@ -7,76 +7,56 @@ Each step solves the equality-constrained problem on the free indices (a Cholesk
 a tiny ridge, so a zero-curvature descent direction becomes a long step that hits a bound),
 moves to the first blocking bound, and frees the fixed index with the most negative
 multiplier once the free problem is solved. Finite on nondegenerate problems; capped anyway.
+
+The method is compiled (_qp_kernel.py). `SimplexQP` keeps the Cholesky factor of the free
+block from one call to the next, which is what the corrective runs do: their free set
+changes by an atom or two per call.
 """
 from __future__ import annotations
 
 import numpy as np
 
+REFRESH = 256     # calls between two factorisations from scratch (bounds rounding drift)
+
 
 def simplex_qp(G: np.ndarray, s: np.ndarray, w: np.ndarray, enter: int = -1,
                max_steps: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(u, gradient at u); index `enter` (e.g. a new atom at weight 0) starts free."""
-    u, r = w.copy(), s.copy()
-    free = u > 0
-    scale = max(float(G.diagonal().max()), float(np.abs(s).max()), 1e-300)
-    ridge, mtol = 1e-13 * scale, 1e-14 * scale
-    if enter >= 0:
-        free[enter] = True
-    elif _stationary(r[free], mtol):
-        _release(free, r, mtol)
-    for _ in range(max_steps or 4 * w.shape[0] + 20):
-        full = bool(free.all())
-        F = np.flatnonzero(free)
-        GF = G if full else G[:, F]
-        p = _newton(G.copy() if full else GF[F], r[F], ridge)
-        uF = u[F]
-        neg = np.flatnonzero(p < 0)
-        alpha, j = 1.0, -1
-        if neg.size:
-            ratios = -uF[neg] / p[neg]
-            j = int(ratios.argmin())
-            alpha = min(1.0, float(ratios[j]))
-        u[F] = uF + alpha * p
-        r += GF @ (alpha * p)
-        if alpha < 1.0:
-            u[F[neg[j]]], free[F[neg[j]]] = 0.0, False
-            continue
-        if not _release(free, r, mtol) and _stationary(r[F], mtol):
-            break
-    np.maximum(u, 0.0, out=u)
-    return u / u.sum(), r
+    return SimplexQP()(G, s, w, enter, max_steps)
 
 
-def _stationary(rF, mtol) -> bool:
-    """The free scores are equal: u is optimal on its free face."""
-    return float(np.abs(rF - rF.mean()).max()) <= 1e3 * mtol
+class SimplexQP:
+    """simplex_qp for a sequence of related problems over the atoms 0..k-1 (k may grow)."""
 
+    def __init__(self):
+        self._order = np.zeros(16, dtype=np.int64)
+        self._L = np.zeros((16, 16))
+        self._m, self._ridge, self._calls = 0, 0.0, 0
 
-def _release(free, r, mtol) -> bool:
-    """Free the fixed index with the most negative multiplier, if any; True when one was freed."""
-    mu = float(r[free].mean())
-    low = np.flatnonzero(r < mu - mtol)
-    low = low[~free[low]]
-    if low.size:
-        free[low[int(r[low].argmin())]] = True
-    return bool(low.size)
+    def __call__(self, G, s, w, enter=-1, max_steps=0):
+        """As simplex_qp; G may be larger than k x k (its leading block is used)."""
+        from tools.fw._qp_kernel import solve
+        k = w.shape[0]
+        if self._L.shape[0] <= k:
+            self._grow(2 * k)
+        if self._calls % REFRESH == 0:
+            self._m = 0
+        self._calls += 1
+        G = G if G.flags.c_contiguous else np.ascontiguousarray(G)
+        u, r, self._m, self._ridge = solve(G, k, np.ascontiguousarray(s, dtype=np.float64),
+                                           np.ascontiguousarray(w, dtype=np.float64), int(enter),
+                                           int(max_steps), self._order, self._m, self._L, self._ridge)
+        return u, r
 
+    def renumber(self, idx) -> None:
+        """The atoms idx (ascending) moved to positions 0..len(idx)-1; the others are gone."""
+        new = np.full(max(int(self._order[: self._m].max(initial=0)) + 1, 1), np.iinfo(np.int64).max)
+        kept = idx[idx < new.shape[0]]
+        new[kept] = np.flatnonzero(idx < new.shape[0])
+        self._order[: self._m] = new[self._order[: self._m]]
 
-def _newton(H, r, ridge):
-    """p minimising <r, p> + 0.5 p^T H p subject to sum p = 0."""
-    from scipy.linalg.lapack import dpotrf, dpotrs
-    n = r.shape[0]
-    if n == 1:
-        return np.zeros(1)
-    H.flat[:: n + 1] += ridge
-    for _ in range(6):
-        c, info = dpotrf(H, lower=1, clean=0, overwrite_a=0)
-        if info == 0:
-            break
-        H.flat[:: n + 1] += ridge * 1e3
-        ridge *= 1e3
-    rhs = np.empty((n, 2), order="F")
-    rhs[:, 0], rhs[:, 1] = r, 1.0
-    a, _ = dpotrs(c, rhs, lower=1, overwrite_b=1)
-    mu = a[:, 0].sum() / a[:, 1].sum()
-    return a[:, 1] * mu - a[:, 0]
+    def _grow(self, cap) -> None:
+        L, order = np.zeros((cap, cap)), np.zeros(cap, dtype=np.int64)
+        n = self._L.shape[0]
+        L[:n, :n], order[:n] = self._L, self._order
+        self._L, self._order = L, order

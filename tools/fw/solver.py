@@ -302,7 +302,8 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
         if run.gap <= tol:
             status = OPTIMAL
     total = time.perf_counter() - start
-    return Result(status=status, x=run.p.x, primal=run.p.f, gap=run.gap, iterations=t,
+    x = run.p.x if isinstance(run.p.x, torch.Tensor) else torch.from_numpy(run.p.x)
+    return Result(status=status, x=x, primal=run.p.f, gap=run.gap, iterations=t,
                   time=total, active_size=len(run.active) if run.active is not None else -1,
                   algorithm=algorithm + ("-lazy" if lazy else ""),
                   trajectory={k: np.asarray(v) for k, v in traj.items()}, lmo_calls=run.lmo_calls)
@@ -323,7 +324,8 @@ def _record(traj, t, f, gap, elapsed):
 
 def _finite_point(p, t):
     import torch
-    if not np.isfinite(p.f) or not bool(torch.isfinite(p.g).all()):
+    finite = np.isfinite if isinstance(p.g, np.ndarray) else torch.isfinite
+    if not np.isfinite(p.f) or not bool(finite(p.g).all()):
         raise UserError(f"the objective or its gradient is not finite at iteration {t} (f = {p.f}): "
                         "check the data and the function for overflow, log of 0 or division by 0")
 
