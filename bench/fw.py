@@ -7,8 +7,9 @@ cost of an iteration against one gradient evaluation. Prints tables with ratios 
 Each case runs the candidates fcfw, bcg, bpcg and lazy bpcg; the fastest to the gap is the FW
 time in the ratio, and the table names it. FW runs stop at 120 s, or at 10x the best candidate
 time so far (copt at 120 s: it is reported with the gap it reached). One-time imports are paid
-before any timing on both sides. Everything runs single-threaded (torch, BLAS, Clarabel) on CPU
-in float64 so that the ratios compare algorithms, not thread counts. copt 0.9.2
+before any timing on both sides, and a run under a second is timed best of 3 on both sides.
+Everything runs single-threaded (torch, BLAS, Clarabel) on CPU in float64 so that the ratios
+compare algorithms, not thread counts. copt 0.9.2
 (`pip install -e .[bench]`) is run on the L1-ball problems only: its simplex oracle is broken.
 """
 from __future__ import annotations
@@ -170,6 +171,16 @@ def run_copt(case, max_iter=1000000, time_limit=120):
     return res, time.perf_counter() - start, stop["iters"]
 
 
+def best_of(run, repeats=3, under=1.0):
+    """run() -> (..., seconds, ...) with the time second; a run under `under` seconds is repeated
+    and the fastest kept (on both sides), so that a scheduler hiccup cannot decide a ratio."""
+    out = run()
+    for _ in range(repeats - 1 if out[1] < under else 0):
+        again = run()
+        out = again if again[1] < out[1] else out
+    return out
+
+
 def grad_time(case, reps=20):
     obj = objective_of(case)
     x = torch.from_numpy(np.full(case["n"], 1.0 / case["n"]))
@@ -191,7 +202,7 @@ def run_candidates(case, time_limit=120):
     out, best = {}, None
     for algorithm, lazy in CANDIDATES:
         limit = time_limit if best is None else min(time_limit, max(2.0, 10 * best))
-        res, t = run_fw(case, algorithm=algorithm, lazy=lazy, time_limit=limit)
+        res, t = best_of(lambda: run_fw(case, algorithm=algorithm, lazy=lazy, time_limit=limit))  # noqa: B023
         name = algorithm + (" lazy" if lazy else "")
         out[name] = (res, t)
         print(f"# {case['name']} n={case['n']}: {name} {res.status} {t:.3f} s, {res.iterations} it, "
@@ -237,7 +248,7 @@ def main() -> int:
                    *(_time(*runs[k]) for k in ("fcfw", "bcg", "bpcg", "bpcg lazy"))]
         refs = solvers if case["n"] <= 1000 else args.big_solvers.split(",")
         for solver in refs:
-            x, t_cvx, status = run_cvxpy(case, solver)
+            x, t_cvx, status = best_of(lambda: run_cvxpy(case, solver))  # noqa: B023
             if x is None:
                 rows.append([*fw_cols, solver, f"{t_cvx:.2f}", status, "-", "-", "-"])
                 continue
