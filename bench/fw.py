@@ -265,17 +265,18 @@ def main() -> int:
         if "A" in case:
             bres, t_bpcg = runs["bpcg"]
             g = grad_time(case)
-            van, t_van = run_fw(case, algorithm="fw", max_iter=300, time_limit=120)
-            iter_rows.append([case["name"], case["n"], f"{g * 1e3:.3f}",
+            van, t_van = best_of(lambda: run_fw(case, algorithm="fw", max_iter=300, time_limit=120))  # noqa: B023
+            iter_rows.append([case["name"], case["n"], f"{g * 1e3:.3f}", van.iterations,
                               f"{t_van / max(van.iterations, 1) * 1e3:.3f}",
-                              f"{t_van / max(van.iterations, 1) / g:.2f}",
+                              f"{t_van / max(van.iterations, 1) / g:.2f}", bres.iterations,
                               f"{t_bpcg / max(bres.iterations, 1) * 1e3:.3f}",
                               f"{t_bpcg / max(bres.iterations, 1) / g:.2f}"])
     _table("Time to FW gap 1e-6 (s), CPU float64, 1 thread; 'FW' is the fastest candidate",
            ["problem", "n", "FW", "FW time", "FW it", "FW gap", "fcfw", "bcg", "bpcg", "bpcg lazy",
             "reference", "ref time", "ref status", "ref FW gap", "f_FW - f_ref", "ref / FW"], rows)
     _table("Time per iteration vs one gradient evaluation (ms), CPU float64, 1 thread",
-           ["problem", "n", "gradient", "vanilla FW it", "ratio", "BPCG it", "ratio"], iter_rows)
+           ["problem", "n", "gradient", "vanilla FW its", "per it", "ratio", "BPCG its", "per it", "ratio"],
+           iter_rows)
     return 0
 
 
