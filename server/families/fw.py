@@ -83,7 +83,6 @@ def register(app, ctx: ServerContext) -> None:
         return summary
 
 
-
 def _out(ctx: ServerContext, summary: dict, out_path) -> dict[str, Any]:
     from pathlib import Path
     files = {k: ctx.workspace.rel(Path(v)) for k, v in summary.get("files", {}).items()}

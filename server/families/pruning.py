@@ -125,7 +125,6 @@ def register(app, ctx: ServerContext) -> None:
         return result
 
 
-
 def _model_ref(ctx: ServerContext, model: str) -> str | Path:
     """Built-in names stay names; a path in the workspace is resolved; else a hub name."""
     if model in BUILTINS:

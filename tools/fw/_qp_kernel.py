@@ -54,15 +54,11 @@ def solve(G, k, s, w, enter, max_steps, order, m, L, ridge):
         if j >= 0:
             i = order[j]
             u[i], free[i] = 0.0, False
-            _delete(L, m, j)
-            order[j:m - 1] = order[j + 1:m].copy()
-            m -= 1
+            m = _leave(L, order, m, j)
             continue
         i = _release(free, r, k, mtol)
         if i >= 0:
-            _append(G, order, m, L, ridge, i)
-            order[m] = i
-            m += 1
+            m = _join(G, L, order, m, ridge, i)
         elif _stationary(r, free, mtol):
             break
     total = 0.0
@@ -111,23 +107,19 @@ def _reconcile(G, k, free, order, m, L, ridge):
     """Bring the factor to the free set: drop the indices that left it, append those that joined."""
     for t in range(m - 1, -1, -1):
         if order[t] >= k or not free[order[t]]:
-            _delete(L, m, t)
-            order[t:m - 1] = order[t + 1:m].copy()
-            m -= 1
+            m = _leave(L, order, m, t)
     held = np.zeros(k, dtype=np.bool_)
     for t in range(m):
         held[order[t]] = True
     for i in range(k):
         if free[i] and not held[i]:
-            _append(G, order, m, L, ridge, i)
-            order[m] = i
-            m += 1
+            m = _join(G, L, order, m, ridge, i)
     return m
 
 
 @njit(cache=True)
-def _append(G, order, m, L, ridge, i):
-    """Row m of the factor for index i: L[m, :m] solves L l = H_Fi."""
+def _join(G, L, order, m, ridge, i):
+    """Index i joins the free set as its last row: L[m, :m] solves L l = H_Fi; the new size."""
     d = G[i, i] + ridge
     for t in range(m):
         x = G[i, order[t]]
@@ -139,11 +131,14 @@ def _append(G, order, m, L, ridge, i):
     # a direction of zero curvature (an atom dependent on the others) keeps the ridge, so the
     # Newton step along it is long and ends on a bound
     L[m, m] = np.sqrt(max(d, ridge))
+    order[m] = i
+    return m + 1
 
 
 @njit(cache=True)
-def _delete(L, m, j):
-    """Remove row and column j of H from its factor L[:m, :m]."""
+def _leave(L, order, m, j):
+    """The free index at position j leaves: its row and column of H are removed from the
+    factor L[:m, :m] (rows shifted up, the triangle restored by Givens rotations); the new size."""
     for t in range(j, m - 1):
         for q in range(t + 2):
             L[t, q] = L[t + 1, q]
@@ -155,6 +150,8 @@ def _delete(L, m, j):
             lo, hi = L[q, t], L[q, t + 1]
             L[q, t], L[q, t + 1] = c * lo + sn * hi, c * hi - sn * lo
         L[t, t + 1] = 0.0
+    order[j:m - 1] = order[j + 1:m].copy()
+    return m - 1
 
 
 @njit(cache=True)

@@ -12,8 +12,6 @@ import numpy as np
 
 from tools.fw.objectives import LeastSquares, Point, Quadratic
 
-SPARSE_MAX = 64     # vertices with at most this many nonzeros are multiplied column by column
-
 
 def host_twin(obj, oracle, x):
     """(objective, lmo) working on numpy arrays, or None where the run stays on torch."""
@@ -28,9 +26,10 @@ def host_twin(obj, oracle, x):
 
 
 def _columns(M, v):
-    """M v, from the nonzero columns only when v is sparse."""
+    """M v, from the nonzero columns only when v is sparse (in numpy, unlike torch, that wins
+    even for small M: 200 x 400 with 20 nonzeros, 8 us against 9 us dense)."""
     nz = np.flatnonzero(v)
-    if nz.size > SPARSE_MAX:
+    if nz.size > LeastSquares.SPARSE_MAX:
         return M @ v
     return M[:, nz] @ v[nz]
 

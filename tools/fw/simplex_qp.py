@@ -49,10 +49,10 @@ class SimplexQP:
         return u, r
 
     def renumber(self, idx) -> None:
-        """The atoms idx (ascending) moved to positions 0..len(idx)-1; the others are gone."""
-        new = np.full(max(int(self._order[: self._m].max(initial=0)) + 1, 1), np.iinfo(np.int64).max)
-        kept = idx[idx < new.shape[0]]
-        new[kept] = np.flatnonzero(idx < new.shape[0])
+        """The atoms idx (ascending) moved to positions 0..len(idx)-1; the others are gone (the
+        next call drops them from the factor)."""
+        new = np.full(self._L.shape[0], np.iinfo(np.int64).max)
+        new[idx] = np.arange(idx.shape[0])
         self._order[: self._m] = new[self._order[: self._m]]
 
     def _grow(self, cap) -> None:

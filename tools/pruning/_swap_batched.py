@@ -37,8 +37,6 @@ def run_batched(W, G, mask, pattern, max_swaps, chunk_rows, progress) -> SwapRes
     return res
 
 
-
-
 def _chunk_elements(W) -> float:
     """Pair-matrix entries per chunk: a fixed 240 MB on CPU, a fifth of free memory on a GPU
     (Q and the step's D are both that size, in float64)."""

@@ -114,4 +114,3 @@ def write_to_report(table: dict, report: Path, shown_as: str) -> str:
     if report_region.lacks_booktabs(report):
         table["notes"].append(f"{shown_as} lacks \\usepackage{{booktabs}}: add it to the preamble")
     return done
-
