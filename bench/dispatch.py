@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 os.environ.update(RIGORLAB_JOB_POLL_S="0.1", RIGORLAB_JOB_REMOTE_POLL_S="0.2",
                   RIGORLAB_JOB_START_GRACE_S="30")
 
-from clusters import config, ledger  # noqa: E402
-from clusters.dispatcher import Dispatcher, JobRequest  # noqa: E402
-from clusters.model import Job, JobState  # noqa: E402
+from rigorlab.clusters import config, ledger  # noqa: E402
+from rigorlab.clusters.dispatcher import Dispatcher, JobRequest  # noqa: E402
+from rigorlab.clusters.model import Job, JobState  # noqa: E402
 
 RUN = REPO / ".run" / "services"
 
@@ -117,9 +117,9 @@ def status_10k(ws: Path, state_dir: Path, reps: int) -> tuple[float, float]:
     import anyio
     from mcp import Client
 
-    from server.app import build_server
-    from server.context import ServerContext
-    conn = ledger.ensure(__import__("core.state", fromlist=["connect"]).connect(state_dir / "rigorlab.sqlite3"))
+    from rigorlab.server.app import build_server
+    from rigorlab.server.context import ServerContext
+    conn = ledger.ensure(__import__("rigorlab.core.state", fromlist=["connect"]).connect(state_dir / "rigorlab.sqlite3"))
     now = time.time()
     rows = [(n, f"J{n:05d}", uuid.uuid4().hex, "local", "local", "COMPLETED", "true", str(ws),
              str(state_dir / "jobs" / f"J{n:05d}"), now, now) for n in range(1, 10_001)]
@@ -159,7 +159,7 @@ def main() -> int:
         os.environ["RIGORLAB_STATE_HOME"] = str(Path(tmp) / "state")
         ws = Path(tmp) / "ws"
         ws.mkdir()
-        from core.paths import state_dir_for
+        from rigorlab.core.paths import state_dir_for
         d = Dispatcher(ws, state_dir_for(ws), config=config.parse(toml(svc)))
         for target, name in (("local", "local"), ("box", "sshd"), ("hpc", "slurm")):
             if name != "local" and name not in svc:

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools.fw import LeastSquares, Quadratic, make_oracle, make_step, solve  # noqa: E402
+from rigorlab.tools.fw import LeastSquares, Quadratic, make_oracle, make_step, solve  # noqa: E402
 
 torch.set_num_threads(1)
 TOL = 1e-6

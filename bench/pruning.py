@@ -27,9 +27,9 @@ REFERENCE_24 = {"wanda": 0.0697, "sparseswaps": 0.0367, "sparsegpt": 0.0324}
 
 
 def minilm_layers(n_samples: int, seq_len: int, device: str):
-    from tools.pruning.calibration import collect_grams
-    from tools.pruning.corpus import read_documents, token_windows
-    from tools.pruning.models import get_weight, linear_layers, load_model
+    from rigorlab.tools.pruning.calibration import collect_grams
+    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    from rigorlab.tools.pruning.models import get_weight, linear_layers, load_model
     loaded = load_model("minilm", device)
     layers = linear_layers(loaded.model)
     out = {}
@@ -42,10 +42,10 @@ def minilm_layers(n_samples: int, seq_len: int, device: str):
 
 def run_method(method, W, G, pattern, cache):
     """(pruned W, seconds); refit reuses the SparseGPT and SparseSwaps masks of this layer."""
-    from tools.pruning.methods import prune_weights
-    from tools.pruning.patterns import Pattern
+    from rigorlab.tools.pruning.methods import prune_weights
+    from rigorlab.tools.pruning.patterns import Pattern
     if method == "refit":
-        from tools.pruning.refit import refit_search
+        from rigorlab.tools.pruning.refit import refit_search
         t0 = time.perf_counter()
         choose = Pattern("per_layer", pattern.sparsity) if pattern.kind == "per_row" else pattern
         Wr, _ = refit_search(W, G, choose, [cache["sparsegpt"][0] != 0, cache["sparseswaps"][0] != 0])
@@ -57,7 +57,7 @@ def run_method(method, W, G, pattern, cache):
 
 def minilm_table(layers, pattern, methods, console):
     from rich.table import Table
-    from tools.pruning.objective import layer_error
+    from rigorlab.tools.pruning.objective import layer_error
     rows = {m: {"cal": [], "held": [], "red": [], "red_h": [], "s": 0.0} for m in methods}
     for name, (W, G, Gh) in layers.items():
         cache = {}
@@ -96,9 +96,9 @@ def speed_table(layers, console, rows: int, repeat: int = 3):
     import numba
     import torch
     from rich.table import Table
-    from tools.pruning.criteria import score_mask
-    from tools.pruning.patterns import parse_pattern
-    from tools.pruning.sparseswaps import sparseswaps, sparseswaps_reference
+    from rigorlab.tools.pruning.criteria import score_mask
+    from rigorlab.tools.pruning.patterns import parse_pattern
+    from rigorlab.tools.pruning.sparseswaps import sparseswaps, sparseswaps_reference
     pattern = parse_pattern(0.6)
     W, G, _ = next(iter(layers.values()))
     t0 = time.perf_counter()
@@ -166,12 +166,12 @@ def synthetic_table(console, device: str, rows: int, fw_iters: int):
     """Time per method on a d x d layer; SparseSwaps and refit on `rows` rows, scaled up."""
     import torch
     from rich.table import Table
-    from tools.pruning.criteria import score_mask
-    from tools.pruning.patterns import parse_pattern
-    from tools.pruning.refit import refit_weights
-    from tools.pruning.sparsefw import sparsefw
-    from tools.pruning.sparsegpt import sparsegpt
-    from tools.pruning.sparseswaps import sparseswaps
+    from rigorlab.tools.pruning.criteria import score_mask
+    from rigorlab.tools.pruning.patterns import parse_pattern
+    from rigorlab.tools.pruning.refit import refit_weights
+    from rigorlab.tools.pruning.sparsefw import sparsefw
+    from rigorlab.tools.pruning.sparsegpt import sparsegpt
+    from rigorlab.tools.pruning.sparseswaps import sparseswaps
     W, G = synthetic_layer(device=device)
     d = W.shape[0]
     p = parse_pattern(0.6)
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
     from rich.console import Console
-    from tools.pruning.patterns import parse_pattern
+    from rigorlab.tools.pruning.patterns import parse_pattern
     torch.set_num_threads(args.threads)
     console = Console(width=150)
     console.print(f"command: {' '.join(sys.argv)}; torch threads {args.threads}; device {args.device}")

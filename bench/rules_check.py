@@ -27,9 +27,9 @@ def git(ws: Path, *args: str) -> str:
 
 
 def build(ws: Path, n: int):
-    from core import state
-    from rules.gates import flatten
-    from tools.results.schema import ensure
+    from rigorlab.core import state
+    from rigorlab.rules.gates import flatten
+    from rigorlab.tools.results.schema import ensure
     git(ws, "init", "-q")
     conn = state.connect(state.db_path(ws))
     ensure(conn)
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--experiments", type=int, default=300)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    from rules.checks import run_checks
+    from rigorlab.rules.checks import run_checks
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("RIGORLAB_STATE_HOME", str(Path(tmp) / "state"))
         ws = Path(tmp, "repo").resolve()

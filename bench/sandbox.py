@@ -47,7 +47,7 @@ def _probe_cmd() -> list[str]:
 def sandbox_once(runtime: str, image: str | None, ws: Path, inner: list[str],
                  binds: list[str] = ()) -> tuple[float, float]:
     """(seconds to the first MCP answer inside, seconds to the end of the session)."""
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(ws), "--runtime", runtime,
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(ws), "--runtime", runtime,
            "--tool", "claude", "--gpus", "none", "--no-instructions"]
     cmd += ["--image", image] if image else []
     for b in binds:
@@ -65,7 +65,7 @@ def sandbox_once(runtime: str, image: str | None, ws: Path, inner: list[str],
 
 def reference_once(ws: Path) -> float:
     """Broker + forwarder + probe on the host, no sandbox."""
-    from sandbox.broker import start_broker
+    from rigorlab.sandbox.broker import start_broker
     (ws / "probe-report.json").unlink(missing_ok=True)
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="rl-sbx-") as tmp:

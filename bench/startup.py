@@ -28,7 +28,7 @@ INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 def first_answer(workspace: Path, env: dict[str, str]) -> tuple[float, float, bytes]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--workspace", str(workspace)],
+    proc = subprocess.Popen([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", str(workspace)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env=env)
     proc.stdin.write((json.dumps(INIT) + "\n").encode())

@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 RUNTIMES = ("bare", "docker", "podman", "apptainer", "bwrap")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")

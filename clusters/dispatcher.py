@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
-from clusters import config as cfgmod
-from clusters import hooks, ledger
-from clusters.backends.base import Backend, LaunchUncertain, NodeView, Timing
-from clusters.model import TERMINAL, IllegalTransition, Job, JobState, Observation
+from rigorlab.clusters import config as cfgmod
+from rigorlab.clusters import hooks, ledger
+from rigorlab.clusters.backends.base import Backend, LaunchUncertain, NodeView, Timing
+from rigorlab.clusters.model import TERMINAL, IllegalTransition, Job, JobState, Observation
 
 log = logging.getLogger("rigorlab.clusters")
 
@@ -86,7 +86,7 @@ class Dispatcher:
 
     # -- plumbing ---------------------------------------------------------------------
     def _own_conn(self) -> sqlite3.Connection:
-        from core import state
+        from rigorlab.core import state
         c = getattr(self._local, "own", None)
         if c is None:
             c = self._local.own = state.connect(self.state_dir / state.DB_NAME)
@@ -132,13 +132,13 @@ class Dispatcher:
     def _make_backend(self, target: str) -> Backend:
         cfg = self.config
         if target == "local":
-            from clusters.backends.local import LocalBackend
+            from rigorlab.clusters.backends.local import LocalBackend
             return LocalBackend(cfg.local, self.timing, on_exit=self.wake.set)
         if target in cfg.nodes:
-            from clusters.backends.ssh import SSHBackend
+            from rigorlab.clusters.backends.ssh import SSHBackend
             return SSHBackend(cfg.nodes[target], self.timing)
         if target in cfg.slurm:
-            from clusters.backends.slurm import SlurmBackend
+            from rigorlab.clusters.backends.slurm import SlurmBackend
             s = cfg.slurm[target]
             return SlurmBackend(s, cfg.nodes.get(s.via) if s.via != "local" else None, self.timing)
         raise UserError(f"unknown target {target!r}: use one of {', '.join(cfg.targets())} "

@@ -6,12 +6,12 @@ from pathlib import Path
 
 
 def doctor_checks(workspace: Path) -> list:
-    from core.errors import UserError
-    from core.probes import Check
+    from rigorlab.core.errors import UserError
+    from rigorlab.core.probes import Check
 
-    from clusters import config
-    from clusters.backends.base import Timing
-    from clusters.dispatcher import Dispatcher
+    from rigorlab.clusters import config
+    from rigorlab.clusters.backends.base import Timing
+    from rigorlab.clusters.dispatcher import Dispatcher
 
     path = config.config_path(workspace)
     try:
@@ -21,7 +21,7 @@ def doctor_checks(workspace: Path) -> list:
     out = [Check("compute", "clusters.toml", True if path else None,
                  str(path) if path else "none: only this machine is a target",
                  "write clusters.toml to add SSH nodes and SLURM clusters (docs/dispatch.md)")]
-    from core.paths import state_dir_for
+    from rigorlab.core.paths import state_dir_for
     d = Dispatcher(workspace, state_dir_for(workspace), config=cfg, timing=Timing())
     for target in cfg.targets():
         try:

@@ -1,6 +1,6 @@
 """Callbacks run when a job reaches a terminal state.
 
-    from clusters.hooks import on_job_finished
+    from rigorlab.clusters.hooks import on_job_finished
     on_job_finished(lambda job: ingest(job.experiment_id, job.metrics_file))
 
 Delivery: each registered hook is called once per finished job, whether the finish was seen
@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from clusters.model import Job, TERMINAL
+from rigorlab.clusters.model import Job, TERMINAL
 
 log = logging.getLogger("rigorlab.clusters")
 
@@ -56,7 +56,7 @@ def run_pending(conn: sqlite3.Connection, log_file: Path | None = None,
     scan first (a hook registered late still sees every earlier job), then join it."""
     if not _hooks:
         return 0
-    from clusters.ledger import row_to_job
+    from rigorlab.clusters.ledger import row_to_job
     terminal = tuple(s.value for s in TERMINAL)
     calls = 0
     for name, fn in list(_hooks.items()):

@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from core import state as core_state
-from core.errors import NotFound
-from core.state import transaction
+from rigorlab.core import state as core_state
+from rigorlab.core.errors import NotFound
+from rigorlab.core.state import transaction
 
-from clusters.model import ACTIVE, IllegalTransition, Job, JobState, TERMINAL, can_move
+from rigorlab.clusters.model import ACTIVE, IllegalTransition, Job, JobState, TERMINAL, can_move
 
 PACKAGE = "clusters"
 MIGRATIONS = [

@@ -2,7 +2,7 @@
 parsers for the three commands' outputs."""
 from __future__ import annotations
 
-from clusters.model import JobState
+from rigorlab.clusters.model import JobState
 
 SLURM_STATES: dict[str, JobState] = {
     "PENDING": JobState.SUBMITTED, "CONFIGURING": JobState.SUBMITTED,

@@ -13,13 +13,13 @@ import threading
 import time
 from pathlib import Path
 
-from clusters.shell import ShellError, launch_detached_script
+from rigorlab.clusters.shell import ShellError, launch_detached_script
 
 BACKOFF_MAX_S = 30.0
 
 
 class SSHShell:
-    def __init__(self, node) -> None:  # node: clusters.config.NodeConfig
+    def __init__(self, node) -> None:  # node: rigorlab.clusters.config.NodeConfig
         self.node = node
         self.name = node.name
         self._client = None

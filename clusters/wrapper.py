@@ -16,7 +16,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from clusters.model import JobState, Observation
+from rigorlab.clusters.model import JobState, Observation
 
 KILL_GRACE_S = 10
 OOM_PATTERNS = ("CUDA out of memory", "OutOfMemoryError", "MemoryError", "std::bad_alloc",

@@ -2,6 +2,6 @@
 
 Nothing here imports MCP, torch or any other heavy dependency.
 """
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 __all__ = ["UserError"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 Client = Literal["claude", "codex", "gemini", "opencode"]
 Scope = Literal["user", "project"]

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-EXTRA_PROBES = ("clusters.doctor", "sandbox.doctor")
+EXTRA_PROBES = ("rigorlab.clusters.doctor", "rigorlab.sandbox.doctor")
 
 
 @dataclass
@@ -95,7 +95,7 @@ def slurm() -> list[Check]:
 
 
 def state(workspace: Path) -> list[Check]:
-    from core.paths import state_dir_for
+    from rigorlab.core.paths import state_dir_for
     sd = state_dir_for(workspace)
     try:
         sd.mkdir(parents=True, exist_ok=True, mode=0o700)

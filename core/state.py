@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.paths import state_dir_for
+from rigorlab.core.paths import state_dir_for
 
 DB_NAME = "rigorlab.sqlite3"
 BUSY_TIMEOUT_MS = 30_000

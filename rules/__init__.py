@@ -2,9 +2,9 @@
 mechanical checks and gates that enforce what a machine can check.
 
 Every check is a plain function `(workspace: Path, conn: sqlite3.Connection) -> list[Violation]`;
-gates (rules.gates) are the small decisions other tools consult before they act.
+gates (rigorlab.rules.gates) are the small decisions other tools consult before they act.
 Nothing here imports mcp, tools/ or server/.
 """
-from rules.model import EvalStatus, Violation
+from rigorlab.rules.model import EvalStatus, Violation
 
 __all__ = ["EvalStatus", "Violation"]

@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import NotFound
+from rigorlab.core.errors import NotFound
 
 MODULES = ("universal", "mathematics", "compute", "multi-node", "workflow")
 MODULE_TITLES = {"universal": "Universal rules", "mathematics": "Mathematics module",

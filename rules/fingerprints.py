@@ -12,10 +12,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from core.errors import UserError
-from core.state import transaction
-from rules.model import EvalStatus
-from rules.state import ready
+from rigorlab.core.errors import UserError
+from rigorlab.core.state import transaction
+from rigorlab.rules.model import EvalStatus
+from rigorlab.rules.state import ready
 
 COMMAND_KEY = "<evaluation command>"
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules"}

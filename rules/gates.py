@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from rules.fingerprints import evaluation_status as _evaluation_status
-from rules.model import EvalStatus, Violation
+from rigorlab.rules.fingerprints import evaluation_status as _evaluation_status
+from rigorlab.rules.model import EvalStatus, Violation
 
 FULL_TIER = 3
 TIERS = {1: "run (seconds: does it execute?)", 2: "signal on a subset (minutes)",

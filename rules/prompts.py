@@ -7,8 +7,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rules.catalog import all_rules
-from rules.render import find_instruction_file, project_fields
+from rigorlab.rules.catalog import all_rules
+from rigorlab.rules.render import find_instruction_file, project_fields
 
 _DIR = Path(__file__).with_name("prompts")
 ROUNDS = (("goal", "metric"),
@@ -46,7 +46,7 @@ def setup_research_plan(workspace: Path) -> str:
 
 
 def retro(workspace: Path, conn: sqlite3.Connection) -> str:
-    from rules.checks import run_checks
+    from rigorlab.rules.checks import run_checks
     violations = run_checks(Path(workspace), conn)
     listed = "\n".join("- " + v.line() for v in violations) or "- none"
     rules = "\n".join(f"- {r.id} ({r.module}) {r.title}: {' '.join(r.text.split())}"

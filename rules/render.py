@@ -11,9 +11,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from core.errors import UserError
-from rules import markers as mk
-from rules.catalog import MODULE_TITLES, MODULES, in_modules
+from rigorlab.core.errors import UserError
+from rigorlab.rules import markers as mk
+from rigorlab.rules.catalog import MODULE_TITLES, MODULES, in_modules
 
 INSTRUCTION_FILES = {"claude": "CLAUDE.md", "codex": "AGENTS.md", "opencode": "AGENTS.md",
                      "gemini": "GEMINI.md"}
@@ -162,7 +162,7 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None)
 
 def rules_reference() -> str:
     """Every rule with module and enforcement, as markdown (the rules resource)."""
-    from rules.catalog import all_rules
+    from rigorlab.rules.catalog import all_rules
     out = ["# rigorlab research rules", ""]
     for r in all_rules():
         out += [f"## {r.id}. {r.title} ({r.module})", "", " ".join(r.text.split()), "",

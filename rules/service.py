@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rules import ledger
-from rules.checks import run_checks, select
-from rules.model import Violation
+from rigorlab.rules import ledger
+from rigorlab.rules.checks import run_checks, select
+from rigorlab.rules.model import Violation
 
 Progress = Callable[[float, float | None, str | None], None]
 
@@ -32,7 +32,7 @@ def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[st
     names = {s.name for s in select(rule_ids)}
     notes = []
     if run_verify and "verification" in names:
-        from rules.checks.verification import run_verifications
+        from rigorlab.rules.checks.verification import run_verifications
         done = run_verifications(workspace, conn, progress=progress)
         notes.append(f"ran {len(done)} verification script(s): "
                      + (", ".join(f"{v.script}={v.verdict}" for v in done) or "none found"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from core import state
+from rigorlab.core import state
 
 MIGRATIONS = [
     """

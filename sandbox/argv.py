@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from core.errors import UserError
-from sandbox.gpus import GpuSpec, parse_gpus
+from rigorlab.core.errors import UserError
+from rigorlab.sandbox.gpus import GpuSpec, parse_gpus
 
 RUNTIMES = ("docker", "podman", "apptainer", "bwrap")
 DEFAULT_IMAGE = "rigorlab-sandbox:latest"
@@ -125,7 +125,7 @@ def _abs(value, what: str) -> Path:
 
 def _check_bwrap_root(image: str) -> None:
     """A bwrap image is a host folder shown as /: never one holding home, keys or state."""
-    from sandbox.policy import bind_refusal
+    from rigorlab.sandbox.policy import bind_refusal
     reason = bind_refusal(Path(os.path.realpath(_abs(image, "bwrap root file system"))), False)
     if reason:
         raise UserError(f"refusing {image} as the sandbox's root file system: {reason}. Give a "

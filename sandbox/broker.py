@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import UserError
-from sandbox.forward import die_with_parent
+from rigorlab.core.errors import UserError
+from rigorlab.sandbox.forward import die_with_parent
 
 SOCKET_NAME = "mcp.sock"
 CLUSTERS_ENV = "RIGORLAB_CLUSTERS"
@@ -67,7 +67,7 @@ def freeze_clusters(workspace: Path, session_dir: Path, env: dict[str, str]) -> 
 
     The agent can write the workspace's clusters.toml; it must not decide where the broker
     runs jobs (say, an SSH node that is this very host). Same search order as
-    clusters.config.config_path; no file gives an empty config (the local machine only).
+    rigorlab.clusters.config.config_path; no file gives an empty config (the local machine only).
     """
     explicit = env.get(CLUSTERS_ENV)
     if explicit and not Path(explicit).expanduser().is_file():
@@ -110,7 +110,7 @@ def start_broker(workspace: Path, session_dir: Path, *, runtime: str, image: str
     sock_dir = session_dir / "broker"
     sock_dir.mkdir(mode=0o700)
     sock = sock_dir / SOCKET_NAME
-    cmd = [sys.executable, "-m", "server", "serve", "--http", "--uds", str(sock),
+    cmd = [sys.executable, "-m", "rigorlab.server", "serve", "--http", "--uds", str(sock),
            "--token-file", str(token_file), "--workspace", str(workspace)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:

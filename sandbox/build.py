@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from core.errors import UserError
-from sandbox.argv import DEFAULT_IMAGE, default_image
+from rigorlab.core.errors import UserError
+from rigorlab.sandbox.argv import DEFAULT_IMAGE, default_image
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 DEFAULT_BASE = "rigorlab-base:bookworm"

@@ -9,8 +9,8 @@ import json
 import os
 from pathlib import Path
 
-from core.clientconfig import Launch, render
-from core.errors import UserError
+from rigorlab.core.clientconfig import Launch, render
+from rigorlab.core.errors import UserError
 
 TOOLS = ("claude", "codex", "gemini", "opencode")
 COMMANDS = {"claude": ["claude"], "codex": ["codex"], "gemini": ["gemini"],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 GpuSpec = None | str | int | tuple[int, ...]
 

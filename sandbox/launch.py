@@ -16,11 +16,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
-from core.paths import state_dir_for
-from sandbox import clients
-from sandbox.argv import Bind, build_argv, default_image, make_spec
-from sandbox.broker import start_broker
+from rigorlab.core.errors import UserError
+from rigorlab.core.paths import state_dir_for
+from rigorlab.sandbox import clients
+from rigorlab.sandbox.argv import Bind, build_argv, default_image, make_spec
+from rigorlab.sandbox.broker import start_broker
 
 INSIDE_PORT = 8765
 INSIDE_URL = f"http://127.0.0.1:{INSIDE_PORT}/mcp"
@@ -33,11 +33,11 @@ BWRAP_PATH = "/usr/local/bin:/usr/bin:/bin"
 class SessionOptions:
     runtime: str
     tool: str
-    workspace: Path                     # already checked (server.jail.check_workspace_root)
+    workspace: Path                     # already checked (rigorlab.server.jail.check_workspace_root)
     yolo: bool = False
     gpus: object = None
     image: str | None = None
-    binds: list[Bind] = field(default_factory=list)   # already checked (sandbox.policy)
+    binds: list[Bind] = field(default_factory=list)   # already checked (rigorlab.sandbox.policy)
     command: list[str] | None = None    # run this instead of the client (a shell, a probe)
     tty: bool | None = None
 

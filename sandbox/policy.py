@@ -1,7 +1,7 @@
 """Mount policy: which extra host folders may enter a sandbox, and how.
 
 The workspace itself is checked by the caller with the same rules as every rigorlab
-workspace (server.jail.check_workspace_root: system, home and credential folders refused,
+workspace (rigorlab.server.jail.check_workspace_root: system, home and credential folders refused,
 symlinks resolved first). Extra folders are resolved first too, then refused when they hold,
 or lie inside, the state directory, ~/.ssh or another credential folder; a writable one is
 also refused on system folders and the home directory.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.errors import UserError
-from core.paths import state_home
-from sandbox.argv import Bind
+from rigorlab.core.errors import UserError
+from rigorlab.core.paths import state_home
+from rigorlab.sandbox.argv import Bind
 
 CREDENTIAL_DIRS = (".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure",
                    ".config/gh", ".password-store", ".local/share/keyrings", ".netrc",

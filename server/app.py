@@ -11,9 +11,9 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-from server import __version__
-from server.context import ServerContext
-from server.registry import compact_schemas
+from rigorlab.server import __version__
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import compact_schemas
 
 INSTRUCTIONS = (
     "rigorlab: research tools for an autonomous agent. Long work (jobs, big pruning or solver "
@@ -27,8 +27,8 @@ _HANDSHAKE = frozenset({"initialize", "ping", "notifications/initialized", "noti
 
 def family_modules() -> list[str]:
     """Modules in server/families, in name order: each has `register(app, ctx)`."""
-    import server.families as pkg
-    return sorted(f"server.families.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)
+    import rigorlab.server.families as pkg
+    return sorted(f"rigorlab.server.families.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)
                   if not m.name.startswith("_"))
 
 

@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import state
-from core.paths import state_dir_for
-from server.jail import Workspace
+from rigorlab.core import state
+from rigorlab.core.paths import state_dir_for
+from rigorlab.server.jail import Workspace
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 TOKEN_ENV = "RIGORLAB_TOKEN"
 

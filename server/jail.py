@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 class PathOutsideWorkspace(UserError):
@@ -49,7 +49,7 @@ def refused_reason(path: Path, home: Path | None = None) -> str | None:
         if path == cred or path.is_relative_to(cred):
             return f"{path} is (inside) the credential location {cred}"
     try:
-        from core.paths import state_home
+        from rigorlab.core.paths import state_home
         sh = state_home()
         if path == sh or path.is_relative_to(sh) or sh.is_relative_to(path):
             return f"{path} overlaps rigorlab's state directory {sh}"

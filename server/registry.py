@@ -18,8 +18,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
-from core.errors import UserError
-from server.context import ServerContext
+from rigorlab.core.errors import UserError
+from rigorlab.server.context import ServerContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("rigorlab")

@@ -81,13 +81,13 @@ def workspace(tmp_path) -> Path:
 
 @pytest.fixture
 def server_ctx(workspace):
-    from server.context import ServerContext
+    from rigorlab.server.context import ServerContext
     return ServerContext.open(workspace)
 
 
 @pytest.fixture
 def mcp_server(server_ctx):
-    from server.app import build_server
+    from rigorlab.server.app import build_server
     return build_server(server_ctx.workspace.root, context=server_ctx)
 
 

@@ -1,1 +1,1 @@
-"""Backends: where a job runs. Each implements `clusters.backends.base.Backend`."""
+"""Backends: where a job runs. Each implements `rigorlab.clusters.backends.base.Backend`."""

@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
-from clusters.model import METRICS_NAME, Job, Observation
-from clusters.wrapper import status_script, parse_status, wrapper_script
+from rigorlab.clusters.model import METRICS_NAME, Job, Observation
+from rigorlab.clusters.wrapper import status_script, parse_status, wrapper_script
 
 
 class LaunchUncertain(Exception):
@@ -170,9 +170,9 @@ def runtime_argv(job: Job, run_dir: str, workspace: str, cwd: str, env: dict[str
     if job.runtime == "bare":
         return None
     try:
-        from sandbox.argv import job_argv
+        from rigorlab.sandbox.argv import job_argv
     except ImportError as exc:
-        raise UserError(f"runtime {job.runtime!r} needs sandbox.argv.job_argv, which this install "
+        raise UserError(f"runtime {job.runtime!r} needs rigorlab.sandbox.argv.job_argv, which this install "
                         "lacks; use runtime 'bare' or update rigorlab") from exc
     # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
     inner = {k: v for k, v in env.items() if k != "CUDA_VISIBLE_DEVICES"}

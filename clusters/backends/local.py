@@ -1,9 +1,9 @@
 """The machine the server runs on: its GPUs (config or nvidia-smi) or CPU slots."""
 from __future__ import annotations
 
-from clusters.backends.slots import SlotBackend
-from clusters.inventory import local_gpus
-from clusters.shell import LocalShell
+from rigorlab.clusters.backends.slots import SlotBackend
+from rigorlab.clusters.inventory import local_gpus
+from rigorlab.clusters.shell import LocalShell
 
 
 class LocalBackend(SlotBackend):

@@ -10,10 +10,10 @@ import posixpath
 import time
 from pathlib import Path
 
-from clusters.backends.base import Backend, GpuView, LaunchUncertain, NodeView, quote
-from clusters.model import Job, JobState, Observation
-from clusters.shell import ShellError
-from clusters.wrapper import observe_files
+from rigorlab.clusters.backends.base import Backend, GpuView, LaunchUncertain, NodeView, quote
+from rigorlab.clusters.model import Job, JobState, Observation
+from rigorlab.clusters.shell import ShellError
+from rigorlab.clusters.wrapper import observe_files
 
 
 class SlotBackend(Backend):

@@ -11,11 +11,11 @@ import math
 import posixpath
 from pathlib import Path
 
-from clusters.backends.base import Backend, LaunchUncertain, NodeView, quote
-from clusters.model import TERMINAL, Job, JobState, Observation
-from clusters.shell import LocalShell, ShellError
-from clusters.slurm_states import map_state, parse_exit, parse_sacct, parse_scontrol, parse_squeue
-from clusters.wrapper import KILL_GRACE_S, outcome, parse_status, status_script
+from rigorlab.clusters.backends.base import Backend, LaunchUncertain, NodeView, quote
+from rigorlab.clusters.model import TERMINAL, Job, JobState, Observation
+from rigorlab.clusters.shell import LocalShell, ShellError
+from rigorlab.clusters.slurm_states import map_state, parse_exit, parse_sacct, parse_scontrol, parse_squeue
+from rigorlab.clusters.wrapper import KILL_GRACE_S, outcome, parse_status, status_script
 
 SCHEDULER_WINS = {JobState.CANCELLED, JobState.TIMEOUT, JobState.OUT_OF_MEMORY,
                   JobState.PREEMPTED, JobState.NODE_FAIL}
@@ -35,7 +35,7 @@ class SlurmBackend(Backend):
         if node is None:
             self._shell = LocalShell()
         else:
-            from clusters.ssh import SSHShell
+            from rigorlab.clusters.ssh import SSHShell
             self._shell = SSHShell(node)
         self._accounting = cfg.accounting
         self._root: str | None = None
@@ -193,7 +193,7 @@ class SlurmBackend(Backend):
     def collect(self, job: Job, workspace_root: Path) -> str | None:
         if self.node is None or not job.remote_dir:
             return None
-        from clusters.backends.ssh import fetch_job_files
+        from rigorlab.clusters.backends.ssh import fetch_job_files
         try:
             fetch_job_files(self._shell, job.remote_dir, job.job_dir)
         except (ShellError, OSError) as exc:
@@ -208,7 +208,7 @@ class SlurmBackend(Backend):
             raise ShellError(f"scancel failed: {(err or out).strip()}")
 
     def describe(self, active: list[Job]) -> NodeView:
-        from clusters.backends.base import GpuView
+        from rigorlab.clusters.backends.base import GpuView
         running = [j for j in active if j.state in (JobState.SUBMITTED, JobState.RUNNING)]
         view = NodeView(self.target, self.kind, True, "", [], 0, 0,
                         sum(1 for j in running if j.state == JobState.RUNNING),

@@ -4,11 +4,11 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
-from clusters.backends.base import quote
-from clusters.backends.slots import SlotBackend
-from clusters.inventory import from_config
-from clusters.model import Job
-from clusters.shell import ShellError
+from rigorlab.clusters.backends.base import quote
+from rigorlab.clusters.backends.slots import SlotBackend
+from rigorlab.clusters.inventory import from_config
+from rigorlab.clusters.model import Job
+from rigorlab.clusters.shell import ShellError
 
 SYNC_SKIP = (".git", ".venv", "__pycache__", "node_modules", ".run")
 FETCHED = ("stdout", "stderr", "env", "exit_code", "metrics.jsonl", "started", "timed_out",
@@ -21,7 +21,7 @@ class SSHBackend(SlotBackend):
     def __init__(self, node, timing) -> None:
         super().__init__(node.name, timing, from_config(node.gpus) or [], node.cpu_slots,
                          node.runtime, node.image)
-        from clusters.ssh import SSHShell
+        from rigorlab.clusters.ssh import SSHShell
         self.node = node
         self._shell = SSHShell(node)
         self._root: str | None = None

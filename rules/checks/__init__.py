@@ -10,17 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import UserError
-from rules.checks.bibliography import check_bibliography
-from rules.checks.conclusions import check_conclusions
-from rules.checks.evaluation import check_evaluation
-from rules.checks.experiments import check_crashes, check_one_variable_ledger
-from rules.checks.gitlog import check_commits, check_large_files
-from rules.checks.gpus import check_gpus
-from rules.checks.report import check_report
-from rules.checks.todo import check_todo
-from rules.checks.verification import check_verification
-from rules.model import Violation
+from rigorlab.core.errors import UserError
+from rigorlab.rules.checks.bibliography import check_bibliography
+from rigorlab.rules.checks.conclusions import check_conclusions
+from rigorlab.rules.checks.evaluation import check_evaluation
+from rigorlab.rules.checks.experiments import check_crashes, check_one_variable_ledger
+from rigorlab.rules.checks.gitlog import check_commits, check_large_files
+from rigorlab.rules.checks.gpus import check_gpus
+from rigorlab.rules.checks.report import check_report
+from rigorlab.rules.checks.todo import check_todo
+from rigorlab.rules.checks.verification import check_verification
+from rigorlab.rules.model import Violation
 
 Check = Callable[[Path, sqlite3.Connection], list[Violation]]
 

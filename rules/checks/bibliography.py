@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from rules.model import Violation
+from rigorlab.rules.model import Violation
 
 ENTRY_RE = re.compile(r"@(\w+)\s*\{\s*([^,\s]+)\s*,", re.IGNORECASE)
 FIELD_RE = re.compile(r"(\w+)\s*=\s*[{\"]", re.IGNORECASE)

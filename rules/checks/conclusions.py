@@ -9,10 +9,10 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rules import ledger, markers
-from rules.gates import conclusion_allowed
-from rules.model import Violation
-from rules.render import min_decision_scale
+from rigorlab.rules import ledger, markers
+from rigorlab.rules.gates import conclusion_allowed
+from rigorlab.rules.model import Violation
+from rigorlab.rules.render import min_decision_scale
 
 ROW_RE = re.compile(r"^\s*(E\d{3,})\s*&(.*)\\\\")
 

@@ -5,9 +5,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from rules import ledger
-from rules.fingerprints import evaluation_status
-from rules.model import Violation
+from rigorlab.rules import ledger
+from rigorlab.rules.fingerprints import evaluation_status
+from rigorlab.rules.model import Violation
 
 
 def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
@@ -34,7 +34,7 @@ def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violatio
 
 
 def _project_command_mismatch(workspace: Path, protected: str | None) -> list[Violation]:
-    from rules.render import find_instruction_file, project_settings
+    from rigorlab.rules.render import find_instruction_file, project_settings
     stated = project_settings(workspace).get("evaluation command", "").strip().strip("`")
     if not stated or not protected or " ".join(stated.split()) == " ".join(protected.split()):
         return []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from rules import ledger
-from rules.gates import check_one_variable
-from rules.model import Violation
+from rigorlab.rules import ledger
+from rigorlab.rules.gates import check_one_variable
+from rigorlab.rules.model import Violation
 
 
 def check_one_variable_ledger(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:

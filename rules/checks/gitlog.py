@@ -6,8 +6,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from rules.checks._util import git
-from rules.model import Violation
+from rigorlab.rules.checks._util import git
+from rigorlab.rules.model import Violation
 
 EXP_FORMAT_RE = re.compile(r"^exp\((E\d{3,})\): \S.* -- [\w.\-/@]+=\S+ \(\S.*\)$")
 LOOKS_LIKE_EXP_RE = re.compile(r"^\s*(exp\b|E\d{3,}\b)", re.IGNORECASE)

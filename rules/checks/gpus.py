@@ -10,8 +10,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from rules import ledger
-from rules.model import Violation
+from rigorlab.rules import ledger
+from rigorlab.rules.model import Violation
 
 GRACE_S = 300
 

@@ -7,9 +7,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rules import ledger
-from rules.checks._util import git, tex_lines
-from rules.model import Violation
+from rigorlab.rules import ledger
+from rigorlab.rules.checks._util import git, tex_lines
+from rigorlab.rules.model import Violation
 
 REPORT = "report.tex"
 FIELDS = ("goal", "hypothesis", "method", "implementation", "results", "analysis", "next steps")

@@ -11,8 +11,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rules.checks._util import git
-from rules.model import Violation
+from rigorlab.rules.checks._util import git
+from rigorlab.rules.model import Violation
 
 TODO = "TODO.md"
 STALE_SESSIONS = 3

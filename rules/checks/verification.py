@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rules import ledger
-from rules.checks._util import tex_lines
-from rules.fingerprints import sha256_file
-from rules.model import Violation
-from rules.state import ready
+from rigorlab.rules import ledger
+from rigorlab.rules.checks._util import tex_lines
+from rigorlab.rules.fingerprints import sha256_file
+from rigorlab.rules.model import Violation
+from rigorlab.rules.state import ready
 
 SCRIPTS_GLOB = "scripts/verify_*.py"
 CLAIM_RE = re.compile(r"\\claim\{\s*([^}]*?)\s*\}\{\s*([^}]*?)\s*\}")

@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import sys
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -19,13 +19,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="rigorlab",
         description="MCP tool server for AI-assisted research, and the same tools for a person.",
     )
-    from server import __version__
+    from rigorlab.server import __version__
     parser.add_argument("--version", action="version", version=f"rigorlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import server.cli as pkg
+    import rigorlab.server.cli as pkg
     for mod in sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)):
         if mod.startswith("cmd_") and (only is None or mod == f"cmd_{only}"):
-            importlib.import_module(f"server.cli.{mod}").register(sub)
+            importlib.import_module(f"rigorlab.server.cli.{mod}").register(sub)
     return parser
 
 

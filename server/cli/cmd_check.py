@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 
 def register(sub) -> None:
@@ -20,9 +20,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import state
-    from rules.service import check_workspace
-    from server.jail import check_workspace_root
+    from rigorlab.core import state
+    from rigorlab.rules.service import check_workspace
+    from rigorlab.server.jail import check_workspace_root
     ws = check_workspace_root(workspace_of(args))
     conn = state.connect(state.db_path(ws))
     report = check_workspace(ws, conn, args.rules or None, run_verify=args.run_verify,

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     import anyio
     from rich.console import Console
 
-    from server.demo.runner import DemoError, run_demo
+    from rigorlab.server.demo.runner import DemoError, run_demo
 
     root = Path(tempfile.mkdtemp(prefix="rigorlab-demo-"))
     workspace = Path(args.workspace).resolve() if args.workspace else root / "project"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 _MARK = {True: "[green]ok[/]", False: "[red]missing[/]", None: "[yellow]absent[/]"}
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from core.probes import all_checks
+    from rigorlab.core.probes import all_checks
     from rich.table import Table
 
     checks = all_checks(workspace_of(args).resolve())

@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from core.errors import UserError
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.core.errors import UserError
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 
 def register(sub) -> None:
@@ -74,9 +74,9 @@ def _spec(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from server.jail import Workspace
-    from tools.fw.files import default_out
-    from tools.fw.run import run_spec
+    from rigorlab.server.jail import Workspace
+    from rigorlab.tools.fw.files import default_out
+    from rigorlab.tools.fw.run import run_spec
     ws = Workspace(workspace_of(args))
     out = ws.path(args.out or default_out("run"), what="output folder")
     resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
@@ -124,9 +124,9 @@ def _print_summary(summary: dict, ws) -> None:
 
 
 def _worst_case(args: argparse.Namespace) -> int:
-    from server.jail import Workspace
-    from tools.fw.files import default_out
-    from tools.fw.worst_case import save, worst_case
+    from rigorlab.server.jail import Workspace
+    from rigorlab.tools.fw.files import default_out
+    from rigorlab.tools.fw.worst_case import save, worst_case
     ws = Workspace(workspace_of(args))
     out = ws.path(args.out or default_out("worst-case"), what="output folder")
     c = console()

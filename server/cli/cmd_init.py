@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 TOOLS = ("claude", "codex", "gemini", "opencode")
 
@@ -24,8 +24,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rules.render import init_workspace
-    from server.jail import check_workspace_root
+    from rigorlab.rules.render import init_workspace
+    from rigorlab.server.jail import check_workspace_root
     out = console()
     ws = check_workspace_root(workspace_of(args))
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
               "(Claude Code: /mcp__rigorlab__setup_research_plan) to fill in the project section")
     if args.no_register:
         return 0
-    from server.cli.cmd_install import install
+    from rigorlab.server.cli.cmd_install import install
     change, backup = install(args.tool, args.scope, ws)
     out.print(f"{change.path}: " + ("registered rigorlab" if change.changed else "already registers rigorlab")
               + (f" (previous file kept as {backup})" if backup else ""))

@@ -6,8 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from core.clientconfig import CLIENTS, Launch, apply, config_path, plan
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.core.clientconfig import CLIENTS, Launch, apply, config_path, plan
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 
 def register(sub) -> None:
@@ -28,7 +28,7 @@ def serve_command(workspace: Path | None) -> list[str]:
     """The command a client runs to start this rigorlab: an absolute path, so PATH does not matter."""
     beside = Path(sys.executable).parent / "rigorlab"
     exe = str(beside) if beside.is_file() else shutil.which("rigorlab")
-    base = [str(Path(exe).absolute())] if exe else [sys.executable, "-m", "server"]
+    base = [str(Path(exe).absolute())] if exe else [sys.executable, "-m", "rigorlab.server"]
     cmd = [*base, "serve"]
     return cmd + ["--workspace", str(workspace)] if workspace else cmd
 
@@ -36,7 +36,7 @@ def serve_command(workspace: Path | None) -> list[str]:
 def install(client: str, scope: str, workspace: Path, *, print_only: bool = False,
             url: str | None = None, token_env: str = "RIGORLAB_TOKEN"):
     """Plan (and unless print_only, write) the registration; returns (change, backup)."""
-    from server.jail import check_workspace_root
+    from rigorlab.server.jail import check_workspace_root
     ws = check_workspace_root(workspace)
     launch = (Launch(url=url, token_env=token_env) if url
               else Launch(command=serve_command(ws if scope == "project" else None)))

@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 _COLOR = {"COMPLETED": "green", "RUNNING": "cyan", "SUBMITTED": "blue", "QUEUED": "white",
           "FAILED": "red", "CANCELLED": "yellow", "TIMEOUT": "magenta", "OUT_OF_MEMORY": "red",
@@ -55,7 +55,7 @@ def register(sub) -> None:
 
 
 def _dispatcher(args):
-    from tools.jobs.api import dispatcher_for
+    from rigorlab.tools.jobs.api import dispatcher_for
     return dispatcher_for(workspace_of(args).resolve())
 
 
@@ -89,8 +89,8 @@ def _nodes(args) -> int:
 
 
 def _list(args) -> int:
-    from clusters import ledger
-    from clusters.model import JobState
+    from rigorlab.clusters import ledger
+    from rigorlab.clusters.model import JobState
     d = _dispatcher(args)
     d.tick(force=True)
     conn = d.conn()
@@ -102,9 +102,9 @@ def _list(args) -> int:
 
 
 def _dispatch(args) -> int:
-    from clusters.dispatcher import JobRequest
-    from core.errors import UserError
-    from tools.jobs.api import dispatch
+    from rigorlab.clusters.dispatcher import JobRequest
+    from rigorlab.core.errors import UserError
+    from rigorlab.tools.jobs.api import dispatch
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
@@ -123,14 +123,14 @@ def _dispatch(args) -> int:
                                  image=args.image))
     console().print(_job_table([job], "dispatched"))
     if job.state.value == "QUEUED":
-        from clusters.runner import spawn
+        from rigorlab.clusters.runner import spawn
         spawn(d.workspace_root)
         console().print("[yellow]queued: a detached queue runner starts it when a slot frees[/]")
     return 0
 
 
 def _status(args) -> int:
-    from clusters import ledger
+    from rigorlab.clusters import ledger
     d = _dispatcher(args)
     d.tick(force=True)
     job = d.get(args.job_id)

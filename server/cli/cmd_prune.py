@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from core.errors import UserError
-from server.cli.common import console
+from rigorlab.core.errors import UserError
+from rigorlab.server.cli.common import console
 
 METHODS = ["magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit"]
 
@@ -64,7 +64,7 @@ def _options(items: list[str]) -> dict:
 
 
 def _setup(args):
-    from tools.pruning.patterns import parse_pattern
+    from rigorlab.tools.pruning.patterns import parse_pattern
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -73,8 +73,8 @@ def _setup(args):
 
 
 def _layer(args: argparse.Namespace) -> int:
-    from tools.pruning.layer import layer_from_model, prune_layer
-    from tools.pruning.models import linear_layers, load_model
+    from rigorlab.tools.pruning.layer import layer_from_model, prune_layer
+    from rigorlab.tools.pruning.models import linear_layers, load_model
     out = console()
     if not args.layer:
         for name in linear_layers(load_model(args.model).model):
@@ -107,7 +107,7 @@ def _layer_table(out, rows: list[dict]) -> None:
 
 def _model(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from tools.pruning.pipeline import ModelSpec, prune_model
+    from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
     _, sparsity = _setup(args)
     spec = ModelSpec(model=args.model, method=args.method, sparsity=None if args.nm else sparsity,
                      nm=args.nm, per_layer=args.per_layer, warm_start=args.warm_start,
@@ -146,7 +146,7 @@ def _model_table(out, report: dict) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from tools.pruning.evaluate import evaluate_model
+    from rigorlab.tools.pruning.evaluate import evaluate_model
     out = console()
     with out.status("evaluating ..."):
         res = evaluate_model(args.model, text=_path(args.text), dense=args.dense,

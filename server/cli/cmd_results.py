@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 
 def register(sub) -> None:
@@ -82,12 +82,12 @@ _ARGS = {"query": _args_query, "compare": _args_compare, "summary": _args_summar
 
 
 def _ctx(args):
-    from server.context import ServerContext
+    from rigorlab.server.context import ServerContext
     return ServerContext.open(workspace_of(args))
 
 
 def _json_arg(text: str, what: str) -> dict:
-    from core.errors import UserError
+    from rigorlab.core.errors import UserError
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -109,7 +109,7 @@ def _table(title: str, columns: list[str], rows: list[list]) -> None:
 
 
 def _experiments(args) -> int:
-    from tools.results.experiments import listing
+    from rigorlab.tools.results.experiments import listing
     total, rows = listing(_ctx(args).db(), limit=100)
     cols = ["id", "status", "tier", "runs", "parent_id", "git_commit", "created", "goal"]
     _table(f"{total} experiments", cols, [[_cell(c, r[c])
@@ -124,7 +124,7 @@ def _cell(column: str, value):
 
 
 def _query(args) -> int:
-    from tools.results.query import query
+    from rigorlab.tools.results.query import query
     fields = [f.strip() for f in args.fields.split(",")] if args.fields else None
     out = query(_ctx(args).db(), args.filter, aggregate=args.aggregate, value=args.value,
                 fields=fields, order_by=args.order_by, limit=args.limit, offset=args.offset,
@@ -135,7 +135,7 @@ def _query(args) -> int:
 
 
 def _compare(args) -> int:
-    from tools.results.stats import compare
+    from rigorlab.tools.results.stats import compare
     out = compare(_ctx(args).db(), args.candidate, args.baseline, args.metric, value=args.value,
                   higher_is_better=args.higher_is_better)
     rows = [[name, s["n"], s["nan"], s["mean"], s["std"]] for name, s in
@@ -147,7 +147,7 @@ def _compare(args) -> int:
 
 
 def _summary(args) -> int:
-    from tools.results import tables
+    from rigorlab.tools.results import tables
     ctx = _ctx(args)
     table = tables.rows(ctx.db(), args.metric, baseline=args.baseline, filter=args.filter,
                         value=args.value, min_scale=args.min_scale,
@@ -167,7 +167,7 @@ def _summary(args) -> int:
 
 
 def _plot(args) -> int:
-    from tools.results.plots import plot
+    from rigorlab.tools.results.plots import plot
     ctx = _ctx(args)
     out = plot(ctx.db(), ctx.workspace.path("images"), args.metric, x=args.x, filter=args.filter,
                value=args.value, name=args.name)
@@ -177,7 +177,7 @@ def _plot(args) -> int:
 
 
 def _start(args) -> int:
-    from tools.results.experiments import start
+    from rigorlab.tools.results.experiments import start
     ctx = _ctx(args)
     out = start(ctx.db(), goal=args.goal, hypothesis=args.hypothesis,
                 config=_json_arg(args.config, "--config"), parent=args.parent, tier=args.tier,
@@ -188,7 +188,7 @@ def _start(args) -> int:
 
 
 def _record(args) -> int:
-    from tools.results.runs import record
+    from rigorlab.tools.results.runs import record
     ctx = _ctx(args)
     out = record(ctx.db(), args.experiment_id, _json_arg(args.metrics, "metrics"), seed=args.seed,
                  experiment_status=args.status, workspace=ctx.workspace.root)

@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sandbox.argv import RUNTIMES
-from sandbox.clients import TOOLS
+from rigorlab.sandbox.argv import RUNTIMES
+from rigorlab.sandbox.clients import TOOLS
 
 
 def register(sub) -> None:
@@ -51,8 +51,8 @@ def register(sub) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from sandbox.argv import DEFAULT_IMAGE
-    from sandbox.build import DEFAULT_BASE, SANDBOX_DIR, build_image
+    from rigorlab.sandbox.argv import DEFAULT_IMAGE
+    from rigorlab.sandbox.build import DEFAULT_BASE, SANDBOX_DIR, build_image
     out = build_image(args.runtime, base=args.base or DEFAULT_BASE, tag=args.tag or DEFAULT_IMAGE,
                       context=Path(args.context) if args.context else SANDBOX_DIR,
                       dockerfile=args.dockerfile, output=Path(args.output) if args.output else None,
@@ -62,7 +62,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_base(args: argparse.Namespace) -> int:
-    from sandbox.build import DEFAULT_BASE, make_base
+    from rigorlab.sandbox.build import DEFAULT_BASE, make_base
     tag = make_base(args.runtime, tag=args.tag or DEFAULT_BASE, suite=args.suite, mirror=args.mirror,
                     rootfs=Path(args.rootfs) if args.rootfs else None,
                     log=lambda line: print(line, file=sys.stderr))
@@ -71,11 +71,11 @@ def run_base(args: argparse.Namespace) -> int:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.gpus import default_gpus, parse_gpus
-    from sandbox.launch import SessionOptions, run_session
-    from sandbox.policy import check_bind, parse_bind
-    from server.cli.common import workspace_of
-    from server.jail import check_workspace_root
+    from rigorlab.sandbox.gpus import default_gpus, parse_gpus
+    from rigorlab.sandbox.launch import SessionOptions, run_session
+    from rigorlab.sandbox.policy import check_bind, parse_bind
+    from rigorlab.server.cli.common import workspace_of
+    from rigorlab.server.jail import check_workspace_root
 
     workspace = check_workspace_root(args.path or workspace_of(args))
     binds = [check_bind(*parse_bind(m)) for m in args.mount]
@@ -91,7 +91,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 def _write_instructions(workspace: Path, tool: str) -> None:
     """The client's instruction file (CLAUDE.md, AGENTS.md, GEMINI.md) with the rules block."""
-    from rules.render import instruction_file, render, write_atomic
+    from rigorlab.rules.render import instruction_file, render, write_atomic
     target = workspace / instruction_file(tool)
     old = target.read_text(encoding="utf-8") if target.exists() else None
     new = render(old)

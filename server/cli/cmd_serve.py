@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import UserError
-from server.cli.common import add_workspace_arg, workspace_of
+from rigorlab.core.errors import UserError
+from rigorlab.server.cli.common import add_workspace_arg, workspace_of
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.app import build_server
+    from rigorlab.server.app import build_server
     app = build_server(workspace_of(args), background=True)
     if not args.http:
         app.run()
@@ -36,7 +36,7 @@ def _serve_http(app, args: argparse.Namespace) -> int:
     import uvicorn
     from mcp.server.transport_security import TransportSecuritySettings
 
-    from server.http_auth import BearerGate, is_loopback, resolve_token
+    from rigorlab.server.http_auth import BearerGate, is_loopback, resolve_token
 
     if not args.uds and not is_loopback(args.host) and not args.allow_remote:
         raise UserError(f"refusing to listen on {args.host}, which is not a loopback address: "

@@ -50,9 +50,9 @@ class Demo:
 
 
 def steps() -> list[Any]:
-    import server.demo as pkg
+    import rigorlab.server.demo as pkg
     names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("step_"))
-    return [importlib.import_module(f"server.demo.{n}") for n in names]
+    return [importlib.import_module(f"rigorlab.server.demo.{n}") for n in names]
 
 
 async def run_demo(workspace: Path, state_home: Path, console: Console) -> int:
@@ -61,7 +61,7 @@ async def run_demo(workspace: Path, state_home: Path, console: Console) -> int:
 
     env = dict(os.environ, RIGORLAB_STATE_HOME=str(state_home), PYTHONUNBUFFERED="1")
     params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "server", "serve", "--workspace", str(workspace)],
+                                   args=["-m", "rigorlab.server", "serve", "--workspace", str(workspace)],
                                    env=env, cwd=str(workspace))
     t0 = time.perf_counter()
     async with Client(params, mode="legacy") as client:

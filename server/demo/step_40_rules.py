@@ -8,7 +8,7 @@ METRIC = "def accuracy(y, p):\n    return sum(a == b for a, b in zip(y, p)) / le
 
 
 async def run(demo) -> None:
-    from rules.render import init_workspace
+    from rigorlab.rules.render import init_workspace
     ws = demo.workspace
     done = init_workspace(ws, "claude")
     demo.console.print("rigorlab init --tool claude (files only): "

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from server.context import ServerContext
-from server.registry import progress_reporter, tool
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import progress_reporter, tool
 
 IN_CALL_LIMIT_S = 60.0
 SETS_DOC = ("simplex unit_simplex l1 l2 lp linf box k_sparse hypersimplex birkhoff nuclear "
@@ -45,9 +45,9 @@ def register(app, ctx: ServerContext) -> None:
         options: Annotated[dict[str, Any] | None, Field(description=" ".join(OPTIONS))] = None,
     ) -> dict[str, Any]:
         """Frank-Wolfe, convex objective over a set; saves x, trajectory, plot."""
-        from core.errors import UserError
-        from tools.fw.files import default_out
-        from tools.fw.run import run_spec
+        from rigorlab.core.errors import UserError
+        from rigorlab.tools.fw.files import default_out
+        from rigorlab.tools.fw.run import run_spec
         opts = dict(options or {})
         unknown = sorted(k for k in opts if k not in OPTIONS)
         if unknown:
@@ -75,8 +75,8 @@ def register(app, ctx: ServerContext) -> None:
         out: str | None = None,
     ) -> dict[str, Any]:
         """Worst-case FW on the unit ball (optimum on the boundary): fit gap ~ c/t^2, plot."""
-        from tools.fw.files import default_out
-        from tools.fw.worst_case import save, worst_case
+        from rigorlab.tools.fw.files import default_out
+        from rigorlab.tools.fw.worst_case import save, worst_case
         out_path = ctx.workspace.path(out or default_out("worst-case"), what="output folder")
         summary = save(worst_case(r_end=r_end, bits=bits, step=step), out_path)
         summary["files"] = {k: ctx.workspace.rel(v) for k, v in summary["files"].items()}
@@ -93,9 +93,9 @@ def _out(ctx: ServerContext, summary: dict, out_path) -> dict[str, Any]:
 
 def _dispatch(ctx: ServerContext, spec: dict, out_rel: str, resolve, device: str) -> dict[str, Any]:
     """Validate what is cheap to validate here, then send the run out as a job."""
-    from core.errors import UserError
-    from tools.fw.run import check_spec
-    from tools.jobs import submit
+    from rigorlab.core.errors import UserError
+    from rigorlab.tools.fw.run import check_spec
+    from rigorlab.tools.jobs import submit
     check_spec(spec)
     for name, ref in (spec.get("data") or {}).items():
         path = resolve(str(ref).rsplit(":", 1)[0] if ".safetensors:" in str(ref) else str(ref), f"array {name}")
@@ -103,7 +103,7 @@ def _dispatch(ctx: ServerContext, spec: dict, out_rel: str, resolve, device: str
             raise UserError(f"array file {ref!r} for {name} does not exist in the workspace")
     if resolve(out_rel, "output folder").exists():
         raise UserError(f"output folder {out_rel} already exists: choose another out")
-    command = " ".join([shlex.quote(sys.executable), "-m", "tools.fw.run", "--workspace",
+    command = " ".join([shlex.quote(sys.executable), "-m", "rigorlab.tools.fw.run", "--workspace",
                         shlex.quote(str(ctx.workspace.root)), "--out", shlex.quote(out_rel),
                         "--spec-json", shlex.quote(json.dumps(spec))])
     job_id = submit(command, workspace=ctx.workspace.root, cwd=".", name="fw",

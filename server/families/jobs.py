@@ -7,8 +7,8 @@ from typing import Annotated
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from server.context import ServerContext
-from server.registry import progress_reporter, tool
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import progress_reporter, tool
 
 MAX_WAIT_S = 50
 
@@ -71,7 +71,7 @@ def register(app, ctx: ServerContext) -> None:
 
     def dispatcher():
         if "d" not in holder:
-            from tools.jobs.api import dispatcher_for
+            from rigorlab.tools.jobs.api import dispatcher_for
             d = dispatcher_for(ctx.workspace.root, state_dir=ctx.state_dir, conn_factory=ctx.db)
             d.auto_monitor = True
             holder["d"] = d
@@ -104,8 +104,8 @@ def register(app, ctx: ServerContext) -> None:
         depends_on: Annotated[list[str] | None, Field(description="refused: jobs must be independent")] = None,
     ) -> JobOut:
         """Start a command as a detached job; returns its id at once (QUEUED while GPUs are busy)."""
-        from clusters.dispatcher import JobRequest
-        from tools.jobs.api import dispatch
+        from rigorlab.clusters.dispatcher import JobRequest
+        from rigorlab.tools.jobs.api import dispatch
         req = JobRequest(command=command, cwd=ctx.workspace.path(cwd, must_exist=True, what="cwd"),
                          target=target, gpus=gpus, cpus=cpus, mem_mb=mem_mb,
                          time_limit_s=time_limit_s, env=env or {}, experiment_id=experiment_id,
@@ -118,7 +118,7 @@ def register(app, ctx: ServerContext) -> None:
         limit: Annotated[int, Field(ge=0, le=100)] = 10,
     ) -> StatusOut:
         """One job's state, exit code and reason; or per-state counts and the latest jobs."""
-        from clusters import ledger
+        from rigorlab.clusters import ledger
         d = dispatcher()
         d.start_monitor()
         conn = d.conn()
@@ -162,7 +162,7 @@ def register(app, ctx: ServerContext) -> None:
     @app.resource("rigorlab://jobs/{job_id}/{stream}", name="job_log", mime_type="text/plain",
                   description="a job's stdout, stderr, env or command.sh (last 64 KB)")
     def job_log_resource(job_id: str, stream: str) -> str:
-        from core.errors import UserError
+        from rigorlab.core.errors import UserError
         d = dispatcher()
         try:
             probe = d.logs(job_id, stream, 0, 0)

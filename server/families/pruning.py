@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from server.context import ServerContext
-from server.registry import progress_reporter, tool
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import progress_reporter, tool
 
 Method = Literal["magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit"]
 BUILTINS = ("minilm", "tiny-llama", "tiny-gpt2")
@@ -40,9 +40,9 @@ def register(app, ctx: ServerContext) -> None:
         out: Annotated[str | None, Field(description="mask file (.safetensors)")] = None,
     ) -> dict[str, Any]:
         """Prune one layer: error (absolute, relative, vs Wanda, held-out), time, mask file."""
-        from core.errors import UserError
-        from tools.pruning.layer import LayerInputs, layer_from_model, prune_layer as run, read_matrix
-        from tools.pruning.patterns import parse_pattern
+        from rigorlab.core.errors import UserError
+        from rigorlab.tools.pruning.layer import LayerInputs, layer_from_model, prune_layer as run, read_matrix
+        from rigorlab.tools.pruning.patterns import parse_pattern
         pattern = parse_pattern(sparsity, nm, per_layer)
         if weights or gram:
             if not (weights and gram) or model:
@@ -84,10 +84,10 @@ def register(app, ctx: ServerContext) -> None:
         device: str = "cpu",
     ) -> dict[str, Any]:
         """Prune every linear layer in order on pruned activations; saves model, masks, report."""
-        from core.errors import UserError
-        from tools.pruning.patterns import parse_pattern
-        from tools.pruning.pipeline import ModelSpec, prune_model as run
-        from tools.pruning.reconstruct import parse_window
+        from rigorlab.core.errors import UserError
+        from rigorlab.tools.pruning.patterns import parse_pattern
+        from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model as run
+        from rigorlab.tools.pruning.reconstruct import parse_window
         parse_pattern(sparsity, nm, per_layer)
         parse_window(reconstruct)
         label = nm.replace(":", "of") if nm else f"{int(round((sparsity or 0) * 100))}"
@@ -116,7 +116,7 @@ def register(app, ctx: ServerContext) -> None:
         device: str = "cpu",
     ) -> dict[str, Any]:
         """Perplexity (causal LM) or cosine similarity to the dense model (encoder); sparsity."""
-        from tools.pruning.evaluate import evaluate_model as run
+        from rigorlab.tools.pruning.evaluate import evaluate_model as run
         ref = _model_ref(ctx, model)
         dense_ref = str(_model_ref(ctx, dense)) if dense else None
         result = run(str(ref), text=_text(ctx, text), dense=dense_ref, n_samples=n_samples,
@@ -134,7 +134,7 @@ def _model_ref(ctx: ServerContext, model: str) -> str | Path:
         return path
     if model.count("/") == 1 and not model.startswith((".", "/")):
         return model
-    from core.errors import UserError
+    from rigorlab.core.errors import UserError
     raise UserError(f"model {model!r} is neither a folder in the workspace nor one of "
                     f"{', '.join(BUILTINS)}")
 
@@ -166,8 +166,8 @@ def _model_out(ctx: ServerContext, report: dict, out_path: Path) -> dict[str, An
 
 def _dispatch(ctx: ServerContext, spec, out_path: Path, out_rel: str) -> dict[str, Any]:
     from dataclasses import asdict
-    from tools.jobs import submit
-    command = " ".join([shlex.quote(sys.executable), "-m", "tools.pruning.run_job",
+    from rigorlab.tools.jobs import submit
+    command = " ".join([shlex.quote(sys.executable), "-m", "rigorlab.tools.pruning.run_job",
                         "--spec-json", shlex.quote(json.dumps(asdict(spec))),
                         "--out", shlex.quote(str(out_path))])
     job_id = submit(command, workspace=ctx.workspace.root, cwd=".", name="prune",

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.context import ServerContext
-from server.registry import tool
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import tool
 
 Value = Literal["last", "min", "max"]
 VALUE_DOC = "last value, or min/max over steps"
@@ -79,8 +79,8 @@ def register(app, ctx: ServerContext) -> None:
         experiment_id: Annotated[str, Field(description="default: next free")] = "",
     ) -> StartOut:
         """Record a new experiment (E001, E002, ...); returns its config diff to the parent."""
-        from tools.results.experiments import start
-        from tools.results.gates import require_clean_tree
+        from rigorlab.tools.results.experiments import start
+        from rigorlab.tools.results.gates import require_clean_tree
         require_clean_tree(ctx.workspace.root)
         return StartOut(**start(ctx.db(), goal=goal, hypothesis=hypothesis, config=config,
                                 parent=parent or None, tier=tier, scale=scale, reason=reason or None, tags=tags,
@@ -95,7 +95,7 @@ def register(app, ctx: ServerContext) -> None:
         experiment_status: Literal["running", "finished", "failed", "abandoned"] | None = None,
     ) -> RecordOut:
         """Record one run's metrics by hand (outside dispatch_job); metrics {} + status: status only."""
-        from tools.results.runs import record
+        from rigorlab.tools.results.runs import record
         paths = [ctx.workspace.rel(ctx.workspace.path(a, must_exist=True, what="artifact"))
                  for a in artifacts or []]
         return RecordOut(**record(ctx.db(), experiment_id, metrics, seed=seed,
@@ -115,7 +115,7 @@ def register(app, ctx: ServerContext) -> None:
         offset: int = 0,
     ) -> QueryOut:
         """Filter runs or experiments by params.*, metrics.*, tags.*, attributes."""
-        from tools.results.query import query
+        from rigorlab.tools.results.query import query
         return QueryOut(**query(ctx.db(), filter, aggregate=None if aggregate == "none" else aggregate,
                                 value=value, fields=fields, order_by=order_by or None, limit=limit,
                                 offset=offset))
@@ -129,7 +129,7 @@ def register(app, ctx: ServerContext) -> None:
         higher_is_better: bool | None = None,
     ) -> CompareOut:
         """Candidate vs baseline over seeds: mean, std, delta, Welch t-test."""
-        from tools.results.stats import compare
+        from rigorlab.tools.results.stats import compare
         out = compare(ctx.db(), candidate, baseline, metric, value=value,
                       higher_is_better=higher_is_better)
         return CompareOut(candidate=out["candidate_stats"], baseline=out["baseline_stats"],
@@ -147,7 +147,7 @@ def register(app, ctx: ServerContext) -> None:
         report: Annotated[str, Field(description="report.tex: update its summary region")] = "",
     ) -> SummaryOut:
         """Summary table (ID, date, description, commit, metric, vs baseline, status)."""
-        from tools.results import tables
+        from rigorlab.tools.results import tables
         table = tables.rows(ctx.db(), metric, baseline=baseline or None, filter=filter, value=value,
                             min_scale=min_scale, workspace=ctx.workspace.root)
         updated = None
@@ -165,7 +165,7 @@ def register(app, ctx: ServerContext) -> None:
         name: Annotated[str, Field(description="file stem")] = "",
     ) -> PlotOut:
         """Plot a metric per experiment or parameter, seeds as error bars; PNG+PDF in images/."""
-        from tools.results.plots import plot
+        from rigorlab.tools.results.plots import plot
         out = plot(ctx.db(), ctx.workspace.path("images", what="images folder"), metric, x=x,
                    filter=filter, value=value, name=name or None)
         return PlotOut(paths=[ctx.workspace.rel(p) for p in out["paths"]])
@@ -173,7 +173,7 @@ def register(app, ctx: ServerContext) -> None:
     @app.resource("rigorlab://results/summary", name="results-summary", mime_type="text/markdown",
                   description="Latest experiments: id, status, tier, runs, goal.")
     def results_summary() -> str:
-        from tools.results.experiments import listing
+        from rigorlab.tools.results.experiments import listing
         total, rows = listing(ctx.db(), limit=50)
         lines = [f"{total} experiments (latest 50)", "", "| ID | status | tier | runs | goal |",
                  "|---|---|---|---|---|"]
@@ -182,10 +182,10 @@ def register(app, ctx: ServerContext) -> None:
 
 
 def _register_hook(ctx: ServerContext) -> None:
-    from clusters.hooks import on_job_finished
+    from rigorlab.clusters.hooks import on_job_finished
 
     def ingest_results(job) -> None:
-        from tools.results.ingest import ingest_finished_job
+        from rigorlab.tools.results.ingest import ingest_finished_job
         # Hooks are per process; a job of another workspace's ledger is not ours to store.
         if Path(job.job_dir).resolve().is_relative_to(ctx.state_dir.resolve()):
             ingest_finished_job(ctx.db(), job, ctx.workspace.root)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from server.context import ServerContext
-from server.registry import tool
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import tool
 
 MAX_LISTED = 40
 
@@ -38,7 +38,7 @@ def register(app, ctx: ServerContext) -> None:
         online: Annotated[bool, Field(description="look up bib ids")] = False,
     ) -> CheckOut:
         """Check the research rules: violations with evidence and fix."""
-        from rules.service import check_workspace
+        from rigorlab.rules.service import check_workspace
         notes = _dispatch_verifications(ctx) if run_verify else []
         report = check_workspace(ctx.workspace.root, ctx.db(), rules, online=online,
                                  inventory=_gpu_inventory(ctx))
@@ -55,7 +55,7 @@ def register(app, ctx: ServerContext) -> None:
         reason: Annotated[str | None, Field(description="researcher's reason to re-protect")] = None,
     ) -> ProtectOut:
         """Fingerprint the evaluation (rule II): runs after a later change are invalid."""
-        from rules.fingerprints import protect, protected_roots
+        from rigorlab.rules.fingerprints import protect, protected_roots
         paths = [ctx.workspace.rel(ctx.workspace.path(f, must_exist=True, what="protected file"))
                  for f in files]
         status = protect(ctx.workspace.root, ctx.db(), command, paths, reason)
@@ -64,45 +64,45 @@ def register(app, ctx: ServerContext) -> None:
     @app.prompt(title="Set up the research plan")
     def setup_research_plan() -> str:
         """Dialogue in rounds that fills in the project instructions (resumes where it stopped)."""
-        from rules.prompts import setup_research_plan as text
+        from rigorlab.rules.prompts import setup_research_plan as text
         return text(ctx.workspace.root)
 
     @app.prompt(title="Retrospective")
     def retro() -> str:
         """Grade each rule against this session's evidence and append notes to REVISION.md."""
-        from rules.prompts import retro as text
+        from rigorlab.rules.prompts import retro as text
         return text(ctx.workspace.root, ctx.db())
 
     @app.prompt(title="Update the base rules")
     def update_base() -> str:
         """Fold accepted REVISION.md notes into the project's rules."""
-        from rules.prompts import update_base as text
+        from rigorlab.rules.prompts import update_base as text
         return text(ctx.workspace.root)
 
     @app.resource("rigorlab://rules", title="Research rules", mime_type="text/markdown")
     def rules_resource() -> str:
         """All methodology rules with their ids, modules and how each is enforced."""
-        from rules.render import rules_reference
+        from rigorlab.rules.render import rules_reference
         return rules_reference()
 
     @app.resource("rigorlab://rules/{rule_id}", title="One research rule", mime_type="text/markdown")
     def rule_resource(rule_id: str) -> str:
         """One rule by id (I..X, M1, M2, C1, C2, N1..N5, W1..W3)."""
-        from rules.catalog import enforcement, rule
+        from rigorlab.rules.catalog import enforcement, rule
         r = rule(rule_id)
         return f"{r.markdown()}\n\nModule: {r.module}. Enforced by: {enforcement(r)}.\n"
 
     @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
     def project_resource() -> str:
         """The project section of the workspace's instruction file."""
-        from rules.render import find_instruction_file, project_section
+        from rigorlab.rules.render import find_instruction_file, project_section
         found = find_instruction_file(ctx.workspace.root)
         text = project_section(found.read_text(encoding="utf-8")) if found else ""
         return text or "No project instructions yet: run `rigorlab init` and the setup_research_plan prompt."
 
 
 def _dispatcher(ctx: ServerContext):
-    from tools.jobs.api import dispatcher_for
+    from rigorlab.tools.jobs.api import dispatcher_for
     d = dispatcher_for(ctx.workspace.root, state_dir=ctx.state_dir, conn_factory=ctx.db)
     d.auto_monitor = True
     return d
@@ -113,9 +113,9 @@ def _dispatch_verifications(ctx: ServerContext) -> list[str]:
     its verdict is recorded from the job ledger when it ends."""
     import shlex
 
-    from clusters.dispatcher import JobRequest
-    from rules.checks.verification import python_for, to_dispatch
-    from tools.jobs.api import dispatch
+    from rigorlab.clusters.dispatcher import JobRequest
+    from rigorlab.rules.checks.verification import python_for, to_dispatch
+    from rigorlab.tools.jobs.api import dispatch
     todo = to_dispatch(ctx.workspace.root, ctx.db())
     if not todo:
         return ["every verification script has a verdict for its current content or a job under way"]
@@ -133,7 +133,7 @@ def _dispatch_verifications(ctx: ServerContext) -> list[str]:
 
 def _gpu_inventory(ctx: ServerContext) -> dict[str, int] | None:
     """GPUs per target of the jobs waiting now (rule C1); None when nothing is queued."""
-    from rules import ledger
+    from rigorlab.rules import ledger
     targets = {j.target for j in ledger.active_jobs(ctx.db()) if j.state == "QUEUED"}
     if not targets:
         return None

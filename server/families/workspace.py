@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from server import __version__
-from server.context import ServerContext
-from server.registry import tool
+from rigorlab.server import __version__
+from rigorlab.server.context import ServerContext
+from rigorlab.server.registry import tool
 
 
 class ServerInfo(BaseModel):

@@ -20,9 +20,9 @@ def fast_polls(monkeypatch):
 @pytest.fixture
 def make_dispatcher(workspace, tmp_path):
     """make_dispatcher(toml) -> a Dispatcher on the test workspace with that clusters.toml."""
-    from clusters import config
-    from clusters.dispatcher import Dispatcher
-    from core.paths import state_dir_for
+    from rigorlab.clusters import config
+    from rigorlab.clusters.dispatcher import Dispatcher
+    from rigorlab.core.paths import state_dir_for
 
     made = []
 

@@ -31,7 +31,7 @@ def shared_dir():
 
 def until_running(d, job_id: str, timeout: float = 30.0):
     """Tick until the job is RUNNING (fails the test after `timeout`, never hangs)."""
-    from clusters.model import JobState
+    from rigorlab.clusters.model import JobState
     deadline = time.monotonic() + timeout
     while (job := d.get(job_id)).state != JobState.RUNNING:
         assert time.monotonic() < deadline and not job.terminal, f"{job_id} never ran: {job}"

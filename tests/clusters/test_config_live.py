@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from clusters.dispatcher import Dispatcher, JobRequest
-from clusters.doctor import doctor_checks
-from core.errors import UserError
-from core.paths import state_dir_for
+from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.doctor import doctor_checks
+from rigorlab.core.errors import UserError
+from rigorlab.core.paths import state_dir_for
 from tests.clusters.jobhelpers import ssh_node_toml
 from tests.conftest import require_service
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clusters.dispatcher import JobRequest
-from clusters.model import JobState
-from core.errors import UserError
+from rigorlab.clusters.dispatcher import JobRequest
+from rigorlab.clusters.model import JobState
+from rigorlab.core.errors import UserError
 from tests.clusters.jobhelpers import until_running
 
 
@@ -106,11 +106,11 @@ def test_logs_of_a_job_that_never_started(make_dispatcher, workspace):
 def test_a_job_whose_launcher_died_becomes_lost_not_rerun(make_dispatcher, workspace, monkeypatch):
     monkeypatch.setenv("RIGORLAB_JOB_START_GRACE_S", "0.5")
     d = make_dispatcher()
-    from clusters import ledger
+    from rigorlab.clusters import ledger
     job = d.submit(req(workspace, "true"))
     d.wait(job.id, 20)
     # A row claimed (SUBMITTED) by a process that died before launching anything:
-    from clusters.model import Job
+    from rigorlab.clusters.model import Job
     import uuid
     ghost = Job(id="", uuid=uuid.uuid4().hex, target="local", backend="local",
                 state=JobState.QUEUED, command="touch ran", cwd=str(workspace), job_dir=workspace)

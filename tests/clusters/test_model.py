@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from clusters import config, hooks, ledger
-from clusters.inventory import parse_nvidia_smi_csv
-from clusters.model import ACTIVE, TERMINAL, IllegalTransition, Job, JobState, can_move
-from clusters.slurm_states import SLURM_STATES, map_state, parse_exit, parse_scontrol, parse_squeue
-from core import state
-from core.errors import UserError
+from rigorlab.clusters import config, hooks, ledger
+from rigorlab.clusters.inventory import parse_nvidia_smi_csv
+from rigorlab.clusters.model import ACTIVE, TERMINAL, IllegalTransition, Job, JobState, can_move
+from rigorlab.clusters.slurm_states import SLURM_STATES, map_state, parse_exit, parse_scontrol, parse_squeue
+from rigorlab.core import state
+from rigorlab.core.errors import UserError
 
 DATA = Path(__file__).parent / "data"
 

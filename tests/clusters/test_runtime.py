@@ -7,10 +7,10 @@ import shlex
 
 import pytest
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
-from clusters.dispatcher import JobRequest
-from clusters.model import JobState
+from rigorlab.clusters.dispatcher import JobRequest
+from rigorlab.clusters.model import JobState
 from tests.conftest import require_service
 
 
@@ -50,7 +50,7 @@ def test_docker_and_apptainer_command_lines(make_dispatcher, workspace):
 
 
 def test_runtime_precedence(make_dispatcher, workspace, monkeypatch):
-    from clusters.dispatcher import JobRequest as R
+    from rigorlab.clusters.dispatcher import JobRequest as R
     d = make_dispatcher('[defaults]\nruntime = "podman"\n[local]\ngpus = 1\n[nodes.n]\nhost = "h"\n'
                         'runtime = "apptainer"\n')
     local, node = d.backend("local"), d.backend("n")

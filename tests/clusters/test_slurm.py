@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from clusters import ledger
-from clusters.dispatcher import JobRequest
-from clusters.model import Job, JobState
+from rigorlab.clusters import ledger
+from rigorlab.clusters.dispatcher import JobRequest
+from rigorlab.clusters.model import Job, JobState
 from tests.conftest import require_service
 
 from tests.clusters.jobhelpers import shared_dir, ssh_node_toml, until_running  # noqa: F401 - fixture
@@ -79,7 +79,7 @@ def test_a_lost_sbatch_reply_is_recovered_by_name(slurm, make_dispatcher, worksp
 
 
 def test_sbatch_that_times_out_after_submitting_is_found_by_name(slurm, make_dispatcher, workspace):
-    from clusters.shell import ShellError
+    from rigorlab.clusters.shell import ShellError
     d = make_dispatcher(TOML)
     shell = d.backend("hpc").shell()
     real_run = shell.run

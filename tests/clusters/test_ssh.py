@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from clusters.dispatcher import JobRequest
-from clusters.model import JobState
+from rigorlab.clusters.dispatcher import JobRequest
+from rigorlab.clusters.model import JobState
 from tests.clusters.jobhelpers import ssh_node_toml, until_running
 from tests.conftest import require_service
 
@@ -158,7 +158,7 @@ def test_node_lost_mid_job_becomes_node_fail(sshd, second_sshd, make_dispatcher,
 
 
 def test_a_lost_launch_reply_is_reconciled_not_failed(sshd, make_dispatcher, workspace):
-    from clusters.shell import ShellError
+    from rigorlab.clusters.shell import ShellError
     d = make_dispatcher(ssh_node_toml(sshd))
     shell = d.backend("box").shell()
     real_launch = shell.launch

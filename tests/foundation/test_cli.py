@@ -10,7 +10,7 @@ HEAVY = ("torch", "transformers", "scipy", "matplotlib", "paramiko", "docker", "
 
 
 def test_building_the_server_imports_nothing_heavy(workspace):
-    code = ("import sys; from server.app import build_server; build_server(sys.argv[1]); "
+    code = ("import sys; from rigorlab.server.app import build_server; build_server(sys.argv[1]); "
             f"print([m for m in sys.modules if m.split('.')[0] in {HEAVY!r}])")
     out = subprocess.run([sys.executable, "-c", code, str(workspace)], capture_output=True,
                          text=True, timeout=60)
@@ -19,7 +19,7 @@ def test_building_the_server_imports_nothing_heavy(workspace):
 
 
 def test_doctor_reports_every_area_with_fixes(workspace):
-    out = subprocess.run([sys.executable, "-m", "server", "doctor", "--json", "-w", str(workspace)],
+    out = subprocess.run([sys.executable, "-m", "rigorlab.server", "doctor", "--json", "-w", str(workspace)],
                          capture_output=True, text=True, timeout=120)
     checks = json.loads(out.stdout)
     areas = {c["area"] for c in checks}
@@ -33,12 +33,12 @@ def test_doctor_reports_every_area_with_fixes(workspace):
 
 
 def test_doctor_table_for_a_person(workspace):
-    out = subprocess.run([sys.executable, "-m", "server", "doctor", "-w", str(workspace)],
+    out = subprocess.run([sys.executable, "-m", "rigorlab.server", "doctor", "-w", str(workspace)],
                          capture_output=True, text=True, timeout=120)
     assert "rigorlab doctor" in out.stdout and "state directory" in out.stdout
 
 
 def test_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "server", "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "rigorlab.server", "--help"], capture_output=True, text=True, timeout=60)
     for cmd in ("serve", "install", "doctor", "demo"):
         assert cmd in out.stdout

@@ -7,10 +7,10 @@ import sys
 
 
 def test_demo_walks_every_step(tmp_path):
-    from server.demo.runner import steps
+    from rigorlab.server.demo.runner import steps
 
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
-    out = subprocess.run([sys.executable, "-m", "server", "demo", "-w", str(tmp_path / "project")],
+    out = subprocess.run([sys.executable, "-m", "rigorlab.server", "demo", "-w", str(tmp_path / "project")],
                          capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     for step in steps():

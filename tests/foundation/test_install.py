@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 
-from core.clientconfig import CLIENTS, Launch, config_path, read_entry, render
-from server.cli.cmd_install import install
+from rigorlab.core.clientconfig import CLIENTS, Launch, config_path, read_entry, render
+from rigorlab.server.cli.cmd_install import install
 
 EXISTING = {
     "claude": '{\n  "numStartups": 7,\n  "mcpServers": {\n    "other": {"type": "stdio", "command": "x"}\n  }\n}\n',
@@ -87,14 +87,14 @@ def test_commented_json_is_refused_and_untouched(home, workspace):
     path = config_path("opencode", "project", workspace)
     text = '{\n  // my comment\n  "mcp": {}\n}\n'
     path.write_text(text)
-    from core.errors import UserError
+    from rigorlab.core.errors import UserError
     with pytest.raises(UserError, match="by hand"):
         install("opencode", "project", workspace)
     assert path.read_text() == text
 
 
 def test_cli_print_and_write(home, workspace):
-    base = [sys.executable, "-m", "server", "install", "gemini", "-w", str(workspace)]
+    base = [sys.executable, "-m", "rigorlab.server", "install", "gemini", "-w", str(workspace)]
     out = subprocess.run(base + ["--print"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "mcpServers" in out.stdout
     assert not (home / ".gemini" / "settings.json").exists()

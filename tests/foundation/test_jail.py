@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.jail import PathOutsideWorkspace, RefusedWorkspace, Workspace, check_workspace_root
+from rigorlab.server.jail import PathOutsideWorkspace, RefusedWorkspace, Workspace, check_workspace_root
 
 LOOKALIKES = ["\uff0e\uff0e", "\u2025", "\u2024\u2024", "..\u200b", "%2e%2e", ". .", "...", "..\u0338",
               "\u002e\u0307\u002e", "\uFE52\uFE52"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.clientconfig import CLIENTS
+from rigorlab.core.clientconfig import CLIENTS
 from tests.conftest import require_service
 
 
@@ -20,7 +20,7 @@ def bin_dir() -> Path:
 
 
 def _serve(workspace: Path) -> list[str]:
-    return [sys.executable, "-m", "server", "serve", "--workspace", str(workspace)]
+    return [sys.executable, "-m", "rigorlab.server", "serve", "--workspace", str(workspace)]
 
 
 def _inspector(bin_dir, workspace, *args) -> dict:
@@ -52,7 +52,7 @@ def agent_home(tmp_path, monkeypatch, workspace) -> Path:
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_agent_cli_reads_registration(client, bin_dir, agent_home, workspace):
-    out = subprocess.run([sys.executable, "-m", "server", "install", client, "-w", str(workspace)],
+    out = subprocess.run([sys.executable, "-m", "rigorlab.server", "install", client, "-w", str(workspace)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     env = dict(os.environ, NO_COLOR="1", CI="1")

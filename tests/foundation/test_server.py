@@ -16,8 +16,8 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from core.errors import UserError
-from server.registry import tool
+from rigorlab.core.errors import UserError
+from rigorlab.server.registry import tool
 from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
@@ -84,7 +84,7 @@ async def test_every_tool_is_annotated_and_described(mcp_server):
 
 def _serve_params(workspace: Path, *extra: str) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable,
-                                 args=["-m", "server", "serve", "--workspace", str(workspace), *extra],
+                                 args=["-m", "rigorlab.server", "serve", "--workspace", str(workspace), *extra],
                                  env=dict(os.environ))
 
 
@@ -100,7 +100,7 @@ def test_stdio_stdout_is_pure_json_rpc(workspace):
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                        "clientInfo": {"name": "t", "version": "0"}}}
-    proc = subprocess.run([sys.executable, "-m", "server", "serve", "--workspace", str(workspace)],
+    proc = subprocess.run([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", str(workspace)],
                           input=json.dumps(init) + "\n", capture_output=True, text=True, timeout=60)
     lines = [l for l in proc.stdout.splitlines() if l.strip()]
     assert lines, proc.stderr
@@ -110,7 +110,7 @@ def test_stdio_stdout_is_pure_json_rpc(workspace):
 
 
 def test_refused_workspace_exits_nonzero_with_reason(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "server", "serve", "--workspace", "/etc"],
+    proc = subprocess.run([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", "/etc"],
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0
     assert "system directory" in proc.stderr and "Traceback" not in proc.stderr
@@ -127,7 +127,7 @@ def http_server(workspace, tmp_path):
     port = _free_port()
     token = "t0ken-for-tests-0123456789"
     env = dict(os.environ, RIGORLAB_TOKEN=token)
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--workspace", str(workspace),
+    proc = subprocess.Popen([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", str(workspace),
                              "--http", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/mcp"
@@ -166,7 +166,7 @@ async def test_http_serves_with_token(http_server, workspace):
 
 
 def test_non_loopback_needs_explicit_flag(workspace):
-    proc = subprocess.run([sys.executable, "-m", "server", "serve", "--workspace", str(workspace),
+    proc = subprocess.run([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", str(workspace),
                            "--http", "--host", "0.0.0.0", "--port", str(_free_port())],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--allow-remote" in proc.stderr

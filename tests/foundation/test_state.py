@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from core import state
-from core.paths import state_dir_for
+from rigorlab.core import state
+from rigorlab.core.paths import state_dir_for
 
 V1 = "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
 V2 = "ALTER TABLE things ADD COLUMN size REAL;\nCREATE INDEX things_name ON things(name);"

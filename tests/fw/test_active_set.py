@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from tools.fw import Quadratic, make_oracle, make_step, solve
-from tools.fw.active_set import ActiveSet
+from rigorlab.tools.fw import Quadratic, make_oracle, make_step, solve
+from rigorlab.tools.fw.active_set import ActiveSet
 
 
 def test_weights_stay_convex_after_1e5_updates():

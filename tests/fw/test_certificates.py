@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tools.fw import LeastSquares, make_oracle, make_step, solve
+from rigorlab.tools.fw import LeastSquares, make_oracle, make_step, solve
 
 ATOMS = np.random.default_rng(3).standard_normal((12, 6))
 

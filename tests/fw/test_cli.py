@@ -9,7 +9,7 @@ import numpy as np
 
 def _cli(*args, ws):
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "server", "fw", *args, "-w", str(ws)],
+    return subprocess.run([sys.executable, "-m", "rigorlab.server", "fw", *args, "-w", str(ws)],
                           capture_output=True, text=True, timeout=300, env=env)
 
 

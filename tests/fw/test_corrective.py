@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserError
-from tools.fw import LeastSquares, Logistic, Quadratic, make_oracle, solve
-from tools.fw.lowrank import nuclear_qp
-from tools.fw.simplex_qp import SimplexQP, simplex_qp
+from rigorlab.core.errors import UserError
+from rigorlab.tools.fw import LeastSquares, Logistic, Quadratic, make_oracle, solve
+from rigorlab.tools.fw.lowrank import nuclear_qp
+from rigorlab.tools.fw.simplex_qp import SimplexQP, simplex_qp
 
 
 @pytest.mark.parametrize("k,rank", [(12, 12), (30, 8), (40, 40)])
@@ -93,7 +93,7 @@ def test_the_torch_path_of_the_corrective_run_matches_the_host_path(monkeypatch)
     for algorithm in ("fcfw", "bcg"):
         host = solve(obj, oracle, algorithm=algorithm, tol=1e-10, max_iter=3000)
         with monkeypatch.context() as mp:
-            mp.setattr("tools.fw.host.host_twin", lambda *a: None)
+            mp.setattr("rigorlab.tools.fw.host.host_twin", lambda *a: None)
             dev = solve(obj, oracle, algorithm=algorithm, tol=1e-10, max_iter=3000)
         assert host.status == dev.status == "OPTIMAL"
         assert host.iterations == dev.iterations and host.lmo_calls == dev.lmo_calls

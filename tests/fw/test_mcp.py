@@ -109,8 +109,8 @@ async def test_worst_case_tool(workspace, mcp_server):
 
 async def test_big_runs_go_out_as_dispatched_jobs(workspace, mcp_server, monkeypatch):
     monkeypatch.setenv("RIGORLAB_JOB_POLL_S", "0.1")
-    from tools.jobs import wait
-    from tools.jobs.api import forget
+    from rigorlab.tools.jobs import wait
+    from rigorlab.tools.jobs.api import forget
     try:
         async with Client(mcp_server) as client:
             res = await call(client, "run_fw_solver", objective="least_squares", set="k_sparse",

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tools.fw import LeastSquares, Logistic, Quadratic, make_oracle
+from rigorlab.tools.fw import LeastSquares, Logistic, Quadratic, make_oracle
 
 
 def _ls():

@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.optimize import linprog
 
-from core.errors import UserError
-from tools.fw.oracles import make_oracle
+from rigorlab.core.errors import UserError
+from rigorlab.tools.fw.oracles import make_oracle
 
 torch.set_default_dtype(torch.float64)
 RNG = np.random.default_rng(7)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tools.fw import Quadratic, make_oracle, make_step, solve
+from rigorlab.tools.fw import Quadratic, make_oracle, make_step, solve
 
 
 def _project_simplex(c):

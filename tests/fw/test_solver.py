@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from core.errors import UserError
-from tools.fw import LeastSquares, make_oracle, make_step, solve
+from rigorlab.core.errors import UserError
+from rigorlab.tools.fw import LeastSquares, make_oracle, make_step, solve
 
 
 @pytest.fixture

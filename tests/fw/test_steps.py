@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tools.fw import LeastSquares, Logistic, make_oracle, make_step, solve
+from rigorlab.tools.fw import LeastSquares, Logistic, make_oracle, make_step, solve
 
 
 def test_secant_and_golden_match_the_exact_step_on_a_quadratic():

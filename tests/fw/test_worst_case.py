@@ -1,7 +1,7 @@
 """The worst-case construction reproduces gap ~ c / t^2 over more than two decades of t."""
 import numpy as np
 
-from tools.fw.worst_case import plot, worst_case
+from rigorlab.tools.fw.worst_case import plot, worst_case
 
 
 def test_construction_follows_c_over_t_squared(tmp_path):

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 
 def rl(workspace, *args, env=None):
-    p = subprocess.run([sys.executable, "-m", "server", "jobs", args[0], "-w", str(workspace), *args[1:]],
+    p = subprocess.run([sys.executable, "-m", "rigorlab.server", "jobs", args[0], "-w", str(workspace), *args[1:]],
                        capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
     return p.returncode, p.stdout + p.stderr
 

@@ -14,8 +14,8 @@ def server(workspace, monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("RIGORLAB_CLUSTERS", raising=False)
     (workspace / "clusters.toml").write_text("[local]\ngpus = 2\ncpu_slots = 2\n")
-    from server.app import build_server
-    from tools.jobs.api import forget
+    from rigorlab.server.app import build_server
+    from rigorlab.tools.jobs.api import forget
     app = build_server(workspace)
     yield app
     forget(workspace)

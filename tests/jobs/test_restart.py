@@ -20,7 +20,7 @@ class StdioServer:
     """`rigorlab serve` as a child process, spoken to in newline-delimited JSON-RPC."""
 
     def __init__(self, workspace: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--workspace", str(workspace)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", str(workspace)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=REPO, text=True)
         self.n = 0

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from core.errors import UserError
-from tools.pruning.criteria import score_mask
-from tools.pruning.patterns import check_mask, parse_pattern
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.criteria import score_mask
+from rigorlab.tools.pruning.patterns import check_mask, parse_pattern
 from tests.pruning.helpers import layer
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mcp import Client
 
-from tools.pruning.masks_io import load_masks
+from rigorlab.tools.pruning.masks_io import load_masks
 from tests.mcp_calls import call, tool_text
 
 pytestmark = pytest.mark.anyio
@@ -126,8 +126,8 @@ async def test_linear_reconstruction_refits_every_gpt2_layer(workspace, mcp_serv
 
 async def test_prune_model_as_a_job_on_the_local_backend(workspace, mcp_server, monkeypatch):
     monkeypatch.setenv("RIGORLAB_JOB_POLL_S", "0.1")
-    from tools.jobs import wait
-    from tools.jobs.api import forget
+    from rigorlab.tools.jobs import wait
+    from rigorlab.tools.jobs.api import forget
     try:
         async with Client(mcp_server) as client:
             res = await call(client, "prune_model", model="tiny-gpt2", method="ria", sparsity=0.5,

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserError
-from tools.pruning.criteria import score_mask
-from tools.pruning.patterns import check_mask, parse_pattern
-from tools.pruning.sparsefw import fixed_set, sparsefw
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.criteria import score_mask
+from rigorlab.tools.pruning.patterns import check_mask, parse_pattern
+from rigorlab.tools.pruning.sparsefw import fixed_set, sparsefw
 from tests.pruning.helpers import layer
 
 

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from core.errors import UserError
-from tools.pruning.methods import prune_weights
-from tools.pruning.objective import check_layer, layer_error
-from tools.pruning.patterns import check_mask, parse_pattern
-from tools.pruning.refit import refit_weights
-from tools.pruning.sparsegpt import sparsegpt
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.methods import prune_weights
+from rigorlab.tools.pruning.objective import check_layer, layer_error
+from rigorlab.tools.pruning.patterns import check_mask, parse_pattern
+from rigorlab.tools.pruning.refit import refit_weights
+from rigorlab.tools.pruning.sparsegpt import sparsegpt
 from tests.pruning.helpers import layer
 
 

@@ -4,10 +4,10 @@ import itertools
 import pytest
 import torch
 
-from core.errors import UserError
-from tools.pruning.criteria import score_mask
-from tools.pruning.patterns import check_mask, parse_pattern
-from tools.pruning.sparseswaps import sparseswaps, sparseswaps_reference
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.criteria import score_mask
+from rigorlab.tools.pruning.patterns import check_mask, parse_pattern
+from rigorlab.tools.pruning.sparseswaps import sparseswaps, sparseswaps_reference
 from tests.pruning.helpers import layer, row_error
 
 PATTERNS = [parse_pattern(0.6), parse_pattern(0.5), parse_pattern(nm="2:4"), parse_pattern(nm="4:8")]

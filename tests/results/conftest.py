@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from core import state
-from tools.results import experiments, runs
-from tools.results.schema import ensure
+from rigorlab.core import state
+from rigorlab.tools.results import experiments, runs
+from rigorlab.tools.results.schema import ensure
 
 
 @pytest.fixture

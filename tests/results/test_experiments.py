@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from core.errors import NotFound, UserError
-from tools.results import experiments, runs
+from rigorlab.core.errors import NotFound, UserError
+from rigorlab.tools.results import experiments, runs
 
 
 def test_ids_are_allocated_in_order_and_collisions_refused(conn):
@@ -87,7 +87,7 @@ def test_git_commit_and_dirty_flag(conn, workspace):
 
 
 def test_manual_run_after_the_evaluation_changed_is_invalid(conn, workspace):
-    from rules.fingerprints import protect
+    from rigorlab.rules.fingerprints import protect
     (workspace / "eval.py").write_text("print('acc')\n")
     protect(workspace, conn, "python eval.py", [])
     experiments.start(conn, goal="x")

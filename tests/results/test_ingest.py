@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from core import state
-from tools.results import experiments
-from tools.results.ingest import ingest_job, parse_file
-from tools.results.query import query
-from tools.results.schema import ensure
+from rigorlab.core import state
+from rigorlab.tools.results import experiments
+from rigorlab.tools.results.ingest import ingest_job, parse_file
+from rigorlab.tools.results.query import query
+from rigorlab.tools.results.schema import ensure
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -119,7 +119,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 
 
 def test_run_after_the_evaluation_changed_is_stored_invalid(conn, workspace, tmp_path):
-    from rules.fingerprints import protect
+    from rigorlab.rules.fingerprints import protect
     (workspace / "eval.py").write_text("print('acc')\n")
     protect(workspace, conn, "python eval.py", [])
     experiments.start(conn, goal="g")
@@ -135,8 +135,8 @@ def test_run_after_the_evaluation_changed_is_stored_invalid(conn, workspace, tmp
 
 
 def _finished_job(conn, job_root: Path, experiment_id: str, lines: list[str]):
-    from clusters import ledger
-    from clusters.model import Job, JobState
+    from rigorlab.clusters import ledger
+    from rigorlab.clusters.model import Job, JobState
     ledger.ensure(conn)
     job = ledger.insert(conn, Job(id="", uuid=uuid.uuid4().hex, target="local", backend="local",
                                   state=JobState.QUEUED, command="python train.py", cwd=".",
@@ -149,7 +149,7 @@ def _finished_job(conn, job_root: Path, experiment_id: str, lines: list[str]):
 
 
 def test_hook_ingests_finished_jobs_once_across_a_restart(mcp_server, server_ctx, tmp_path):
-    from clusters import hooks
+    from rigorlab.clusters import hooks
     conn = server_ctx.db()
     experiments.start(conn, goal="g")
     job = _finished_job(conn, server_ctx.state_dir / "jobs", "E001",

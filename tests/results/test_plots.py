@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import UserError
-from tools.results.plots import plot
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results.plots import plot
 
 
 @pytest.mark.parametrize("x, points", [("experiment", 3), ("params.lr", 2), ("params.opt", 2)])

@@ -5,8 +5,8 @@ import statistics
 
 import pytest
 
-from core.errors import UserError
-from tools.results.query import query
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results.query import query
 
 
 def ids(out, key="id"):

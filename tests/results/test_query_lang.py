@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.results.query_lang import BoolOp, Field, Not, QuerySyntaxError, parse, tokenize
+from rigorlab.tools.results.query_lang import BoolOp, Field, Not, QuerySyntaxError, parse, tokenize
 
 
 def show(node) -> str:

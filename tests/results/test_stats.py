@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core.errors import NotFound, UserError
-from tools.results import experiments, runs
-from tools.results.stats import compare
+from rigorlab.core.errors import NotFound, UserError
+from rigorlab.tools.results import experiments, runs
+from rigorlab.tools.results.stats import compare
 
 
 def two(conn, cand: list[float], base: list[float]) -> None:

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from core.errors import UserError
-from tools.results import report_region, tables
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results import report_region, tables
 
 SPECIAL = re.compile(r"(?<!\\)[&%$#_{}~^]")
 
@@ -136,7 +136,7 @@ def test_missing_report_is_a_user_error(tmp_path):
 
 
 def test_minimum_scale_comes_from_the_project_instructions(populated, workspace):
-    from rules.render import init_workspace
+    from rigorlab.rules.render import init_workspace
     init_workspace(workspace, "claude")
     claude = workspace / "CLAUDE.md"
     claude.write_text(claude.read_text().replace("- minimum decision scale:",

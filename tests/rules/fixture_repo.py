@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from core import state
+from rigorlab.core import state
 
 DAY = 86400
 T0 = 1_780_000_000  # a fixed past time: commits land on known, distinct days
@@ -75,8 +75,8 @@ def line_of(path: Path, needle: str) -> int:
 
 def build(ws: Path, broken: bool) -> "tuple[object, list[tuple[str, str]]]":
     """Build the repository in `ws`; returns (connection, expected (rule id, evidence))."""
-    from rules.checks.verification import run_verifications
-    from rules.fingerprints import protect
+    from rigorlab.rules.checks.verification import run_verifications
+    from rigorlab.rules.fingerprints import protect
 
     conn = state.connect(state.db_path(ws))
     git(ws, "init", "-q", "-b", "main")
@@ -142,7 +142,7 @@ def build(ws: Path, broken: bool) -> "tuple[object, list[tuple[str, str]]]":
 
 
 def _ledger(conn, broken: bool) -> None:
-    from tools.results.schema import ensure
+    from rigorlab.tools.results.schema import ensure
     ensure(conn)
     base = {"method": "wanda", "sparsity": 0.5, "model": {"width": 64}}
     child = {**base, "model": {"width": 128}}
@@ -162,7 +162,7 @@ def _iso(t: float) -> str:
 
 
 def _insert_exp(conn, num: int, parent: str | None, config: dict, status: str, tier: int = 3) -> None:
-    from rules.gates import flatten
+    from rigorlab.rules.gates import flatten
     conn.execute("INSERT INTO results_experiments(id, num, goal, parent_id, config_json, tier, scale,"
                  " status, created) VALUES (?,?,?,?,?,?,?,?,?)",
                  (f"E{num:03d}", num, "g", parent, json.dumps(flatten(config)), tier, 1.0, status,
@@ -175,7 +175,7 @@ def _insert_run(conn, exp_id: str, status: str, when: float) -> int:
 
 
 def _queued_gpu_job(conn, ws: Path) -> None:
-    from clusters.ledger import ensure
+    from rigorlab.clusters.ledger import ensure
     ensure(conn)
     conn.execute("INSERT INTO jobs(id, uuid, target, backend, state, command, cwd, gpus, job_dir,"
                  " created_at, updated_at) VALUES ('j7', 'u7', 'node-a', 'ssh', 'QUEUED',"

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from rules.checks import CHECKS, run_checks
+from rigorlab.rules.checks import CHECKS, run_checks
 from tests.rules.fixture_repo import build
 
 
@@ -46,7 +46,7 @@ def test_selecting_rules_runs_only_those(broken):
 
 
 def test_idle_gpus_with_an_inventory(broken):
-    from rules.checks.gpus import check_gpus
+    from rigorlab.rules.checks.gpus import check_gpus
     ws, conn, _ = broken
     assert [v.rule_id for v in check_gpus(ws, conn, {"node-a": 2})] == ["C1"]
     conn.execute("INSERT INTO jobs(id, uuid, target, backend, state, command, cwd, gpus, job_dir,"
@@ -58,8 +58,8 @@ def test_idle_gpus_with_an_inventory(broken):
 
 
 def test_project_evaluation_command_must_be_the_protected_one(workspace):
-    from rules.checks.evaluation import check_evaluation
-    from rules.render import init_workspace
+    from rigorlab.rules.checks.evaluation import check_evaluation
+    from rigorlab.rules.render import init_workspace
     conn, _ = build(workspace, broken=False)
     init_workspace(workspace, "claude")
     path = workspace / "CLAUDE.md"

@@ -9,7 +9,7 @@ from tests.rules.fixture_repo import build
 
 
 def _rigorlab(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "server", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "rigorlab.server", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from rules.catalog import all_rules, enforcement_table
+from rigorlab.rules.catalog import all_rules, enforcement_table
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_docs_carry_the_current_enforcement_table():
     for doc in ("docs/rules.md", "README.md"):
         text = (REPO / doc).read_text()
-        assert enforcement_table() in text, f"regenerate: python -m rules.catalog, paste into {doc}"
+        assert enforcement_table() in text, f"regenerate: python -m rigorlab.rules.catalog, paste into {doc}"
 
 
 def test_every_proving_test_exists_and_every_checked_rule_has_one():

@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from core import state
-from core.errors import UserError
-from rules import gates
-from rules.fingerprints import protect
+from rigorlab.core import state
+from rigorlab.core.errors import UserError
+from rigorlab.rules import gates
+from rigorlab.rules.fingerprints import protect
 
 
 @pytest.fixture

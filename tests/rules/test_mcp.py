@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
-from rules.render import init_workspace
+from rigorlab.rules.render import init_workspace
 from tests.rules.fixture_repo import build
 from tests.mcp_calls import tool_text
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_check_rules_reports_the_broken_repository(workspace, mode):
     build(workspace, broken=True)
-    from server.app import build_server
+    from rigorlab.server.app import build_server
     async with Client(build_server(workspace), mode=mode) as client:
         res = await client.call_tool("check_rules", {})
         assert not res.is_error, tool_text(res)
@@ -75,7 +75,7 @@ async def test_run_verify_dispatches_jobs_and_records_their_verdicts(workspace):
     import re
     build(workspace, broken=False)
     (workspace / "scripts" / "verify_gap.py").write_text("import sys\nprint('gap 0.3')\nsys.exit(1)\n")
-    from server.app import build_server
+    from rigorlab.server.app import build_server
     async with Client(build_server(workspace)) as client:
         before = (await client.call_tool("check_rules", {"rules": ["X"]})).structured_content
         assert {v["message"] for v in before["violations"]} >= {"no verdict for the script as it is now"}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import UserError
-from rules import markers as mk
-from rules.catalog import all_rules, rule
-from rules.render import (init_workspace, min_decision_scale, project_fields, render,
+from rigorlab.core.errors import UserError
+from rigorlab.rules import markers as mk
+from rigorlab.rules.catalog import all_rules, rule
+from rigorlab.rules.render import (init_workspace, min_decision_scale, project_fields, render,
                           rules_block)
 
 FILLED = """- goal: beat Wanda at 60% sparsity
@@ -26,7 +26,7 @@ def test_rule_ids_are_the_frameworks_and_unique():
 
 
 def test_every_named_check_exists():
-    from rules.checks import CHECKS
+    from rigorlab.rules.checks import CHECKS
     for r in all_rules():
         assert set(r.checks) <= set(CHECKS), r.id
         for name in r.checks:

@@ -7,10 +7,10 @@ import subprocess
 import pytest
 from mcp import Client
 
-from core import state
-from core.errors import UserError
-from rules.fingerprints import protect
-from rules.render import init_workspace
+from rigorlab.core import state
+from rigorlab.core.errors import UserError
+from rigorlab.rules.fingerprints import protect
+from rigorlab.rules.render import init_workspace
 from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ def protected(workspace):
 
 
 def test_dispatch_job_refuses_experiment_runs_while_the_evaluation_is_changed(protected):
-    from tools.jobs import api
+    from rigorlab.tools.jobs import api
     ws, conn = protected
     try:
         (ws / "metric.py").write_text("def score(p): return 1.0\n")

@@ -1,6 +1,6 @@
 """Sandbox test fixtures: engines' settings in the environment, and a small test image per engine.
 
-The image is built through the real code path (sandbox.build: docker SDK, podman CLI) from a
+The image is built through the real code path (rigorlab.sandbox.build: docker SDK, podman CLI) from a
 local base (testbase.py: busybox-static + the host's python3), once per session; the base
 tarball is cached under .run/sandbox/ and the engines' layer caches make later builds quick.
 """

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import UserError
-from sandbox.argv import RUNTIMES, job_argv
+from rigorlab.core.errors import UserError
+from rigorlab.sandbox.argv import RUNTIMES, job_argv
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {

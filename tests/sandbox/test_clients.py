@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core.clientconfig import read_entry
-from sandbox import clients
-from core.errors import UserError
-from sandbox.broker import broker_env, freeze_clusters
-from sandbox.build import apptainer_build_argv, build_args, build_context, podman_build_argv
-from sandbox.gpus import default_gpus, parse_gpus
-from sandbox.launch import SessionOptions, session_argv
+from rigorlab.core.clientconfig import read_entry
+from rigorlab.sandbox import clients
+from rigorlab.core.errors import UserError
+from rigorlab.sandbox.broker import broker_env, freeze_clusters
+from rigorlab.sandbox.build import apptainer_build_argv, build_args, build_context, podman_build_argv
+from rigorlab.sandbox.gpus import default_gpus, parse_gpus
+from rigorlab.sandbox.launch import SessionOptions, session_argv
 
 URL = "http://127.0.0.1:8765/mcp"
 TOKEN = "t" * 43

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.argv import job_argv
+from rigorlab.sandbox.argv import job_argv
 from tests.conftest import REPO
 
 RUNTIMES = ("docker", "podman", "bwrap")
@@ -103,7 +103,7 @@ def test_sandbox_run_isolates_and_brokers(runtime, runtime_image, workspace, hos
     shutil.copy(HERE / "probe.py", workspace / "probe.py")
     env = dict(os.environ, HOME=str(home), ANTHROPIC_API_KEY="sk-ant-test",
                OPENAI_API_KEY="sk-decoy", AWS_SECRET_ACCESS_KEY="decoy")
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", runtime,
            "--tool", "claude", "--gpus", "none"]
     cmd += ["--image", runtime_image] if runtime_image else []
     cmd += ["--exec", "python3", "probe.py", json.dumps({"forbidden": forbidden, "ports": targets})]
@@ -128,7 +128,7 @@ def test_sandbox_run_isolates_and_brokers(runtime, runtime_image, workspace, hos
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_broker_stops_when_the_agent_exits(runtime, runtime_image, workspace):
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", runtime,
            "--tool", "codex", "--gpus", "none", "--no-instructions"]
     cmd += ["--image", runtime_image] if runtime_image else []
     cmd += ["--exec", "sh", "-c", "echo $RIGORLAB_TOKEN > token-seen; exit 7"]
@@ -173,7 +173,7 @@ def test_job_command_lines_run_in_the_runtime(runtime, runtime_image, workspace,
 def test_sandbox_build_cli_uses_the_base_build_argument(docker_image):
     """`rigorlab sandbox build` (docker SDK) on the test context; a missing base is explained."""
     base = docker_image.replace("rigorlab-sbxtest", "rigorlab-testbase")
-    cmd = [sys.executable, "-m", "server", "sandbox", "build", "--runtime", "docker",
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "build", "--runtime", "docker",
            "--context", str(HERE / "image"), "--base", base, "--tag", "rigorlab-sbxtest:cli"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "rigorlab-sbxtest:cli", proc.stderr
@@ -192,7 +192,7 @@ def test_jobs_of_a_sandboxed_agent_run_in_the_same_runtime(runtime, runtime_imag
     shutil.copy(HERE / "agent_dispatch.py", workspace / "agent_dispatch.py")
     job = (f"if [ -e {sentinel} ]; then echo bare > where.txt; else echo sandboxed > where.txt; fi; "
            "echo $RIGORLAB_TOKEN >> where.txt")
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", runtime,
            "--tool", "claude", "--gpus", "none", "--no-instructions"]
     cmd += ["--image", runtime_image] if runtime_image else []
     cmd += ["--exec", "python3", "agent_dispatch.py", job]
@@ -209,7 +209,7 @@ def test_the_terminal_is_forwarded(runtime, runtime_image, workspace):
     """With a terminal on stdin/stdout, the agent inside gets one too (docker/podman -it)."""
     import pty
     master, slave = pty.openpty()
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", runtime,
            "--tool", "gemini", "--gpus", "none", "--no-instructions"]
     cmd += ["--image", runtime_image] if runtime_image else []
     cmd += ["--exec", "sh", "-c", "if [ -t 0 ] && [ -t 1 ]; then echo TTY-YES; else echo TTY-NO; fi"]
@@ -228,7 +228,7 @@ def test_the_terminal_is_forwarded(runtime, runtime_image, workspace):
 
 
 def test_a_missing_image_is_explained(docker_image, workspace):
-    proc = subprocess.run([sys.executable, "-m", "server", "sandbox", "run", str(workspace),
+    proc = subprocess.run([sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace),
                            "--runtime", "docker", "--tool", "claude", "--image", "rl-no-such:1",
                            "--exec", "true"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "rigorlab sandbox build --runtime docker" in proc.stderr
@@ -238,7 +238,7 @@ def test_broker_does_not_outlive_a_killed_launcher(workspace):
     """SIGKILL to `sandbox run` (no cleanup runs): the broker still goes away."""
     import signal
     import time
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", "bwrap",
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", "bwrap",
            "--tool", "claude", "--gpus", "none", "--no-instructions", "--exec", "sleep", "60"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import UserError
-from sandbox.policy import check_bind, parse_bind
+from rigorlab.core.errors import UserError
+from rigorlab.sandbox.policy import check_bind, parse_bind
 
 
 def _run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, HOME=str(home))
-    return subprocess.run([sys.executable, "-m", "server", "sandbox", "run", *args,
+    return subprocess.run([sys.executable, "-m", "rigorlab.server", "sandbox", "run", *args,
                            "--runtime", "bwrap", "--tool", "claude", "--gpus", "none",
                            "--exec", "true"], env=env, capture_output=True, text=True, timeout=60)
 
@@ -81,7 +81,7 @@ def test_plain_folders_mount_as_asked(home, tmp_path):
 
 def test_cli_refuses_a_mount_of_the_state_dir(home, state_home, workspace):
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", "bwrap",
+        [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", "bwrap",
          "--tool", "gemini", "--mount", f"{state_home}:ro", "--exec", "true"],
         capture_output=True, text=True, timeout=60,
         env=dict(os.environ, HOME=str(home)))

@@ -25,7 +25,7 @@ CACHE = Path(__file__).resolve().parents[2] / ".run" / "sandbox"
 @pytest.fixture(scope="session")
 def real_image(docker_image):
     """rigorlab-sandbox:latest from sandbox/Dockerfile on a debootstrap base."""
-    from sandbox.build import DEFAULT_BASE, build_image, make_base
+    from rigorlab.sandbox.build import DEFAULT_BASE, build_image, make_base
     import testbase
     rootfs, done = CACHE / "rootfs-bookworm", CACHE / "rootfs-bookworm.complete"
     if not done.exists():
@@ -40,7 +40,7 @@ def real_image(docker_image):
 
 
 def _mcp_list(workspace: Path, runtime: str, tool: str, exe: str, extra: list[str]) -> None:
-    cmd = [sys.executable, "-m", "server", "sandbox", "run", str(workspace), "--runtime", runtime,
+    cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", runtime,
            "--tool", tool, "--gpus", "none", *extra, "--exec", exe, "mcp", "list"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     out = proc.stdout + proc.stderr

@@ -100,8 +100,8 @@ def _file(tar: tarfile.TarFile, name: str, text: str) -> None:
 
 
 def build_test_image(runtime: str) -> str:
-    """Import the base (once) and build the test image through sandbox.build; its tag."""
-    from sandbox.build import build_image, import_tar
+    """Import the base (once) and build the test image through rigorlab.sandbox.build; its tag."""
+    from rigorlab.sandbox.build import build_image, import_tar
     key = cache_key()
     base, tag = f"rigorlab-testbase:{key}", f"rigorlab-sbxtest:{key}"
     tar = CACHE / f"testbase-{key}.tar"

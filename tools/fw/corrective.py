@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import UserError
-from tools.fw.simplex_qp import SimplexQP
+from rigorlab.core.errors import UserError
+from rigorlab.tools.fw.simplex_qp import SimplexQP
 
 
 def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
     """The run for `fcfw` (low-rank faces on the nuclear ball, else weights) or quadratic `bcg`."""
-    from tools.fw.oracles import NuclearNormBall
+    from rigorlab.tools.fw.oracles import NuclearNormBall
     if algorithm == "fcfw" and isinstance(oracle, NuclearNormBall):
-        from tools.fw.lowrank import LowRankCorrective
+        from rigorlab.tools.fw.lowrank import LowRankCorrective
         return LowRankCorrective(obj, oracle, x0, like, move_cls, tol)
     return WeightCorrective(obj, oracle, algorithm, x0, like, move_cls, lazy_k)
 
@@ -44,7 +44,7 @@ class WeightCorrective:
     def __init__(self, obj, oracle, algorithm, x0, like, move_cls, lazy_k):
         import torch
 
-        from tools.fw.host import host_twin
+        from rigorlab.tools.fw.host import host_twin
         needs_quadratic(obj, algorithm)
         self._move = move_cls
         self.blend, self.lazy_k = algorithm == "bcg", lazy_k

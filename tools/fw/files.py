@@ -9,7 +9,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 def default_out(prefix: str) -> str:

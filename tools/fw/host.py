@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.fw.objectives import LeastSquares, Point, Quadratic
+from rigorlab.tools.fw.objectives import LeastSquares, Point, Quadratic
 
 
 def host_twin(obj, oracle, x):

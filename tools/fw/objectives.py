@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 def _torch():

@@ -1,7 +1,7 @@
 """Run a spec end to end and save what a researcher keeps: x, the trajectory, plots, summary.
 
 In-process (`run_spec`, used by the MCP tool and the CLI) or as a dispatched job:
-    python -m tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
+    python -m rigorlab.tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
 The output folder appears complete or not at all (written aside, then renamed).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 SOLVE_KEYS = ("algorithm", "step", "step_params", "lazy", "momentum", "tol", "max_iter", "time_limit",
               "device", "dtype")
@@ -44,9 +44,9 @@ def check_spec(spec: dict) -> dict:
 def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
              callback: Callable | None = None) -> dict:
     """Solve, save into out_dir (must not exist), return the compact summary."""
-    from tools.fw.solver import solve
-    from tools.fw.spec import build
-    from tools.fw.steps import make_step
+    from rigorlab.tools.fw.solver import solve
+    from rigorlab.tools.fw.spec import build
+    from rigorlab.tools.fw.steps import make_step
     check_spec(spec)
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -91,7 +91,7 @@ def trajectory_summary(traj: dict, rows: int = 8) -> list[dict]:
 
 def _save(res, oracle, spec, summary, out_dir: Path) -> None:
     import numpy as np
-    from tools.fw.files import atomic_dir
+    from rigorlab.tools.fw.files import atomic_dir
     with atomic_dir(out_dir) as tmp:
         np.save(tmp / "x.npy", res.x.detach().cpu().numpy().reshape(oracle.shape))
         t = res.trajectory
@@ -134,7 +134,7 @@ def plot_run(traj: dict, stem: Path, f_star: float | None = None, title: str = "
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.fw.run", description="run a Frank-Wolfe spec (a job)")
+    ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.fw.run", description="run a Frank-Wolfe spec (a job)")
     ap.add_argument("--workspace", required=True)
     ap.add_argument("--out", required=True, help="output folder, relative to the workspace")
     ap.add_argument("--spec-json", required=True)

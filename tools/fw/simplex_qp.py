@@ -35,7 +35,7 @@ class SimplexQP:
 
     def __call__(self, G, s, w, enter=-1, max_steps=0):
         """As simplex_qp; G may be larger than k x k (its leading block is used)."""
-        from tools.fw._qp_kernel import solve
+        from rigorlab.tools.fw._qp_kernel import solve
         k = w.shape[0]
         if self._L.shape[0] <= k:
             self._grow(2 * k)

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from core.errors import UserError
-from tools.fw.active_set import ActiveSet
+from rigorlab.core.errors import UserError
+from rigorlab.tools.fw.active_set import ActiveSet
 
 OPTIMAL, MAXITER, TIMEOUT, INTERRUPTED = "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"
 ALGORITHMS = ("fw", "away", "pairwise", "bpcg", "bcg", "fcfw")
@@ -237,7 +237,7 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     the run with status INTERRUPTED (as does KeyboardInterrupt).
     """
     import torch
-    from tools.fw.steps import Adaptive, Exact
+    from rigorlab.tools.fw.steps import Adaptive, Exact
     if algorithm not in ALGORITHMS:
         raise UserError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
     if lazy and algorithm in ("fw", "bcg", "fcfw"):
@@ -262,7 +262,7 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
         raise UserError("exact line search needs a quadratic objective (quadratic or least_squares); "
                         "use the adaptive or backtracking step")
     if algorithm == "fcfw" or (algorithm == "bcg" and obj.quadratic and obj.linear_images):
-        from tools.fw.corrective import corrective_run
+        from rigorlab.tools.fw.corrective import corrective_run
         run = corrective_run(obj, oracle, algorithm, x0, like, _Move, tol, lazy_k)
     else:
         run = _Run(obj, oracle, algorithm, step, lazy, lazy_k, momentum, x0, like)

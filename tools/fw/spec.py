@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 OBJECTIVES = ("quadratic", "least_squares", "logistic", "python")
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
@@ -88,8 +88,8 @@ def generate(objective: str, seed: int, size) -> dict:
 
 def build(spec: dict, resolve: Callable):
     """(objective, oracle) for a spec; every problem with the input is a UserError."""
-    from tools.fw.objectives import FunctionObjective, LeastSquares, Logistic, Quadratic
-    from tools.fw.oracles import make_oracle
+    from rigorlab.tools.fw.objectives import FunctionObjective, LeastSquares, Logistic, Quadratic
+    from rigorlab.tools.fw.oracles import make_oracle
     kind = spec.get("objective")
     if kind not in OBJECTIVES:
         raise UserError(f"unknown objective {kind!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -134,7 +134,7 @@ def _fill_dims(name: str, params: dict, dim: int) -> dict:
 
 def _python_objective(spec: dict, oracle, resolve):
     import importlib.util
-    from tools.fw.objectives import FunctionObjective
+    from rigorlab.tools.fw.objectives import FunctionObjective
     ref = spec.get("function") or ""
     file_part, _, name = ref.rpartition(":")
     if not file_part or not name:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 class Step:

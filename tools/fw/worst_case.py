@@ -10,13 +10,13 @@ Of the (up to) two preimages we keep the one on the other side of the axis (FW z
 The construction starts near the optimum (residual r_end) on the slow curve
 s = r_{t+1} / r_t ~ 1 - (4/3) r + 2 r^2, runs the inverse map in `bits`-bit arithmetic
 (mpmath) until the residual exceeds r_start, then replays forward from that point with
-tools.fw.solve in float64 and fits the constant c of primal gap ~ c / t^2.
+rigorlab.tools.fw.solve in float64 and fits the constant c of primal gap ~ c / t^2.
 """
 from __future__ import annotations
 
 import math
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 def _ops(mp):
@@ -130,10 +130,10 @@ def worst_case(r_end: float = 1e-4, r_start: float = 0.5, bits: int = 300, step:
     """
     import numpy as np
     import torch
-    from tools.fw.objectives import Quadratic
-    from tools.fw.oracles import LpBall
-    from tools.fw.solver import solve
-    from tools.fw.steps import make_step
+    from rigorlab.tools.fw.objectives import Quadratic
+    from rigorlab.tools.fw.oracles import LpBall
+    from rigorlab.tools.fw.solver import solve
+    from rigorlab.tools.fw.steps import make_step
     if not 1 <= window <= 40:
         raise UserError("window must lie in 1..40 (beyond ~40 float64 steps the replay leaves the trajectory)")
     if step not in ("exact", "short"):
@@ -186,7 +186,7 @@ def plot(result: dict, stem) -> list[str]:
     t = result["t"][1:]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.loglog(t, result["exact_gap"][1:], label=f"primal gap, construction ({result['bits']} bits)")
-    ax.loglog(t, result["replay_gap"][1:], "--", label=f"primal gap, replay (tools.fw, float64, restarted every {result['replay_window']})")
+    ax.loglog(t, result["replay_gap"][1:], "--", label=f"primal gap, replay (rigorlab.tools.fw, float64, restarted every {result['replay_window']})")
     ax.loglog(t, np.maximum(result["free_gap"][1:], 1e-300), lw=0.6, alpha=0.6,
               label="primal gap, free float64 run from x_0")
     ax.loglog(t, np.maximum(result["fw_gap"][1:], 1e-300), ":", label="FW gap, replay")
@@ -211,7 +211,7 @@ def save(result: dict, out_dir) -> dict:
     import json
     from pathlib import Path
     import numpy as np
-    from tools.fw.files import atomic_dir
+    from rigorlab.tools.fw.files import atomic_dir
     out_dir = Path(out_dir)
     summary = {k: v for k, v in result.items() if not hasattr(v, "shape")}
     with atomic_dir(out_dir) as tmp:

@@ -1,12 +1,12 @@
 """Jobs glue: turn a request into a job, and the Python API other tools use for big runs.
 
-    from tools.jobs import submit, wait
-    job_id = submit("python -m tools.pruning.run --model m", workspace=root,
+    from rigorlab.tools.jobs import submit, wait
+    job_id = submit("python -m rigorlab.tools.pruning.run --model m", workspace=root,
                     experiment_id="E007", gpus=1, time_limit_s=3600)
     job = wait(job_id, workspace=root, timeout_s=30)   # bounded; poll again later
 
 See docs/dispatch.md.
 """
-from tools.jobs.api import cancel, dispatch, dispatcher_for, status, submit, wait
+from rigorlab.tools.jobs.api import cancel, dispatch, dispatcher_for, status, submit, wait
 
 __all__ = ["submit", "dispatch", "status", "wait", "cancel", "dispatcher_for"]

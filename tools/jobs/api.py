@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from clusters.dispatcher import Dispatcher, JobRequest
-from clusters.model import Job
-from tools.jobs.validate import validate_dispatch
+from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.model import Job
+from rigorlab.tools.jobs.validate import validate_dispatch
 
 _lock = threading.Lock()
 _dispatchers: dict[Path, Dispatcher] = {}
@@ -17,7 +17,7 @@ _dispatchers: dict[Path, Dispatcher] = {}
 def dispatcher_for(workspace: str | Path, *, state_dir: Path | None = None,
                    conn_factory: Callable[[], sqlite3.Connection] | None = None) -> Dispatcher:
     """The process-wide dispatcher of one workspace (created on first use)."""
-    from core.paths import state_dir_for
+    from rigorlab.core.paths import state_dir_for
     root = Path(workspace).resolve()
     with _lock:
         d = _dispatchers.get(root)

@@ -8,8 +8,8 @@ column of Q.
 """
 from __future__ import annotations
 
-from core.errors import UserError
-from tools.pruning.sparseswaps import STOP_RTOL, SwapResult
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.sparseswaps import STOP_RTOL, SwapResult
 
 _CHUNK_ELEMENTS = 3e7  # pair-matrix entries held at once (float64): 240 MB
 

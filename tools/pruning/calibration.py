@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 class GramCollector:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
 

@@ -1,7 +1,7 @@
 """Score-based criteria: magnitude, Wanda (arXiv 2306.11695), RIA. Masks only, no update."""
 from __future__ import annotations
 
-from tools.pruning.patterns import Pattern, mask_from_scores
+from rigorlab.tools.pruning.patterns import Pattern, mask_from_scores
 
 
 def feature_norms(G):

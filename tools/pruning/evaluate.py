@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 def achieved_sparsity(model) -> dict:
     """Share of exact zeros over the prunable linear layers, overall and per layer."""
-    from tools.pruning.models import get_weight, linear_layers
+    from rigorlab.tools.pruning.models import get_weight, linear_layers
     per, zeros, total = {}, 0, 0
     for name, mod in linear_layers(model).items():
         W = get_weight(mod)
@@ -55,8 +55,8 @@ def evaluate_model(model_spec: str, *, text: Path | None = None, dense: str | No
                    n_samples: int = 16, seq_len: int = 128, batch_size: int = 8,
                    device: str = "cpu", seed: int = 1) -> dict:
     import torch
-    from tools.pruning.corpus import read_documents, token_windows
-    from tools.pruning.models import load_model
+    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    from rigorlab.tools.pruning.models import load_model
     loaded = load_model(model_spec, device)
     docs = read_documents(text, "heldout")
     windows = token_windows(loaded.tokenizer, docs, n_samples, seq_len, seed)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 @dataclass
@@ -46,9 +46,9 @@ def read_matrix(path: Path, what: str):
 
 def layer_from_model(model: str, layer: str, *, calibration: Path | None, n_samples: int,
                      seq_len: int, heldout: bool, device: str = "cpu") -> LayerInputs:
-    from tools.pruning.calibration import collect_grams
-    from tools.pruning.corpus import read_documents, token_windows
-    from tools.pruning.models import get_layer, get_weight, load_model
+    from rigorlab.tools.pruning.calibration import collect_grams
+    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    from rigorlab.tools.pruning.models import get_layer, get_weight, load_model
     loaded = load_model(model, device)
     mod = get_layer(loaded.model, layer)
 
@@ -65,10 +65,10 @@ def layer_from_model(model: str, layer: str, *, calibration: Path | None, n_samp
 
 def prune_layer(inputs: LayerInputs, method: str, pattern, *, warm_start: str = "wanda",
                 options: dict | None = None, mask_out: Path | None = None, progress=None) -> dict:
-    from tools.pruning.criteria import score_mask
-    from tools.pruning.masks_io import save_masks
-    from tools.pruning.methods import prune_weights
-    from tools.pruning.objective import layer_error
+    from rigorlab.tools.pruning.criteria import score_mask
+    from rigorlab.tools.pruning.masks_io import save_masks
+    from rigorlab.tools.pruning.methods import prune_weights
+    from rigorlab.tools.pruning.objective import layer_error
     res = prune_weights(method, inputs.W, inputs.G, pattern, warm_start=warm_start,
                         options=options, name=inputs.source, progress=progress)
     wanda = layer_error(inputs.W, score_mask("wanda", inputs.W, inputs.G, pattern), inputs.G)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from core.errors import UserError
-from tools.pruning.objective import check_layer, layer_error
-from tools.pruning.patterns import Pattern
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.objective import check_layer, layer_error
+from rigorlab.tools.pruning.patterns import Pattern
 
 METHODS = ("magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit")
 WARM_STARTS = ("wanda", "ria", "magnitude")
@@ -47,7 +47,7 @@ def prune_weights(method: str, W, G, pattern: Pattern, *, warm_start: str = "wan
 
 
 def _run(method, W, G, pattern, warm_start, opts, progress):
-    from tools.pruning.criteria import SCORES, score_mask
+    from rigorlab.tools.pruning.criteria import SCORES, score_mask
     if method in SCORES:
         mask = score_mask(method, W, G, pattern)
         return W * mask, mask, {}
@@ -56,12 +56,12 @@ def _run(method, W, G, pattern, warm_start, opts, progress):
     warm = score_mask(warm_start, W, G, pattern if pattern.kind != "per_layer" else
                       Pattern("per_row", pattern.sparsity))
     if method == "sparseswaps":
-        from tools.pruning.sparseswaps import sparseswaps
+        from rigorlab.tools.pruning.sparseswaps import sparseswaps
         r = sparseswaps(W, G, warm, pattern, max_swaps=opts.get("max_swaps"), progress=progress)
         return W * r.mask, r.mask, {"warm_start": warm_start, "swaps_mean": float(r.swaps.double().mean()),
                                     "one_swap_optimal": r.optimal}
     if method == "sparsefw":
-        from tools.pruning.sparsefw import sparsefw
+        from rigorlab.tools.pruning.sparsefw import sparsefw
         r = sparsefw(W, G, warm, pattern, alpha=opts.get("alpha", 0.9),
                      iterations=opts.get("iterations", 500), step=opts.get("step", "line"),
                      progress=progress)
@@ -71,15 +71,15 @@ def _run(method, W, G, pattern, warm_start, opts, progress):
 
 
 def _sparsegpt(W, G, pattern, opts):
-    from tools.pruning.sparsegpt import sparsegpt
+    from rigorlab.tools.pruning.sparsegpt import sparsegpt
     r = sparsegpt(W, G, pattern, blocksize=opts.get("blocksize", 128), damp=opts.get("damp", 0.01))
     return r.W, r.mask, {"damp": r.damp, "damp_retries": r.retries}
 
 
 def _refit(W, G, pattern, warm, opts, progress):
-    from tools.pruning.refit import refit_search
-    from tools.pruning.sparsegpt import sparsegpt
-    from tools.pruning.sparseswaps import sparseswaps
+    from rigorlab.tools.pruning.refit import refit_search
+    from rigorlab.tools.pruning.sparsegpt import sparsegpt
+    from rigorlab.tools.pruning.sparseswaps import sparseswaps
     candidates = [sparsegpt(W, G, pattern).mask]
     if pattern.kind != "per_layer":
         candidates.append(sparseswaps(W, G, warm, pattern, max_swaps=opts.get("max_swaps"),

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import NotFound, UserError
+from rigorlab.core.errors import NotFound, UserError
 
 BUILTINS = ("minilm", "tiny-llama", "tiny-gpt2")
 

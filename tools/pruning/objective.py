@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 PSD_RTOL = 1e-5       # eigenvalues above -PSD_RTOL * max diag count as rounding (float32 sums)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 @dataclass
@@ -48,12 +48,12 @@ class LayerRow:
 
 def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = False) -> dict:
     """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json)."""
-    from tools.pruning.calibration import block_inputs, run_block
-    from tools.pruning.corpus import read_documents, token_windows
-    from tools.pruning.methods import METHODS
-    from tools.pruning.models import block_stack, linear_layers, load_model
-    from tools.pruning.patterns import parse_pattern
-    from tools.pruning.reconstruct import parse_window
+    from rigorlab.tools.pruning.calibration import block_inputs, run_block
+    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    from rigorlab.tools.pruning.methods import METHODS
+    from rigorlab.tools.pruning.models import block_stack, linear_layers, load_model
+    from rigorlab.tools.pruning.patterns import parse_pattern
+    from rigorlab.tools.pruning.reconstruct import parse_window
     out = Path(out)
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
@@ -70,7 +70,7 @@ def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = 
         pattern.check_shape(*_shape(mod))
     stack_name, stack = block_stack(model)
     if window == "sublayer":
-        from tools.pruning.reconstruct import sublayer_names
+        from rigorlab.tools.pruning.reconstruct import sublayer_names
         sublayer_names(stack[0])
     inputs = block_inputs(model, stack[0], windows, batch_size=spec.batch_size, device=spec.device)
     total = len(linear_layers(model))
@@ -85,13 +85,13 @@ def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = 
         _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress)
         inputs = run_block(block, inputs)
         if window == "sublayer":
-            from tools.pruning.reconstruct import reconstruct_sublayers
+            from rigorlab.tools.pruning.reconstruct import reconstruct_sublayers
             recon.extend(reconstruct_sublayers(block, win.dense[-1], win.inputs, win.dense_inputs,
                                                spec.options, progress))
             inputs = run_block(block, win.inputs)
             win.reset(inputs, run_block(win.dense[-1], win.dense_inputs))
         elif win and (len(win.blocks) == window or i == len(stack) - 1):
-            from tools.pruning.reconstruct import reconstruct_window
+            from rigorlab.tools.pruning.reconstruct import reconstruct_window
             recon.append(reconstruct_window(win.blocks, win.dense, win.inputs, win.dense_inputs,
                                             spec.options, progress))
             inputs = run_block_chain(win.blocks, win.inputs)
@@ -122,23 +122,23 @@ class _Window:
 
 
 def run_block_chain(blocks, inputs):
-    from tools.pruning.calibration import run_block
+    from rigorlab.tools.pruning.calibration import run_block
     for b in blocks:
         inputs = run_block(b, inputs)
     return inputs
 
 
 def _shape(mod):
-    from tools.pruning.models import get_weight
+    from rigorlab.tools.pruning.models import get_weight
     return tuple(get_weight(mod).shape)
 
 
 def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress):
-    from tools.pruning.calibration import GramCollector, run_block
-    from tools.pruning.criteria import score_mask
-    from tools.pruning.methods import prune_weights
-    from tools.pruning.models import get_weight, is_linear, set_weight
-    from tools.pruning.objective import layer_error
+    from rigorlab.tools.pruning.calibration import GramCollector, run_block
+    from rigorlab.tools.pruning.criteria import score_mask
+    from rigorlab.tools.pruning.methods import prune_weights
+    from rigorlab.tools.pruning.models import get_weight, is_linear, set_weight
+    from rigorlab.tools.pruning.objective import layer_error
     remaining = [(n, m) for n, m in block.named_modules() if is_linear(m)]
     done_here = []
     while remaining:
@@ -152,7 +152,7 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
             res = prune_weights(spec.method, W, G, pattern, warm_start=spec.warm_start,
                                 options=spec.options, name=full)
             if spec.reconstruct == "linear":
-                from tools.pruning.refit import refit_weights
+                from rigorlab.tools.pruning.refit import refit_weights
                 res.W = refit_weights(W, G, res.mask)
             wanda = layer_error(W, score_mask("wanda", W, G, pattern), G)
             set_weight(mod, res.W)
@@ -171,7 +171,7 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
 
 def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool) -> None:
     from transformers.utils import logging as hf_logging
-    from tools.pruning.masks_io import save_masks
+    from rigorlab.tools.pruning.masks_io import save_masks
     hf_logging.disable_progress_bar()
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)

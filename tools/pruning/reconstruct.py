@@ -8,7 +8,7 @@ exactly by least squares to the dense weights' outputs on the pruned model's inp
 """
 from __future__ import annotations
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 SUBLAYERS = (("self_attn", "attn", "attention"), ("mlp",))
@@ -112,7 +112,7 @@ def reconstruct_sublayers(block, dense_block, inputs, dense_inputs, options: dic
 def _adapt(modules, call, inputs, targets, options: dict) -> dict:
     """AdamW on `modules` (masks fixed), MSE of call(inputs) to targets, linear lr decay."""
     import torch
-    from tools.pruning.models import is_linear
+    from rigorlab.tools.pruning.models import is_linear
     blocks = modules
     lr = float(options.get("recon_lr", 1e-5))
     epochs = int(options.get("recon_epochs", 1))

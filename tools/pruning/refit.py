@@ -8,7 +8,7 @@ the pattern allows, the one of least error.
 """
 from __future__ import annotations
 
-from tools.pruning.objective import quad_rows
+from rigorlab.tools.pruning.objective import quad_rows
 
 RIDGE = 1e-9          # relative to mean(diag G): keeps rank-deficient G_KK solvable
 

@@ -1,4 +1,4 @@
-"""Entry point of a dispatched prune_model job: `python -m tools.pruning.run_job --spec-json ... --out DIR`.
+"""Entry point of a dispatched prune_model job: `python -m rigorlab.tools.pruning.run_job --spec-json ... --out DIR`.
 
 Prints one line per pruned layer (the job's stdout is its progress log) and writes the same
 result folder as an in-process run.
@@ -12,13 +12,13 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.pruning.run_job")
+    ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.pruning.run_job")
     ap.add_argument("--spec-json", required=True, help="ModelSpec fields as JSON")
     ap.add_argument("--out", required=True, help="result folder (must not exist)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
-    from core.errors import UserError
-    from tools.pruning.pipeline import ModelSpec, prune_model
+    from rigorlab.core.errors import UserError
+    from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.errors import UserError
-from tools.pruning.criteria import wanda_scores
-from tools.pruning.patterns import Pattern
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.criteria import wanda_scores
+from rigorlab.tools.pruning.patterns import Pattern
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import UserError
-from tools.pruning.patterns import Pattern
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.patterns import Pattern
 
 
 @dataclass

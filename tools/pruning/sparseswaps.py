@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.errors import UserError
-from tools.pruning.patterns import Pattern
+from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.patterns import Pattern
 
 STOP_RTOL = 1e-12     # a swap must gain more than this times the row's dense energy
 
@@ -48,13 +48,13 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
         raise UserError("engine must be auto, batched or scan")
     if pattern.kind != "nm" and (engine == "scan" or (engine == "auto" and W.device.type == "cpu")):
         return _kernel(W, G, mask, max_swaps, progress)
-    from tools.pruning._swap_batched import run_batched
+    from rigorlab.tools.pruning._swap_batched import run_batched
     return run_batched(W, G, mask, pattern, max_swaps, chunk_rows, progress)
 
 
 def _kernel(W, G, mask, max_swaps, progress) -> SwapResult:
     import torch
-    from tools.pruning._swap_kernel import run_rows
+    from rigorlab.tools.pruning._swap_kernel import run_rows
     budget = max_swaps if max_swaps is not None else 4 * W.shape[1]
     keep, counts, history = run_rows(W.double().cpu().numpy(), G.double().cpu().numpy(),
                                       mask.cpu().numpy(), budget, STOP_RTOL, progress)

@@ -7,10 +7,10 @@ import re
 import sqlite3
 from pathlib import Path
 
-from core.errors import NotFound, UserError
-from tools.results import gates
-from tools.results.gitinfo import commit_and_dirty
-from tools.results.schema import ensure, now_iso, transaction
+from rigorlab.core.errors import NotFound, UserError
+from rigorlab.tools.results import gates
+from rigorlab.tools.results.gitinfo import commit_and_dirty
+from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 ID_RE = re.compile(r"^E(\d{3,})$")
 STATUSES = ("running", "finished", "failed", "abandoned")

@@ -4,12 +4,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 
 def require_one_variable(parent_config: dict, config: dict, reason: str | None) -> None:
     """Rule VI: refuse a config that changes more than one variable without a reason."""
-    from rules.gates import check_one_variable
+    from rigorlab.rules.gates import check_one_variable
     violations = check_one_variable(parent_config, config, reason)
     if violations:
         raise UserError("; ".join(f"[{v.rule_id}] {v.message} ({v.evidence}) -> {v.fix}"
@@ -21,7 +21,7 @@ def evaluation_problem(workspace: Path | None, conn: sqlite3.Connection,
     """Rule II: why a run is invalid (protected evaluation changed before it started), or None."""
     if workspace is None:
         return None
-    from rules.gates import evaluation_status
+    from rigorlab.rules.gates import evaluation_status
     status = evaluation_status(workspace, conn)
     if not status.protected or status.valid:
         return None
@@ -33,7 +33,7 @@ def evaluation_problem(workspace: Path | None, conn: sqlite3.Connection,
 
 def conclusion_note(tier: int, scale: float | None, min_scale: float | None) -> str | None:
     """Rule VII: why this result is not a conclusion, or None when it may be one."""
-    from rules.gates import conclusion_allowed
+    from rigorlab.rules.gates import conclusion_allowed
     violation = conclusion_allowed(tier, scale, min_scale)
     return None if violation is None else violation.message
 
@@ -41,7 +41,7 @@ def conclusion_note(tier: int, scale: float | None, min_scale: float | None) -> 
 def require_clean_tree(workspace: Path) -> None:
     """Rule W3, for the start_experiment tool: an agent starts an experiment from a committed
     tree (the library call records git_dirty instead, for callers outside a session)."""
-    from rules.gates import clean_tree
+    from rigorlab.rules.gates import clean_tree
     violation = clean_tree(workspace)
     if violation is not None:
         raise UserError(violation.line())
@@ -51,5 +51,5 @@ def project_min_scale(workspace: Path | None) -> float | None:
     """Rule VII: the minimum decision scale written in the project instructions, if any."""
     if workspace is None:
         return None
-    from rules.render import min_decision_scale
+    from rigorlab.rules.render import min_decision_scale
     return min_decision_scale(workspace)

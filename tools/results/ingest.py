@@ -13,9 +13,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.results import gates
-from tools.results.runs import Series, store_run
-from tools.results.schema import ensure, now_iso, transaction
+from rigorlab.tools.results import gates
+from rigorlab.tools.results.runs import Series, store_run
+from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 RESERVED = {"step", "seed", "time", "timestamp"}
 NAMED_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
@@ -143,7 +143,7 @@ def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metric
 
 
 def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = None) -> dict | None:
-    """The on_job_finished hook's work: a clusters.model.Job with an experiment id -> a run."""
+    """The on_job_finished hook's work: a rigorlab.clusters.model.Job with an experiment id -> a run."""
     if not job.experiment_id or job.metrics_file is None:
         return None
     state = getattr(job.state, "value", job.state)

@@ -7,9 +7,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-from core.errors import UserError
-from tools.results import stats
-from tools.results.query import query, require_metric
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results import stats
+from rigorlab.tools.results.query import query, require_metric
 
 MAX_EXPERIMENTS = 200
 

@@ -13,9 +13,9 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from core.errors import UserError
-from tools.results import query_lang as ql
-from tools.results.schema import ensure
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results import query_lang as ql
+from rigorlab.tools.results.schema import ensure
 
 AGGREGATES = ("last", "min", "max", "mean")
 VALUES = ("last", "min", "max")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.errors import UserError
+from rigorlab.core.errors import UserError
 
 KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE"}
 OPS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")

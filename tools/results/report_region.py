@@ -6,8 +6,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from core.errors import UserError
-from rules.markers import SUMMARY_BEGIN, SUMMARY_BEGIN_PREFIX, SUMMARY_END
+from rigorlab.core.errors import UserError
+from rigorlab.rules.markers import SUMMARY_BEGIN, SUMMARY_BEGIN_PREFIX, SUMMARY_END
 
 BEGIN, END = SUMMARY_BEGIN_PREFIX.encode(), SUMMARY_END.encode()
 END_DOCUMENT = b"\\end{document}"

@@ -5,9 +5,9 @@ import math
 import sqlite3
 from pathlib import Path
 
-from core.errors import UserError
-from tools.results import experiments, gates
-from tools.results.schema import ensure, now_iso, transaction
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results import experiments, gates
+from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 Series = dict[str, dict[int, float]]
 

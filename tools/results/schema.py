@@ -1,4 +1,4 @@
-"""The ledger's tables (package "results" in core.state).
+"""The ledger's tables (package "results" in rigorlab.core.state).
 
 A metric value of NULL in results_series/results_metrics.last means NaN: SQLite cannot
 store NaN, and a row is only written for a value that was reported, so NULL is never
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from core.state import transaction  # noqa: F401 - re-exported for the results modules
-from core import state
+from rigorlab.core.state import transaction  # noqa: F401 - re-exported for the results modules
+from rigorlab.core import state
 
 PACKAGE = "results"
 

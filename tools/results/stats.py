@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 import sqlite3
 
-from core.errors import UserError
-from tools.results import experiments
-from tools.results.query import VALUES
-from tools.results.schema import ensure
+from rigorlab.core.errors import UserError
+from rigorlab.tools.results import experiments
+from rigorlab.tools.results.query import VALUES
+from rigorlab.tools.results.schema import ensure
 
 
 def seed_values(conn: sqlite3.Connection, experiment_id: str, metric: str, value: str = "last",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tools.results import gates, stats
-from tools.results.query import query, require_metric
-from tools.results.schema import ensure
+from rigorlab.tools.results import gates, stats
+from rigorlab.tools.results.query import query, require_metric
+from rigorlab.tools.results.schema import ensure
 
 HEADERS = ["ID", "Date", "Description", "Commit", None, "vs baseline", "Status"]
 MAX_ROWS = 500
@@ -109,7 +109,7 @@ def markdown(table: dict) -> str:
 def write_to_report(table: dict, report: Path, shown_as: str) -> str:
     """Replace the summary region of `report` (report.tex) with the booktabs table, leaving
     every other byte as it was; notes a missing booktabs package. Returns what was done."""
-    from tools.results import report_region
+    from rigorlab.tools.results import report_region
     done = report_region.update(report, booktabs(table))
     if report_region.lacks_booktabs(report):
         table["notes"].append(f"{shown_as} lacks \\usepackage{{booktabs}}: add it to the preamble")
