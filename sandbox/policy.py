@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rigorlab.core.errors import UserError
 from rigorlab.core.paths import state_home
-from rigorlab.sandbox.argv import Bind
+from rigorlab.sandbox.binds import Bind
 
 CREDENTIAL_DIRS = (".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure",
                    ".config/gh", ".password-store", ".local/share/keyrings", ".netrc",
