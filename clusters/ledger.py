@@ -97,8 +97,9 @@ def row_to_job(row: sqlite3.Row) -> Job:
     )
 
 
-def insert(conn: sqlite3.Connection, job: Job, job_root: Path) -> Job:
-    """Give `job` the next id (J00001, ...) and its folder under `job_root`; store it."""
+def insert(conn: sqlite3.Connection, job: Job, job_root: Path, note: str | None = None) -> Job:
+    """Give `job` the next id (J00001, ...) and its folder under `job_root`; store it.
+    `note` joins the creation event (why the job runs as it does, when that needs saying)."""
     now = time.time()
     with transaction(conn):
         n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM jobs").fetchone()[0]
@@ -108,7 +109,7 @@ def insert(conn: sqlite3.Connection, job: Job, job_root: Path) -> Job:
         values = _values(job)
         conn.execute(f"INSERT INTO jobs(n, {', '.join(_COLUMNS)}, updated_at) VALUES "
                      f"(?, {', '.join('?' for _ in _COLUMNS)}, ?)", (n, *values, now))
-        _event(conn, job.id, None, job.state, "created")
+        _event(conn, job.id, None, job.state, f"created; {note}" if note else "created")
     return job
 
 

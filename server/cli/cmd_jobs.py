@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
+from rigorlab.core.runtimes import NAMES
 from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 _COLOR = {"COMPLETED": "green", "RUNNING": "cyan", "SUBMITTED": "blue", "QUEUED": "white",
@@ -36,7 +36,7 @@ def register(sub) -> None:
     q.add_argument("--time", type=int, dest="time_limit_s", help="time limit, seconds")
     q.add_argument("--experiment")
     q.add_argument("--cwd", default=".")
-    q.add_argument("--runtime")
+    q.add_argument("--runtime", choices=NAMES)
     q.add_argument("--image")
     q.add_argument("--env", action="append", default=[], help="KEY=VALUE")
     q = add("status", _status, "one job in detail, with its history")
@@ -102,9 +102,8 @@ def _list(args) -> int:
 
 
 def _dispatch(args) -> int:
-    from rigorlab.clusters.dispatcher import JobRequest
     from rigorlab.core.errors import UserError
-    from rigorlab.tools.jobs.api import dispatch
+    from rigorlab.tools.jobs import JobRequest, dispatch
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
@@ -115,12 +114,12 @@ def _dispatch(args) -> int:
             raise UserError(f"--env {item!r}: write KEY=VALUE")
         env[k] = v
     d = _dispatcher(args)
-    cwd = (d.workspace_root / args.cwd) if not os.path.isabs(args.cwd) else args.cwd
     command = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
-    job = dispatch(d, JobRequest(command=command, cwd=cwd, target=args.target, gpus=args.gpus,
-                                 cpus=args.cpus, mem_mb=args.mem_mb, time_limit_s=args.time_limit_s,
-                                 env=env, experiment_id=args.experiment, runtime=args.runtime,
-                                 image=args.image))
+    job = dispatch(d, JobRequest.of(command=command, cwd=args.cwd, target=args.target,
+                                    gpus=args.gpus, cpus=args.cpus, mem_mb=args.mem_mb,
+                                    time_limit_s=args.time_limit_s, env=env,
+                                    experiment_id=args.experiment, runtime=args.runtime,
+                                    image=args.image))
     console().print(_job_table([job], "dispatched"))
     if job.state.value == "QUEUED":
         from rigorlab.clusters.runner import spawn

@@ -34,6 +34,7 @@ class JobOut(BaseModel):
     id: str
     state: str
     target: str
+    runtime: str
     assigned: list[str]
     exit_code: int | None
     reason: str | None
@@ -61,7 +62,8 @@ def _iso(t: float | None) -> str | None:
 
 
 def job_out(job, ctx: ServerContext) -> JobOut:
-    return JobOut(id=job.id, state=job.state.value, target=job.target, assigned=job.assigned,
+    return JobOut(id=job.id, state=job.state.value, target=job.target, runtime=job.runtime,
+                  assigned=job.assigned,
                   exit_code=job.exit_code, reason=job.reason, experiment_id=job.experiment_id,
                   finished=_iso(job.finished_at))
 
@@ -104,12 +106,11 @@ def register(app, ctx: ServerContext) -> None:
         depends_on: Annotated[list[str] | None, Field(description="refused: jobs must be independent")] = None,
     ) -> JobOut:
         """Start a command as a detached job; returns its id at once (QUEUED while GPUs are busy)."""
-        from rigorlab.clusters.dispatcher import JobRequest
-        from rigorlab.tools.jobs.api import dispatch
-        req = JobRequest(command=command, cwd=ctx.workspace.path(cwd, must_exist=True, what="cwd"),
-                         target=target, gpus=gpus, cpus=cpus, mem_mb=mem_mb,
-                         time_limit_s=time_limit_s, env=env or {}, experiment_id=experiment_id,
-                         runtime=runtime, image=image, depends_on=depends_on or [])
+        from rigorlab.tools.jobs import JobRequest, dispatch
+        req = JobRequest.of(command=command, cwd=cwd, target=target, gpus=gpus, cpus=cpus,
+                            mem_mb=mem_mb, time_limit_s=time_limit_s, env=env or {},
+                            experiment_id=experiment_id, runtime=runtime, image=image,
+                            depends_on=depends_on or [])
         return job_out(dispatch(dispatcher(), req), ctx)
 
     @tool(app, ctx, title="Job status", read_only=True, idempotent=True)

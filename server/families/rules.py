@@ -113,9 +113,8 @@ def _dispatch_verifications(ctx: ServerContext) -> list[str]:
     its verdict is recorded from the job ledger when it ends."""
     import shlex
 
-    from rigorlab.clusters.dispatcher import JobRequest
     from rigorlab.rules.checks.verification import python_for, to_dispatch
-    from rigorlab.tools.jobs.api import dispatch
+    from rigorlab.tools.jobs import JobRequest, dispatch
     todo = to_dispatch(ctx.workspace.root, ctx.db())
     if not todo:
         return ["every verification script has a verdict for its current content or a job under way"]
@@ -123,9 +122,8 @@ def _dispatch_verifications(ctx: ServerContext) -> list[str]:
     started = []
     for script, name in todo:
         command = shlex.join([python_for(ctx.workspace.root), script])
-        job = dispatch(d, JobRequest(command=command,
-                                     cwd=ctx.workspace.root, target="local", gpus=0, name=name,
-                                     time_limit_s=600))
+        job = dispatch(d, JobRequest.of(command=command, cwd=".", target="local", gpus=0,
+                                        name=name, time_limit_s=600))
         started.append(f"{script} as job {job.id}")
     return ["verification dispatched: " + ", ".join(started) + "; wait_job, then check_rules "
             "again to see the verdicts"]

@@ -6,9 +6,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.dispatcher import Dispatcher
 from rigorlab.clusters.model import Job
-from rigorlab.tools.jobs.validate import validate_dispatch
+from rigorlab.clusters.request import JobRequest
+from rigorlab.tools.jobs.validate import admit_dispatch
 
 _lock = threading.Lock()
 _dispatchers: dict[Path, Dispatcher] = {}
@@ -36,23 +37,16 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
-    validate_dispatch(dispatcher, req)
-    return dispatcher.submit(req)
+    """The boundary every dispatch crosses once: admit (request rules, rules gates), submit."""
+    return dispatcher.submit(admit_dispatch(dispatcher, req))
 
 
-def submit(command: str, *, workspace: str | Path, cwd: str | Path = ".", target: str | None = None,
-           gpus: int | None = None, cpus: int = 1, mem_mb: int | None = None,
-           time_limit_s: int | None = None, env: dict[str, str] | None = None,
-           experiment_id: str | None = None, name: str | None = None,
-           runtime: str | None = None, image: str | None = None) -> str:
-    """Submit `command` (a shell command line) as a job; returns its id at once."""
+def submit(command: str, *, workspace: str | Path, **fields) -> str:
+    """Submit `command` (a shell command line) as a job; returns its id at once. `fields` are
+    JobRequest's (cwd relative to the workspace, target, gpus, cpus, mem_mb, time_limit_s,
+    env, experiment_id, name, runtime, image); a bad one is a UserError."""
     d = dispatcher_for(workspace)
-    path = Path(cwd)
-    req = JobRequest(command=command, cwd=path if path.is_absolute() else d.workspace_root / path,
-                     target=target, gpus=gpus, cpus=cpus, mem_mb=mem_mb, time_limit_s=time_limit_s,
-                     env=dict(env or {}), experiment_id=experiment_id, name=name, runtime=runtime,
-                     image=image)
-    return dispatch(d, req).id
+    return dispatch(d, JobRequest.of(command=command, **fields)).id
 
 
 def status(job_id: str, *, workspace: str | Path) -> Job:

@@ -1,0 +1,146 @@
+"""A job request: what the MCP tool, the CLI and `rigorlab.tools.jobs.submit` all build.
+
+Strict (unknown fields refused, no coercion) and bounded in its schema, so everything that can
+be checked without knowing the targets is checked here, once; `admission.admit` checks the
+rest (target, GPUs, working directory, runtime and image) against the dispatcher's config.
+"""
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
+
+from rigorlab.core.errors import UserError
+from rigorlab.core.runtimes import RuntimeName
+
+MAX_COMMAND = 65536          # characters of the command line (command.sh)
+MAX_PATH = 4096              # characters of a path (PATH_MAX)
+MAX_GPUS = 64
+MAX_CPUS = 1024
+MAX_MEM_MB = 16 * 1024 * 1024            # 16 TiB
+MAX_TIME_S = 366 * 24 * 3600             # a year
+MAX_ENV_VARS = 256
+MAX_ENV_VALUE = 32 * 1024    # bytes; Linux refuses any one KEY=VALUE over 128 KiB (MAX_ARG_STRLEN)
+MAX_ENV_TOTAL = 128 * 1024   # bytes of all KEY=VALUE together
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+RESERVED_ENV_PREFIX = "RIGORLAB_"      # set by rigorlab for every job
+NAME = r"^[^\x00-\x1f\x7f]{1,256}$"          # a label: any text but control characters
+TARGET = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+EXPERIMENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
+EnvValue = Annotated[str, StringConstraints(max_length=MAX_ENV_VALUE)]
+
+
+class JobRequest(BaseModel):
+    """One job: a shell command run in a workspace folder on a target, in a runtime."""
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    command: str = Field(min_length=1, max_length=MAX_COMMAND,
+                         description="shell command (bash) the job runs")
+    cwd: str = Field(default=".", min_length=1, max_length=MAX_PATH,
+                     description="working directory inside the workspace (relative to its root)")
+    target: str | None = Field(default=None, pattern=TARGET,
+                               description="local, a node or a SLURM cluster (see list_nodes); "
+                                           "omitted: the configured default")
+    gpus: int | None = Field(default=None, ge=0, le=MAX_GPUS,
+                             description="GPUs; omitted: 1 where the target has GPUs, else 0")
+    cpus: int = Field(default=1, ge=1, le=MAX_CPUS, description="CPU cores")
+    mem_mb: int | None = Field(default=None, ge=1, le=MAX_MEM_MB, description="memory, MiB")
+    time_limit_s: int | None = Field(default=None, ge=1, le=MAX_TIME_S,
+                                     description="wall-clock limit, seconds")
+    env: dict[EnvName, EnvValue] = Field(
+        default_factory=dict, max_length=MAX_ENV_VARS,
+        description=f"extra environment variables (names [A-Za-z_][A-Za-z0-9_]*, not "
+                    f"{RESERVED_ENV_PREFIX}*; values up to {MAX_ENV_VALUE // 1024} KiB, "
+                    f"{MAX_ENV_TOTAL // 1024} KiB in all)")
+    experiment_id: str | None = Field(default=None, pattern=EXPERIMENT,
+                                      description="the experiment this run belongs to, e.g. E003")
+    runtime: RuntimeName | None = Field(default=None,
+                                        description="omitted: the target's (local: bwrap where installed)")
+    image: str | None = Field(default=None, min_length=1, max_length=512,
+                              description="container image (docker, podman), .sif (apptainer) or "
+                                          "root file system folder (bwrap)")
+    depends_on: list[str] = Field(default_factory=list, max_length=64,
+                                  description="refused: jobs must be independent")
+    name: str | None = Field(default=None, pattern=NAME, description="a label for the job")
+
+    @field_validator("cwd", mode="before")
+    @classmethod
+    def _path_text(cls, v):
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+    @field_validator("command", "cwd")
+    @classmethod
+    def _no_nul(cls, v: str, info) -> str:
+        if "\x00" in v:
+            raise ValueError(f"the {info.field_name} contains a NUL byte")
+        if info.field_name == "command" and not v.strip():
+            raise ValueError("the command is empty: give the shell command the job runs")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for k, v in env.items():
+            if k.startswith(RESERVED_ENV_PREFIX):
+                raise ValueError(f"environment variable {k} is reserved: rigorlab sets the "
+                                 f"{RESERVED_ENV_PREFIX}* variables of every job itself")
+            if "\x00" in v:
+                raise ValueError(f"environment variable {k} contains a NUL byte")
+            if len(v.encode()) > MAX_ENV_VALUE:
+                raise ValueError(f"environment variable {k} is {len(v.encode())} bytes; at most "
+                                 f"{MAX_ENV_VALUE} bytes: pass large data in a workspace file")
+        total = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
+        if total > MAX_ENV_TOTAL:
+            raise ValueError(f"the environment is {total} bytes; at most {MAX_ENV_TOTAL} bytes in "
+                             "all: pass large data in a workspace file")
+        return env
+
+    @model_validator(mode="after")
+    def _independent(self) -> "JobRequest":
+        if self.depends_on:
+            raise ValueError(
+                f"job dependencies ({', '.join(self.depends_on)}) are refused: the methodology "
+                "allows only independent jobs, one experiment per GPU. Wait for the other job "
+                "(wait_job), then dispatch this one")
+        lowered = self.command.replace("=", " ")
+        if "--dependency" in lowered or " afterok:" in lowered:
+            raise ValueError("the command asks SLURM for a job dependency, which is refused: "
+                             "dispatch independent jobs and wait for one before starting the next")
+        return self
+
+    @classmethod
+    def of(cls, **fields) -> "JobRequest":
+        """Build from keyword arguments; a bad field is a UserError naming it and its limit."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            raise UserError(explain(exc)) from None
+
+
+def explain(exc: ValidationError) -> str:
+    """A ValidationError as one message an agent can act on (field: problem; ...)."""
+    parts = []
+    for err in exc.errors()[:6]:
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_too_short" and loc == "command":
+            msg = "the command is empty: give the shell command the job runs"
+        elif err["type"] == "string_too_long" and loc.startswith("env."):
+            msg += " (pass large data in a workspace file)"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown field; the fields are {', '.join(JobRequest.model_fields)}"
+        elif err["type"] == "literal_error":
+            msg = f"{msg} (got {err.get('input')!r})"
+        elif err["type"] == "string_pattern_mismatch":
+            msg = f"{_short(err.get('input'))} does not match {err['ctx']['pattern']}"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "invalid job request: " + "; ".join(parts)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
