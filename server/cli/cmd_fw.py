@@ -78,13 +78,40 @@ def _run(args: argparse.Namespace) -> int:
     from rigorlab.tools.fw.files import default_out
     from rigorlab.tools.fw.run import run_spec
     ws = Workspace(workspace_of(args))
-    out = ws.path(args.out or default_out("run"), what="output folder")
+    out_rel = args.out or default_out("run")
+    out = ws.path(out_rel, what="output folder")
+    if args.objective == "python":
+        return _run_as_job(_spec(args), ws, out_rel, out)
     resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
     line = _ProgressLine()
     try:
         summary = run_spec(_spec(args), resolve, out, callback=line)
     finally:
         line.close()
+    _print_summary(summary, ws)
+    return 0 if summary["status"] in ("OPTIMAL", "MAXITER", "TIMEOUT") else 1
+
+
+def _run_as_job(spec: dict, ws, out_rel: str, out) -> int:
+    """A python objective is workspace code: it runs as a job (sandboxed like every job), and
+    this command waits for it."""
+    from rigorlab.tools.jobs.api import dispatcher_for
+    from rigorlab.tools.jobs.modules import run_module
+    if out.exists():
+        raise UserError(f"output folder {out_rel} already exists: choose another --out")
+    job_id = run_module("rigorlab.tools.fw.run", ["--workspace", str(ws.root), "--out", out_rel,
+                                                  "--spec-json", json.dumps(spec)],
+                        workspace=ws.root, name="fw",
+                        time_limit_s=int(spec.get("time_limit", 3600)) + 600)
+    c = console()
+    d = dispatcher_for(ws.root)
+    with c.status(f"objective 'python' runs as job {job_id} ..."):
+        job = d.wait(job_id, float(spec.get("time_limit", 3600)) + 900)
+    if job.state.value != "COMPLETED":
+        c.print(f"[red]job {job_id} ended {job.state.value}[/]: {job.reason or ''}")
+        sys.stderr.write(d.logs(job_id, "stderr", 0, 8192).text)
+        return 1
+    summary = json.loads((out / "summary.json").read_text())
     _print_summary(summary, ws)
     return 0 if summary["status"] in ("OPTIMAL", "MAXITER", "TIMEOUT") else 1
 

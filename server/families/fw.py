@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
@@ -62,7 +60,8 @@ def register(app, ctx: ServerContext) -> None:
         out_rel = out or default_out("run")
         out_path = ctx.workspace.path(out_rel, what="output folder")
         resolve = lambda value, what="path": ctx.workspace.path(value, what=what)  # noqa: E731
-        if dispatch or (dispatch is None and time_limit_s > IN_CALL_LIMIT_S):
+        # A python objective is workspace code: it runs only as a job, never in this process.
+        if objective == "python" or dispatch or (dispatch is None and time_limit_s > IN_CALL_LIMIT_S):
             return _dispatch(ctx, spec, out_rel, resolve, device)
         summary = run_spec(spec, resolve, out_path, progress=progress_reporter(mcp_ctx))
         return _out(ctx, summary, out_path)
@@ -95,19 +94,23 @@ def _dispatch(ctx: ServerContext, spec: dict, out_rel: str, resolve, device: str
     """Validate what is cheap to validate here, then send the run out as a job."""
     from rigorlab.core.errors import UserError
     from rigorlab.tools.fw.run import check_spec
-    from rigorlab.tools.jobs import submit
+    from rigorlab.tools.jobs.modules import run_module
     check_spec(spec)
     for name, ref in (spec.get("data") or {}).items():
         path = resolve(str(ref).rsplit(":", 1)[0] if ".safetensors:" in str(ref) else str(ref), f"array {name}")
         if not path.is_file():
             raise UserError(f"array file {ref!r} for {name} does not exist in the workspace")
+    if spec["objective"] == "python":
+        file_part = (spec.get("function") or "").rpartition(":")[0]
+        if not file_part or not resolve(file_part, "function file").is_file():
+            raise UserError("objective 'python' needs function 'path/to/file.py:function_name' "
+                            "(a Python file in the workspace)")
     if resolve(out_rel, "output folder").exists():
         raise UserError(f"output folder {out_rel} already exists: choose another out")
-    command = " ".join([shlex.quote(sys.executable), "-m", "rigorlab.tools.fw.run", "--workspace",
-                        shlex.quote(str(ctx.workspace.root)), "--out", shlex.quote(out_rel),
-                        "--spec-json", shlex.quote(json.dumps(spec))])
-    job_id = submit(command, workspace=ctx.workspace.root, cwd=".", name="fw",
-                    gpus=1 if device.startswith("cuda") else 0,
-                    time_limit_s=int(spec.get("time_limit", 3600)) + 600)
+    job_id = run_module("rigorlab.tools.fw.run", ["--workspace", str(ctx.workspace.root), "--out",
+                                                  out_rel, "--spec-json", json.dumps(spec)],
+                        workspace=ctx.workspace.root, name="fw",
+                        gpus=1 if device.startswith("cuda") else 0,
+                        time_limit_s=int(spec.get("time_limit", 3600)) + 600)
     return {"status": "DISPATCHED", "job_id": job_id, "out": out_rel,
             "note": f"poll with job_status {job_id}; results land in {out_rel}/summary.json"}

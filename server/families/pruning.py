@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -166,12 +164,11 @@ def _model_out(ctx: ServerContext, report: dict, out_path: Path) -> dict[str, An
 
 def _dispatch(ctx: ServerContext, spec, out_path: Path, out_rel: str) -> dict[str, Any]:
     from dataclasses import asdict
-    from rigorlab.tools.jobs import submit
-    command = " ".join([shlex.quote(sys.executable), "-m", "rigorlab.tools.pruning.run_job",
-                        "--spec-json", shlex.quote(json.dumps(asdict(spec))),
-                        "--out", shlex.quote(str(out_path))])
-    job_id = submit(command, workspace=ctx.workspace.root, cwd=".", name="prune",
-                    gpus=1 if spec.device.startswith("cuda") else 0)
+    from rigorlab.tools.jobs.modules import run_module
+    job_id = run_module("rigorlab.tools.pruning.run_job",
+                        ["--spec-json", json.dumps(asdict(spec)), "--out", str(out_path)],
+                        workspace=ctx.workspace.root, name="prune",
+                        gpus=1 if spec.device.startswith("cuda") else 0)
     return {"status": "DISPATCHED", "job_id": job_id, "out": out_rel,
             "note": f"progress per layer in the job's stdout (job_logs {job_id}); "
                     f"results land in {out_rel}/report.json"}

@@ -1,7 +1,8 @@
 """Run a spec end to end and save what a researcher keeps: x, the trajectory, plots, summary.
 
 In-process (`run_spec`, used by the MCP tool and the CLI) or as a dispatched job:
-    python -m rigorlab.tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
+    python -I -m rigorlab.tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
+Only the job runs a python objective (workspace code): `allow_code` is the job's alone.
 The output folder appears complete or not at all (written aside, then renamed).
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ def check_spec(spec: dict) -> dict:
 
 
 def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
-             callback: Callable | None = None) -> dict:
+             callback: Callable | None = None, allow_code: bool = False) -> dict:
     """Solve, save into out_dir (must not exist), return the compact summary."""
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
@@ -51,7 +52,7 @@ def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise UserError(f"output folder {out_dir} already exists: choose another out (runs are never overwritten)")
-    obj, oracle = build(spec, resolve)
+    obj, oracle = build(spec, resolve, allow_code=allow_code)
     step_name = spec.get("step") or ("exact" if obj.quadratic else "adaptive")
     max_iter = int(spec.get("max_iter", 10000))
     cb = _callback(progress, callback, max_iter)
@@ -134,7 +135,7 @@ def plot_run(traj: dict, stem: Path, f_star: float | None = None, title: str = "
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.fw.run", description="run a Frank-Wolfe spec (a job)")
+    ap = argparse.ArgumentParser(prog="python -I -m rigorlab.tools.fw.run", description="run a Frank-Wolfe spec (a job)")
     ap.add_argument("--workspace", required=True)
     ap.add_argument("--out", required=True, help="output folder, relative to the workspace")
     ap.add_argument("--spec-json", required=True)
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     resolve = root_resolver(Path(args.workspace))
     try:
         summary = run_spec(json.loads(args.spec_json), resolve, resolve(args.out, "output folder"),
-                           progress=lambda d, t, m: print(m, flush=True))
+                           progress=lambda d, t, m: print(m, flush=True), allow_code=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
