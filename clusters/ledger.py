@@ -14,13 +14,14 @@ from pathlib import Path
 
 from rigorlab.core import state as core_state
 from rigorlab.core.errors import NotFound
+from rigorlab.core.runtimes import BARE
 from rigorlab.core.state import transaction
 
 from rigorlab.clusters.model import ACTIVE, IllegalTransition, Job, JobState, TERMINAL, can_move
 
 PACKAGE = "clusters"
 MIGRATIONS = [
-    """
+    f"""
     CREATE TABLE jobs (
         n INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -31,12 +32,12 @@ MIGRATIONS = [
         state TEXT NOT NULL,
         command TEXT NOT NULL,
         cwd TEXT NOT NULL,
-        env_json TEXT NOT NULL DEFAULT '{}',
+        env_json TEXT NOT NULL DEFAULT '{{}}',
         gpus INTEGER NOT NULL DEFAULT 0,
         cpus INTEGER NOT NULL DEFAULT 1,
         mem_mb INTEGER,
         time_limit_s INTEGER,
-        runtime TEXT NOT NULL DEFAULT 'bare',
+        runtime TEXT NOT NULL DEFAULT '{BARE.name}',
         image TEXT,
         experiment_id TEXT,
         job_dir TEXT NOT NULL,

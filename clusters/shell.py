@@ -36,7 +36,7 @@ class LocalShell:
 
     def run(self, script: str, timeout: float = 30.0) -> tuple[int, str, str]:
         try:
-            p = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+            p = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True,
                                timeout=timeout, stdin=subprocess.DEVNULL, env=self.env())
         except subprocess.TimeoutExpired as exc:
             raise ShellError(f"local command did not finish within {timeout:.0f} s") from exc

@@ -33,8 +33,9 @@ WRAPPER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CWD, ENV0, LAUNCH0, SHIELD = "cwd", "env0", "launch0", "shield"
 INSIDE = "inside"      # written by a shielded job's first process once its signals are restored
 # That first process, inside the runtime: restore TERM/INT/HUP, say so, run command.sh.
-SHIELDED_START = ("env", "--default-signal=TERM,INT,HUP", "bash", "-c",
-                  'echo $$ > "$1" && exec bash "$2"', "rigorlab-job")
+# Absolute paths: the job's own PATH, set inside, must not pick these programs.
+SHIELDED_START = ("/usr/bin/env", "--default-signal=TERM,INT,HUP", "/bin/bash", "-c",
+                  'echo $$ > "$1" && exec /bin/bash "$2"', "rigorlab-job")
 
 
 def nul_join(items: Sequence[str]) -> str:
@@ -144,7 +145,7 @@ def status_script(job_dirs: list[str]) -> str:
     then seen as finished, never as vanished.
     """
     pattern = "|".join(OOM_PATTERNS)
-    lines = ["i=0", f"for d in {' '.join(shlex.quote(x) for x in job_dirs)}; do",
+    lines = [f"( PATH={WRAPPER_PATH}", "i=0", f"for d in {' '.join(shlex.quote(x) for x in job_dirs)}; do",
              '  ex=0; [ -d "$d" ] && ex=1',
              '  pid=-; [ -s "$d/pid" ] && pid=$(cat "$d/pid")',
              '  alive=0; [ "$pid" != - ] && kill -0 "$pid" 2>/dev/null && alive=1',
@@ -159,7 +160,7 @@ def status_script(job_dirs: list[str]) -> str:
              '  fi',
              '  echo "@@ $i|$ex|$alive|$pid|$rc|$st|$to|$ca|$oom|$nc"',
              '  i=$((i+1))',
-             'done']
+             'done )']
     return "\n".join(lines) + "\n"
 
 

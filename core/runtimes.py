@@ -24,6 +24,7 @@ class Runtime:
     keep_id: bool = False        # rootless mode maps the caller's uid with --userns keep-id
     forwards_signals: bool = True  # its host process passes TERM/INT on to the program inside
     builds: bool = False         # `rigorlab sandbox build` makes its image
+    install: str = ""            # how to get it (rigorlab doctor's fix)
 
     @property
     def program(self) -> str | None:
@@ -35,13 +36,13 @@ BARE = Runtime("bare", "a plain process on the target machine, no isolation", is
                host_programs=True)
 BWRAP = Runtime("bwrap", "bubblewrap: the workspace and named folders on a read-only host /usr, "
                 "own namespaces, loopback only", image="rootfs", host_programs=True,
-                forwards_signals=False)
+                forwards_signals=False, install="apt-get install bubblewrap")
 DOCKER = Runtime("docker", "Docker engine: own root file system, --network none", engine=True,
-                 image="oci", builds=True)
+                 image="oci", builds=True, install="apt-get install docker.io")
 PODMAN = Runtime("podman", "Podman: as Docker; GPUs through CDI", engine=True, image="oci",
-                 cdi_gpus=True, keep_id=True, builds=True)
+                 cdi_gpus=True, keep_id=True, builds=True, install="apt-get install podman")
 APPTAINER = Runtime("apptainer", "Apptainer: --containall --cleanenv, a .sif image", image="file",
-                    builds=True)
+                    builds=True, install="install Apptainer (not packaged for Debian 12)")
 
 RUNTIMES: dict[str, Runtime] = {r.name: r for r in (BARE, BWRAP, DOCKER, PODMAN, APPTAINER)}
 NAMES: tuple[str, ...] = tuple(RUNTIMES)

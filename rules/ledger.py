@@ -88,6 +88,30 @@ def active_jobs(conn: sqlite3.Connection) -> list[Job]:
 
 
 @dataclass(frozen=True)
+class UnsandboxedJob:
+    id: str
+    state: str
+    experiment_id: str | None
+    runs: tuple[int, ...]          # results runs recorded from it
+
+
+def unsandboxed_local_jobs(conn: sqlite3.Connection, runtimes: tuple[str, ...]) -> list[UnsandboxedJob]:
+    """Jobs that ran on the machine that holds the ledger in one of `runtimes` (those that do
+    not isolate), with the runs made from them."""
+    if not has_table(conn, "jobs"):
+        return []
+    runs_by_job: dict[str, list[int]] = {}
+    if has_table(conn, "results_runs"):
+        for r in conn.execute("SELECT id, job_id FROM results_runs WHERE job_id IS NOT NULL"):
+            runs_by_job.setdefault(r["job_id"], []).append(int(r["id"]))
+    marks = ", ".join("?" for _ in runtimes)
+    rows = conn.execute("SELECT id, state, experiment_id FROM jobs WHERE target = 'local' AND "
+                        f"runtime IN ({marks}) ORDER BY n", runtimes)
+    return [UnsandboxedJob(r["id"], r["state"], r["experiment_id"],
+                           tuple(runs_by_job.get(r["id"], ()))) for r in rows]
+
+
+@dataclass(frozen=True)
 class FinishedJob:
     id: str
     name: str

@@ -11,7 +11,7 @@ from pathlib import Path
 from rigorlab.clusters.model import METRICS_NAME, Job, Observation
 from rigorlab.clusters.wrapper import (INSIDE, SHIELDED_START, data_files, parse_status,
                                        status_script, wrapper_script)
-from rigorlab.core.runtimes import RUNTIMES
+from rigorlab.core.runtimes import BARE, RUNTIMES
 
 
 class LaunchUncertain(Exception):
@@ -62,7 +62,7 @@ class NodeView:
     cpu_busy: int = 0
     running: int = 0
     queued: int = 0
-    runtime: str = "bare"
+    runtime: str = BARE.name
 
     @property
     def idle_gpus(self) -> int:
@@ -113,7 +113,7 @@ class Backend:
     # -- runtime ----------------------------------------------------------------------
     def default_runtime(self) -> tuple[str, str | None]:
         """(runtime, note) for a job that names none and whose config names none."""
-        return "bare", None
+        return BARE.name, None
 
     def extra_binds(self, job: Job) -> list[tuple[str, str]]:
         """Host folders a sandboxed job sees besides the workspace and its own folder."""

@@ -98,7 +98,8 @@ class SlotBackend(Backend):
         reachable, detail = self.reachability()
         return NodeView(self.target, self.kind, reachable, detail, gpus, self._cpu_slots,
                         sum(1 for j in running if j.gpus == 0), len(running),
-                        sum(1 for j in active if j.state == JobState.QUEUED), self.runtime or "bare")
+                        sum(1 for j in active if j.state == JobState.QUEUED),
+                        self.runtime or self.default_runtime()[0])
 
     def reachability(self) -> tuple[bool, str]:
         return True, "this machine"

@@ -214,7 +214,8 @@ class SlurmBackend(Backend):
         running = [j for j in active if j.state in (JobState.SUBMITTED, JobState.RUNNING)]
         view = NodeView(self.target, self.kind, True, "", [], 0, 0,
                         sum(1 for j in running if j.state == JobState.RUNNING),
-                        sum(1 for j in running if j.state == JobState.SUBMITTED), self.runtime or "bare")
+                        sum(1 for j in running if j.state == JobState.SUBMITTED),
+                        self.runtime or self.default_runtime()[0])
         try:
             rc, out, err = self._shell.run("sinfo -h -N -o '%N|%G|%T|%c'; echo @@; "
                                            "squeue -h -t R -o '%N|%b'", timeout=15)

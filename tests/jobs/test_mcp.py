@@ -72,6 +72,13 @@ async def test_bad_input_comes_back_as_tool_errors(workspace, server):
         assert "command is empty" in await refused(client, "dispatch_job", command="")
         assert "only independent jobs" in await refused(client, "dispatch_job", command="true",
                                                         depends_on=["J00001"])
+        assert "'bare', 'bwrap', 'docker', 'podman' or 'apptainer'" in await refused(
+            client, "dispatch_job", command="true", runtime="dokcer")
+        assert "image reference" in await refused(client, "dispatch_job", command="true",
+                                                  runtime="docker", image="--volume=/:/host")
+        assert "at most" in await refused(client, "dispatch_job", command="true",
+                                          env={"BIG": "x" * 200_000})
+        assert (await call(client, "job_status"))["counts"] == {}, "no refused dispatch left a row"
         assert "no job 'J00042'" in await refused(client, "job_status", job_id="J00042")
         assert "unknown log" in await refused(client, "job_logs", job_id="J00001", stream="/etc/passwd")
         res = await client.read_resource("rigorlab://jobs/J00077/stdout")
