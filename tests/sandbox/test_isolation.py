@@ -179,7 +179,8 @@ def test_jobs_of_a_sandboxed_agent_run_in_the_same_runtime(runtime, runtime_imag
     same runtime and image: the job sees the workspace, not a host file beside it."""
     sentinel = tmp_path / "host-only.txt"
     sentinel.write_text("on the host")
-    shutil.copy(HERE / "agent_dispatch.py", workspace / "agent_dispatch.py")
+    for script in ("agent_dispatch.py", "stdlib_mcp.py"):
+        shutil.copy(HERE / script, workspace / script)
     job = (f"if [ -e {sentinel} ]; then echo bare > where.txt; else echo sandboxed > where.txt; fi; "
            "echo $RIGORLAB_TOKEN >> where.txt")
     cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime", runtime,

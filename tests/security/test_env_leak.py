@@ -79,6 +79,7 @@ def test_pass_env_lets_a_person_name_what_local_jobs_get(dispatcher_of, monkeypa
 def test_under_a_broker_the_sandbox_finds_no_host_secret(runtime, runtime_image, workspace, state_home):
     secret = f"decoy-aws-{secrets.token_hex(8)}"
     shutil.copy(HERE / "agent_env.py", workspace / "agent_env.py")
+    shutil.copy(HERE.parent / "sandbox" / "stdlib_mcp.py", workspace / "stdlib_mcp.py")
     env = dict(os.environ, AWS_SECRET_ACCESS_KEY=secret, RIGORLAB_JOB_POLL_S="0.1")
     cmd = [sys.executable, "-m", "rigorlab.server", "sandbox", "run", str(workspace), "--runtime",
            runtime, "--tool", "claude", "--gpus", "none", "--no-instructions"]
