@@ -20,6 +20,7 @@ from rigorlab.core.errors import UserError
 from rigorlab.sandbox.binds import Bind
 from rigorlab.sandbox.gpus import GpuSpec, parse_gpus
 from rigorlab.sandbox.images import check_image
+from rigorlab.sandbox.policy import bind_refusal
 from rigorlab.core.runtimes import APPTAINER, BWRAP, DOCKER, PODMAN, RUNTIMES, Runtime, get
 
 DEFAULT_IMAGE = "rigorlab-sandbox:latest"
@@ -134,7 +135,6 @@ def _abs(value, what: str, unsafe: str) -> Path:
 
 def _check_bwrap_root(image: str) -> None:
     """A bwrap image is a host folder shown as /: never one holding home, keys or state."""
-    from rigorlab.sandbox.policy import bind_refusal
     reason = bind_refusal(Path(os.path.realpath(image)), False)
     if reason:
         raise UserError(f"refusing {image} as the sandbox's root file system: {reason}. Give a "

@@ -21,8 +21,10 @@ def launch_argv(job) -> list[str]:
 def test_a_bwrap_job_sees_only_the_workspace_and_its_folder(make_dispatcher, workspace):
     require_service("podman")          # tests/services/podman.sh installs bubblewrap
     (workspace / "in.txt").write_text("data\n")
+    beside = workspace.parent / "host-only.txt"
+    beside.write_text("on the host\n")
     d = make_dispatcher()
-    job = dispatch(d, JobRequest.of(command='cat in.txt; ls /root 2>&1 | head -1; touch /usr/x 2>/dev/null '
+    job = dispatch(d, JobRequest.of(command=f'cat in.txt; cat {beside} 2>&1 | head -1; touch /usr/x 2>/dev/null '
                               '|| echo ro; echo \'{"a": 1}\' > "$RIGORLAB_METRICS_FILE"; '
                               'echo made > out.txt', cwd=workspace, runtime="bwrap",
                               experiment_id="E005"))
@@ -45,8 +47,12 @@ def test_docker_and_apptainer_command_lines(make_dispatcher, workspace):
         job = d.wait(job.id, 30)
         argv = launch_argv(job)
         assert all(x in argv for x in expect), argv
+        from rigorlab.clusters.backends.local import rigorlab_paths
         mounts = " ".join(argv)
         assert str(workspace) in mounts and str(job.job_dir) in mounts
+        for p in rigorlab_paths():    # rigorlab's interpreter and source, read-only
+            assert f"{p}:{p}:ro" in mounts or f"source={p},target={p},readonly" in mounts
+            mounts = mounts.replace(p, "")
         assert "/root" not in mounts.replace(str(job.job_dir), "").replace(str(workspace), "")
         assert argv[-2:] == ["bash", str(job.job_dir / "command.sh")]
         assert job.state in (JobState.FAILED, JobState.COMPLETED), "it ran the runtime for real"
