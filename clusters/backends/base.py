@@ -14,6 +14,9 @@ from rigorlab.clusters.wrapper import (INSIDE, SHIELDED_START, data_files, parse
 from rigorlab.core.runtimes import BARE, RUNTIMES
 
 
+GPU_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")      # set by rigorlab for its GPUs
+
+
 class LaunchUncertain(Exception):
     """The launch command may have run but its reply was lost: the job stays SUBMITTED and
     the next polls decide (its files, or SLURM's record of its name), so it never runs twice."""
@@ -183,6 +186,8 @@ class Backend:
             env["RIGORLAB_METRICS_FILE"] = posixpath.join(run_dir, METRICS_NAME)
         if self.sets_cuda_visible_devices:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(job.assigned)
+            if job.assigned:     # the ids are nvidia-smi's, which counts in PCI bus order
+                env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         return env
 
     def job_files(self, job: Job, workspace_root: Path, *, header: str = "",
@@ -212,14 +217,19 @@ class Backend:
         inner = ["bash", command]
         if not rt.forwards_signals:   # see the wrapper: signals come through the process group
             inner = [*SHIELDED_START, posixpath.join(run_dir, INSIDE), command]
-        # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
-        inside = {k: v for k, v in env.items() if k != "CUDA_VISIBLE_DEVICES"}
-        if rt.host_programs and not job.image:
-            inside = {**self.inside_env(job), **inside}
+        gpus = list(job.assigned) or None
+        if rt.host_programs:
+            # It sees every GPU device: the job's CUDA_VISIBLE_DEVICES narrows, as for a bare job.
+            inside, gpus = dict(env), "all" if gpus else None
+            if not job.image:
+                inside = {**self.inside_env(job), **inside}
+        else:
+            # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
+            inside = {k: v for k, v in env.items() if k not in GPU_VARS}
         binds = [(run_dir, "rw"), *self.extra_binds(job)]
         return job_argv(rt.name, inner, workspace=workspace, workdir=cwd, image=job.image,
-                        gpus=list(job.assigned) or None, env=inside, extra_binds=binds,
-                        network=self.network(), detached=True)
+                        gpus=gpus, env=inside, extra_binds=binds, network=self.network(),
+                        detached=True)
 
     def poll_files(self, jobs: list[Job]) -> list:
         dirs = [self.run_dir(j) for j in jobs]

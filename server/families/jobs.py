@@ -34,7 +34,6 @@ class JobOut(BaseModel):
     id: str
     state: str
     target: str
-    runtime: str
     assigned: list[str]
     exit_code: int | None
     reason: str | None
@@ -62,8 +61,7 @@ def _iso(t: float | None) -> str | None:
 
 
 def job_out(job, ctx: ServerContext) -> JobOut:
-    return JobOut(id=job.id, state=job.state.value, target=job.target, runtime=job.runtime,
-                  assigned=job.assigned,
+    return JobOut(id=job.id, state=job.state.value, target=job.target, assigned=job.assigned,
                   exit_code=job.exit_code, reason=job.reason, experiment_id=job.experiment_id,
                   finished=_iso(job.finished_at))
 

@@ -79,3 +79,17 @@ def test_runtime_precedence(make_dispatcher, workspace, monkeypatch):
     from rigorlab.sandbox.available import bwrap_usable
     assert plain.runtime_for(R.of(command="x", cwd=workspace), plain.backend("local")) == \
         ("bwrap" if bwrap_usable()[0] else "bare"), "local jobs are sandboxed by default"
+
+
+def test_a_bwrap_job_gets_its_gpus_as_a_bare_one_does(make_dispatcher, workspace):
+    """Same CUDA_VISIBLE_DEVICES as a bare job (UUIDs or MIG ids included), in PCI bus order
+    (nvidia-smi's indices), and the GPU device nodes bound."""
+    d = make_dispatcher('[local]\ngpus = ["GPU-aaaa", "3"]\n')
+    show = 'echo "$CUDA_VISIBLE_DEVICES|$CUDA_DEVICE_ORDER"'
+    jobs = [dispatch(d, JobRequest.of(command=show, cwd=str(workspace), gpus=1, runtime=rt))
+            for rt in ("bwrap", "bare")]
+    done = [d.wait(j.id, 30) for j in jobs]
+    assert [j.runtime for j in done] == ["bwrap", "bare"]
+    seen = [d.logs(j.id).text for j in done]
+    assert seen == [f"{j.assigned[0]}|PCI_BUS_ID\n" for j in done], seen
+    assert "/dev/nvidiactl" in launch_argv(done[0])

@@ -78,6 +78,7 @@ def test_a_default_local_job_finds_no_ledger_and_a_bare_one_is_reported(workspac
                 args["runtime"] = runtime
             job = await call(client, "dispatch_job", **args)
             done = await call(client, "wait_job", job_id=job["id"], timeout_s=40)
+            done["runtime"] = ledger.get(conn_of(), job["id"]).runtime
             logs = await call(client, "job_logs", job_id=job["id"])
             valid = conn_of().execute("SELECT valid FROM results_runs WHERE id = 1").fetchone()[0]
             for _ in range(50):          # the finish hook ingests the job's metrics as a run

@@ -90,7 +90,12 @@ def test_under_a_broker_the_sandbox_finds_no_host_secret(runtime, runtime_image,
     assert proc.returncode == 0 and report_file.exists(), proc.stdout + proc.stderr
     report = json.loads(report_file.read_text())
     assert report["status"]["state"] == "COMPLETED", report["status"]
-    assert report["status"]["runtime"] == runtime, "the job ran in the sandbox's runtime"
+    from rigorlab.tools.jobs.api import dispatcher_for, forget
+    try:
+        assert dispatcher_for(workspace).get(report["status"]["id"]).runtime == runtime, \
+            "the job ran in the sandbox's runtime"
+    finally:
+        forget(workspace)
     assert report["bare_refused"] and "omit runtime" in report["bare_text"]
     job_env = (workspace / "job-env.txt").read_text()
     assert "MINE=declared" in job_env
