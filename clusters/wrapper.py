@@ -34,7 +34,7 @@ CWD, ENV0, LAUNCH0, SHIELD = "cwd", "env0", "launch0", "shield"
 INSIDE = "inside"      # written by a shielded job's first process once its signals are restored
 # That first process, inside the runtime: restore TERM/INT/HUP, say so, run command.sh.
 # Absolute paths: the job's own PATH, set inside, must not pick these programs.
-SHIELDED_START = ("/usr/bin/env", "--default-signal=TERM,INT,HUP", "/bin/bash", "-c",
+SHIELDED_START = ("/usr/bin/env", "--default-signal=TERM,INT,HUP", "/bin/sh", "-c",
                   'echo $$ > "$1" && exec /bin/bash "$2"', "rigorlab-job")
 
 

@@ -7,6 +7,7 @@ Where it does not work they run bare, and the job's record says so.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sys
@@ -79,7 +80,8 @@ class LocalBackend(SlotBackend):
         return self._shell.launch(wrapper, env=env)
 
 
-def rigorlab_paths() -> list[str]:
+@functools.cache
+def rigorlab_paths() -> tuple[str, ...]:
     """What a sandboxed job needs read-only to run `python -I -m rigorlab...`: the interpreter
     (its installation and a venv on top) and rigorlab's source (an editable install keeps it
     outside the venv). System folders are left out: a sandbox has its own (bwrap binds the
@@ -94,4 +96,4 @@ def rigorlab_paths() -> list[str]:
     keep = [p for p in found if not any(p == d or p.startswith(d + "/") for d in SYSTEM_TREES)
             and bind_refusal(Path(p), False) is None]
     # A folder inside another one already kept adds nothing.
-    return sorted(p for p in keep if not any(p != q and p.startswith(q + "/") for q in keep))
+    return tuple(sorted(p for p in keep if not any(p != q and p.startswith(q + "/") for q in keep)))
