@@ -16,22 +16,32 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from rigorlab.core.contract import Result, Spec
 from rigorlab.core.errors import UserError
 from rigorlab.server.registry import tool
+from rigorlab.tools.jobs.contract import NoArguments
 from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
 
 
+class XSpec(Spec):
+    x: int
+
+
+class Out(Result):
+    ok: bool
+
+
 @pytest.fixture
 def server_with_faults(mcp_server, server_ctx):
-    @tool(mcp_server, server_ctx, read_only=True)
-    def fail_user(x: int) -> dict:
+    @tool(mcp_server, server_ctx, XSpec, read_only=True)
+    def fail_user(args: XSpec) -> Out:
         """Raises a UserError."""
-        raise UserError(f"x={x} is wrong: pass an even number")
+        raise UserError(f"x={args.x} is wrong: pass an even number")
 
-    @tool(mcp_server, server_ctx, read_only=True)
-    def fail_internal() -> dict:
+    @tool(mcp_server, server_ctx, NoArguments, read_only=True)
+    def fail_internal(args: NoArguments) -> Out:
         """Crashes."""
         raise RuntimeError("kaboom")
 
