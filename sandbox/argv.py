@@ -17,7 +17,6 @@ from rigorlab.core.errors import UserError
 from rigorlab.sandbox.gpus import GpuSpec, parse_gpus
 from rigorlab.sandbox.policy import Bind, bind_refusal
 
-RUNTIMES = ("docker", "podman", "apptainer", "bwrap")
 DEFAULT_IMAGE = "rigorlab-sandbox:latest"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Characters that the runtimes' mount syntaxes (--mount CSV, --bind a:b:ro) cannot carry.
@@ -257,3 +256,4 @@ def _bwrap_gpus(spec: RunSpec) -> list[str]:
 
 
 _BUILDERS = {"docker": _engine, "podman": _engine, "apptainer": _apptainer, "bwrap": _bwrap}
+RUNTIMES = tuple(_BUILDERS)      # the container runtimes, in the order the CLI offers them

@@ -30,6 +30,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from rigorlab.core.contract import Result, Spec, parse
 from rigorlab.core.errors import UserError
 from rigorlab.server.context import ServerContext
+from rigorlab.server.stdio import MAX_DEPTH, TOO_DEEP
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("rigorlab")
@@ -64,6 +65,9 @@ def tool(app: MCPServer, ctx: ServerContext, spec: type[Spec], *, read_only: boo
         async def run(arguments: dict[str, Any], mcp_ctx: Any) -> Result:
             import anyio.to_thread
             try:
+                if TOO_DEEP in arguments:
+                    raise UserError(f"the arguments nest {arguments[TOO_DEEP]} levels deep; at most "
+                                    f"{MAX_DEPTH} are read")
                 args = parse(spec, arguments)
                 extra = {"progress": progress_reporter(mcp_ctx)} if wants_progress else {}
                 return await anyio.to_thread.run_sync(lambda: fn(args, **extra))

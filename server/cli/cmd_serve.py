@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from rigorlab.server.app import build_server
     app = build_server(workspace_of(args), background=True)
     if not args.http:
-        app.run()
+        from rigorlab.server.stdio import run_stdio
+        run_stdio(app)
         return 0
     return _serve_http(app, args)
 

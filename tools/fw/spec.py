@@ -17,8 +17,8 @@ from typing import Callable
 
 from rigorlab.core.errors import UserError
 
-OBJECTIVES = ("quadratic", "least_squares", "logistic", "python")
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
+OBJECTIVES = (*NEEDS, "python")
 
 
 def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:

@@ -9,11 +9,12 @@ from pydantic import Field
 
 from rigorlab.core.contract import Spec, parse
 from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.criteria import SCORES
 from rigorlab.tools.pruning.objective import check_layer, layer_error
 from rigorlab.tools.pruning.patterns import Pattern
 
-METHODS = ("magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit")
-WARM_STARTS = ("wanda", "ria", "magnitude")
+WARM_STARTS = ("wanda", *(s for s in SCORES if s != "wanda"))   # the scores; Wanda first
+METHODS = (*SCORES, "sparsegpt", "sparseswaps", "sparsefw", "refit")
 
 
 class PruneOptions(Spec):
