@@ -59,7 +59,7 @@ def spec_from_args(spec: type[S], args: argparse.Namespace, **fixed: Any) -> S:
         if value is None and field.is_required() is False:
             continue
         if _kind(field.annotation)[0] is dict:
-            value = _pairs(value, flag(name), as_json=not _str_values(field.annotation))
+            value = pairs(value, flag(name), as_json=not _str_values(field.annotation))
         values[name] = value
     return parse(spec, {**values, **fixed}, what="option")
 
@@ -105,7 +105,7 @@ def _help(field: FieldInfo) -> str:
     return (field.description or "") + shown
 
 
-def _pairs(items: list[str], what: str, as_json: bool = True) -> dict[str, Any]:
+def pairs(items: list[str], what: str, as_json: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -135,7 +135,13 @@ CLI = [(("prune", "layer"), "rigorlab.tools.pruning.contract", "PruneLayerSpec",
        (("prune", "eval"), "rigorlab.tools.pruning.contract", "EvaluateModelSpec", ()),
        (("fw", "run"), "rigorlab.tools.fw.contract", "FWSpec", ()),
        (("fw", "worst-case"), "rigorlab.tools.fw.contract", "WorstCaseSpec", ()),
-       (("jobs", "dispatch"), "rigorlab.tools.jobs.contract", "DispatchJobSpec", ("command",))]
+       (("jobs", "dispatch"), "rigorlab.tools.jobs.contract", "DispatchJobSpec", ("command",)),
+       (("results", "query"), "rigorlab.tools.results.contract", "QueryResultsSpec", ()),
+       (("results", "compare"), "rigorlab.tools.results.contract", "CompareSpec", ()),
+       (("results", "summary"), "rigorlab.tools.results.contract", "SummaryTableSpec", ()),
+       (("results", "plot"), "rigorlab.tools.results.contract", "PlotResultsSpec", ()),
+       (("results", "start"), "rigorlab.tools.results.contract", "StartExperimentSpec", ()),
+       (("results", "record"), "rigorlab.tools.results.contract", "RecordResultSpec", ())]
 
 
 @pytest.mark.parametrize("path,module,spec_name,skip", CLI)
@@ -165,6 +171,24 @@ def _literal(annotation):
         if not args or origin in (list, dict):
             return None
         annotation = args[0]
+
+
+def test_results_from_the_cli(workspace):
+    import subprocess
+    import sys
+
+    def rl(*args):
+        out = subprocess.run([sys.executable, "-m", "rigorlab.server", "results", *args, "-w", str(workspace)],
+                             capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
+                                                                               "COLUMNS": "200"})
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    assert "E001 started" in rl("start", "baseline", "--config", "lr=0.1", "--config", "depth=4", "--tier", "3")
+    assert "run 1 of E001" in rl("record", "E001", "--metrics", "acc=0.9", "--metrics", "loss=NaN", "--seed", "1")
+    assert "E001 is now finished" in rl("record", "E001", "--experiment-status", "finished")
+    table = rl("query", "params.lr = 0.1", "--fields", "id", "metrics.acc", "metrics.loss")
+    assert "0.9" in table and "NaN" in table and "1 matching" in table
+    assert "\\toprule" in rl("summary", "acc", "--format", "latex")
 
 
 def test_the_cli_refuses_what_the_tool_refuses(workspace):

@@ -70,6 +70,16 @@ async def test_both_eras_list_and_call(server_with_faults, workspace, mode):
         assert not again.is_error
 
 
+async def test_results_are_structured_with_a_short_summary(server_with_faults, workspace):
+    """The data goes once, as structured content; the text beside it is a one-line summary."""
+    async with Client(server_with_faults, mode="legacy") as client:
+        res = await client.call_tool("job_status", {})
+        assert res.structured_content == {"job": None, "counts": {}, "recent": []}
+        assert len(res.content) == 1 and res.content[0].text == "no jobs yet"
+        info = await client.call_tool("server_info", {})
+        assert str(workspace) in info.content[0].text and "{" not in info.content[0].text
+
+
 async def test_internal_error_traceback_goes_to_log(server_with_faults, server_ctx):
     async with Client(server_with_faults) as client:
         await client.call_tool("fail_internal", {})

@@ -115,7 +115,9 @@ class StatusOut(Result):
     def summary(self) -> str:
         if self.job is not None:
             return self.job.summary()
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "no jobs"
+        if not self.counts:
+            return "no jobs yet"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         return f"{counts}; latest: " + ", ".join(f"{j.id} {j.state}" for j in self.recent[:5])
 
 
