@@ -79,12 +79,8 @@ def register(app, ctx: ServerContext) -> None:
     @app.resource("rigorlab://results/summary", name="results-summary", mime_type="text/markdown",
                   description="Latest experiments: id, status, tier, runs, goal.")
     def results_summary() -> str:
-        from rigorlab.tools.results.experiments import listing
-        total, rows = listing(ctx.db(), limit=50)
-        lines = [f"{total} experiments (latest 50)", "", "| ID | status | tier | runs | goal |",
-                 "|---|---|---|---|---|"]
-        lines += [f"| {r['id']} | {r['status']} | {r['tier']} | {r['runs']} | {r['goal']} |" for r in rows]
-        return "\n".join(lines) + "\n"
+        from rigorlab.tools.results.experiments import summary_markdown
+        return summary_markdown(ctx.db())
 
 
 def _register_hook(ctx: ServerContext) -> None:

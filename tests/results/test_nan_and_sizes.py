@@ -1,5 +1,5 @@
 """A metric that is not a finite number (NaN, a diverged loss's infinity) is stored and reported
-as NaN, by hand and through a job's metrics file alike."""
+as NaN; the summary resource stays small whatever the experiments' goals hold."""
 from __future__ import annotations
 
 import pytest
@@ -26,3 +26,14 @@ async def test_infinities_are_reported_like_nan(mcp_server):
         assert best["metrics.loss"] == "NaN"            # NaN propagates through aggregates, like NaN
         cmp = await call(client, "compare_to_baseline", candidate="E001", baseline="E001", metric="loss")
         assert cmp["candidate"]["nan"] == 1 and cmp["candidate"]["n"] == 1
+
+
+async def test_the_summary_resource_stays_small_with_long_goals(mcp_server):
+    async with Client(mcp_server) as client:
+        for i in range(45):
+            await call(client, "start_experiment", goal=f"goal {i} | " + "a long goal " * 300)
+        text = (await client.read_resource("rigorlab://results/summary")).contents[0].text
+    rows = [line for line in text.splitlines() if line.startswith("| E")]
+    assert text.startswith("45 experiments (latest 40)") and len(rows) == 40
+    assert len(text.encode()) < 8192 and all(len(r) < 160 for r in rows)
+    assert "goal 44 \\| a long goal" in text                  # a | in a goal cannot break the table
