@@ -435,7 +435,7 @@ class Dispatcher:
             try:
                 self.tick(force=first)
                 first = False
-            except Exception:  # noqa: BLE001 - the monitor must survive a bad poll
+            except Exception:  # the monitor must survive a bad poll
                 log.exception("job monitor tick failed")
             with self._mon_lock:
                 if not self._live():

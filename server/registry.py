@@ -71,7 +71,7 @@ def tool(app: MCPServer, ctx: ServerContext, spec: type[Spec], *, read_only: boo
                 args = parse(spec, arguments)
                 extra = {"progress": progress_reporter(mcp_ctx)} if wants_progress else {}
                 return await anyio.to_thread.run_sync(lambda: fn(args, **extra))
-            except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            except Exception as exc:  # translated, never swallowed
                 raise _translate(name, exc, ctx) from exc
 
         contract = Contract(name, description, spec, result, annotations)

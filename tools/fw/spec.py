@@ -158,7 +158,7 @@ def _python_objective(spec: dict, oracle, resolve):
     module = importlib.util.module_from_spec(mod_spec)
     try:
         mod_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's file: report, do not crash
+    except Exception as exc:  # the user's file: report, do not crash
         raise UserError(f"importing {file_part} failed: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, name, None)
     grad_name = grad_name.strip()
