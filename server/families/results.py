@@ -38,10 +38,10 @@ def register(app, ctx: ServerContext) -> None:
     def query_results(args: QueryResultsSpec) -> QueryOut:
         """Filter runs or experiments by params.*, metrics.*, tags.*, attributes."""
         from rigorlab.tools.results.query import query
-        return QueryOut(**query(ctx.db(), args.filter,
-                                aggregate=None if args.aggregate == "none" else args.aggregate,
-                                value=args.value, fields=args.fields, order_by=args.order_by or None,
-                                limit=args.limit, offset=args.offset))
+        return QueryOut.page(query(ctx.db(), args.filter,
+                                   aggregate=None if args.aggregate == "none" else args.aggregate,
+                                   value=args.value, fields=args.fields, order_by=args.order_by or None,
+                                   limit=args.limit, offset=args.offset), args.offset)
 
     @tool(app, ctx, CompareSpec, read_only=True, idempotent=True)
     def compare_to_baseline(args: CompareSpec) -> CompareOut:

@@ -37,3 +37,20 @@ async def test_the_summary_resource_stays_small_with_long_goals(mcp_server):
     assert text.startswith("45 experiments (latest 40)") and len(rows) == 40
     assert len(text.encode()) < 8192 and all(len(r) < 160 for r in rows)
     assert "goal 44 \\| a long goal" in text                  # a | in a goal cannot break the table
+
+
+async def test_wide_query_results_are_paged_under_the_size_budget(mcp_server):
+    async with Client(mcp_server) as client:
+        await call(client, "start_experiment", goal="many metrics")
+        for seed in range(20):
+            await call(client, "record_result", experiment_id="E001", seed=seed,
+                       metrics={f"metric_with_a_long_name_{i}": seed + i / 7 for i in range(30)})
+        first = await client.call_tool("query_results", {})
+        out = first.structured_content
+        assert out["total"] == 20 and 0 < len(out["rows"]) < 20 and out["next_offset"] == len(out["rows"])
+        assert len(first.model_dump_json(by_alias=True, exclude_none=True)) < 4096
+        seen = [r["seed"] for r in out["rows"]]
+        while out["next_offset"] is not None:
+            out = await call(client, "query_results", offset=out["next_offset"])
+            seen += [r["seed"] for r in out["rows"]]
+        assert sorted(seen) == list(range(20))              # every row once, page by page

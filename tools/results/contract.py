@@ -2,6 +2,7 @@
 compare_to_baseline, summary_table, plot_results."""
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -14,6 +15,7 @@ from rigorlab.tools.results.query import AGGREGATES, VALUES
 Value = Literal[VALUES]  # type: ignore[valid-type]
 VALUE_DOC = "last value, or min/max over steps"
 Filter = Annotated[str, StringConstraints(max_length=2000)]
+ROWS_BUDGET = 3000      # bytes of rows in one query_results answer (the whole answer stays under 4 KB)
 Metric = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # JSON has no NaN: a metric that is not a number is sent as "NaN" (or "inf", "-inf"); every
 # value that is not finite is stored and reported as NaN.
@@ -104,9 +106,24 @@ class QueryOut(Result):
     total: int
     columns: list[str]
     rows: list[dict] = Field(description='NaN as "NaN", missing as null')
+    next_offset: int | None = None
+
+    @classmethod
+    def page(cls, out: dict, offset: int, budget: int = ROWS_BUDGET) -> QueryOut:
+        """The rows that fit in `budget` bytes of JSON (at least one); next_offset when more match."""
+        rows, used = [], 0
+        for row in out["rows"]:
+            used += len(json.dumps(row, default=str)) + 1
+            if rows and used > budget:
+                break
+            rows.append(row)
+        end = offset + len(rows)
+        return cls(total=out["total"], columns=out["columns"], rows=rows,
+                   next_offset=end if end < out["total"] else None)
 
     def summary(self) -> str:
-        return f"{self.total} matching, {len(self.rows)} shown; columns: {', '.join(self.columns)}"[:400]
+        more = f"; more from offset {self.next_offset}" if self.next_offset is not None else ""
+        return f"{self.total} matching, {len(self.rows)} shown{more}; columns: {', '.join(self.columns)}"[:400]
 
 
 class CompareOut(Result):
