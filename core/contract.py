@@ -96,6 +96,17 @@ def explain(exc: ValidationError, what: str = "argument") -> str:
     return "; ".join(lines) + (f" (and {more} more)" if more > 0 else "")
 
 
+def fitting(items: list, budget: int) -> int:
+    """How many of `items` (at least one) fit in `budget` bytes of JSON: a page of a result."""
+    used = 0
+    for n, item in enumerate(items):
+        data = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
+        used += len(json.dumps(data, default=str)) + 1
+        if n and used > budget:
+            return n
+    return len(items)
+
+
 def closest(name: str, choices) -> list[str]:
     return difflib.get_close_matches(name[:100], list(choices), n=3, cutoff=0.5)
 

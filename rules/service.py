@@ -13,6 +13,7 @@ from rigorlab.rules.checks import run_checks, select
 from rigorlab.rules.model import Violation
 
 Progress = Callable[[float, float | None, str | None], None]
+VIOLATIONS_BUDGET = 2800    # bytes of violations in one check_rules answer (the rest is paged)
 
 
 @dataclass
@@ -49,13 +50,15 @@ def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[st
 def check_rules(spec, workspace: Path, conn: sqlite3.Connection, dispatcher: Callable):
     """The check_rules tool: verification jobs first when asked, then every check; one page of
     the violations (`dispatcher()` gives the job system, made only when it is needed)."""
+    from rigorlab.core.contract import fitting
     from rigorlab.rules.compute import dispatch_verifications, gpu_inventory
     from rigorlab.rules.contract import CheckOut
     notes = dispatch_verifications(workspace, conn, dispatcher()) if spec.run_verify else []
     inventory = gpu_inventory(conn, dispatcher)
     report = check_workspace(workspace, conn, spec.rules, online=spec.online, inventory=inventory)
-    end = spec.offset + spec.limit
-    return CheckOut(count=len(report.violations), by_rule=report.by_rule(),
-                    violations=report.violations[spec.offset:end],
+    page = report.violations[spec.offset:spec.offset + spec.limit]
+    page = page[:fitting(page, VIOLATIONS_BUDGET)]
+    end = spec.offset + len(page)
+    return CheckOut(count=len(report.violations), by_rule=report.by_rule(), violations=page,
                     next_offset=end if end < len(report.violations) else None,
                     notes=notes + report.notes)

@@ -2,13 +2,12 @@
 compare_to_baseline, summary_table, plot_results."""
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
 from rigorlab.core.contract import (Id, Name, RelPath, Result, Spec, Text, bounded_dict, bounded_json,
-                                    bounded_list)
+                                    bounded_list, fitting)
 from rigorlab.tools.results.experiments import STATUSES
 from rigorlab.tools.results.query import AGGREGATES, VALUES
 
@@ -111,12 +110,7 @@ class QueryOut(Result):
     @classmethod
     def page(cls, out: dict, offset: int, budget: int = ROWS_BUDGET) -> QueryOut:
         """The rows that fit in `budget` bytes of JSON (at least one); next_offset when more match."""
-        rows, used = [], 0
-        for row in out["rows"]:
-            used += len(json.dumps(row, default=str)) + 1
-            if rows and used > budget:
-                break
-            rows.append(row)
+        rows = out["rows"][:fitting(out["rows"], budget)]
         end = offset + len(rows)
         return cls(total=out["total"], columns=out["columns"], rows=rows,
                    next_offset=end if end < out["total"] else None)
