@@ -1,0 +1,28 @@
+"""A read-only connection to a workspace's state database."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from rigorlab.core.errors import UserError
+from rigorlab.core.state import BUSY_TIMEOUT_MS
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """The database at `path` opened so that no statement can change it (mode=ro and
+    query_only); a UserError when there is none yet."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no ledger at {path} yet: it appears once the server has recorded a "
+                        "job or an experiment in this workspace")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                           timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                        (name,)).fetchone() is not None
