@@ -1,5 +1,7 @@
-"""The history of the evaluation's protection: the first protection and every re-protection,
-with the command, the fingerprint, what changed against the one before, and the reason given.
+"""The history of the evaluation's protection: the first protection and every later one, with
+the command, the fingerprint, what changed or was added against the one before, and the
+reason given. A re-protection changes or drops a protected file or the command; adding files
+only widens what is protected.
 Read-only: a ledger where nothing was ever protected has no history."""
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ class Protection:
     reason: str | None
     created_at: float
     files: int
-    changed: tuple[str, ...]      # files whose fingerprint differs from the previous protection
+    changed: tuple[str, ...]      # files of the previous protection changed or dropped since
+    added: tuple[str, ...]        # files protected now that the previous protection lacked
     command_changed: bool
 
     @property
@@ -40,10 +43,11 @@ def history(conn: sqlite3.Connection) -> list[Protection]:
     for r in conn.execute("SELECT id, command, digest, roots, reason, created_at FROM "
                           "rules_protections ORDER BY id"):
         now = files.get(r["id"], {})
-        changed = () if prev_files is None else tuple(sorted(
-            p for p in set(now) | set(prev_files) if now.get(p) != prev_files.get(p)))
+        before = prev_files or {}
+        changed = tuple(sorted(p for p in before if now.get(p) != before[p]))
+        added = tuple(sorted(set(now) - set(before))) if prev_files is not None else ()
         out.append(Protection(r["id"], r["command"], r["digest"], tuple(json.loads(r["roots"] or "[]")),
-                              r["reason"], r["created_at"], len(now), changed,
+                              r["reason"], r["created_at"], len(now), changed, added,
                               prev_command is not None and r["command"] != prev_command))
         prev_files, prev_command = now, r["command"]
     return out

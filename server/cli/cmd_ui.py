@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}): pick another "
                         "--port, or --port 0 for any free one") from exc
+    sock.listen(128)              # connections wait from now on, before the link is printed
     host, port = sock.getsockname()[:2]
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(f"rigorlab: review of {workspace}\nrigorlab: open {login_url(base, token)}",

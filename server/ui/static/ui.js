@@ -35,13 +35,13 @@ function timelineChart(el) {
   }));
   const categories = [];
   for (const [target, n] of lanes) for (let i = n; i >= 1; i--) categories.push(`${target} · ${i}`);
-  const height = Math.min(900, 120 + categories.length * 18);
+  const height = Math.min(900, Math.max(240, 140 + categories.length * 22));
   Plotly.newPlot(el, traces, {
-    barmode: "overlay", height, margin: { l: 130, r: 20, t: 10, b: 40 },
+    barmode: "overlay", height, margin: { l: 130, r: 20, t: 50, b: 50 },
     xaxis: { type: "date", title: { text: "time" } },
     yaxis: { type: "category", categoryorder: "array", categoryarray: categories.reverse(),
              title: { text: "target · lane" } },
-    legend: { orientation: "h", y: 1.08 },
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
   }, { displaylogo: false, responsive: true });
   el.on("plotly_click", ev => {
     const id = ev.points && ev.points[0] && ev.points[0].customdata;
