@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 import json
 import math
+import threading
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -69,6 +70,7 @@ def build_app(workspace: str | Path, token: str, *, state_dir: Path | None = Non
     ]
     app = Starlette(routes=routes)
     app.state.source = Source(workspace, state_dir)
+    threading.Thread(target=app.state.source.warm, name="rigorlab-ui-warm", daemon=True).start()
     app.state.templates = _templates(_plotly_version())
     app.add_middleware(SessionGate, token=token)
     app.add_middleware(_Headers)

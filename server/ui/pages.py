@@ -46,8 +46,9 @@ async def overview_page(request: Request) -> Response:
     def build(source):
         now = time.time()
         since = now - hours * 3600
-        return {"night": overview.night(source.conn(), source.workspace, since=since, now=now,
-                                        metric=metric, baseline=baseline),
+        night = overview.night(source.conn(), source.workspace, since=since, now=now,
+                               metric=metric, baseline=baseline)
+        return {"night": night, "timeline": overview.timeline_columns(night["timeline"]),
                 "rules": source.rules_check()}
     return await _page(request, "overview.html", build, hours=hours, windows=WINDOWS_H)
 

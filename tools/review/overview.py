@@ -137,3 +137,13 @@ def timeline(conn: sqlite3.Connection, since: float, now: float) -> dict:
         job.update(lane=lane, end=end, start=max(job["started_at"], since))
     return {"jobs": jobs, "shown": len(jobs), "total": total,
             "lanes": {t: len(e) for t, e in lanes.items()}}
+
+
+def timeline_columns(tl: dict) -> dict:
+    """The timeline as columns for the chart (a third of the bytes of one object per job)."""
+    jobs = tl["jobs"]
+    return {"id": [j["id"] for j in jobs], "target": [j["target"] for j in jobs],
+            "state": [j["state"] for j in jobs], "lane": [j["lane"] for j in jobs],
+            "start": [round(j["start"], 1) for j in jobs], "end": [round(j["end"], 1) for j in jobs],
+            "experiment": [j["experiment_id"] or "" for j in jobs], "name": [j["name"] or "" for j in jobs],
+            "lanes": tl["lanes"]}

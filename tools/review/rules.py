@@ -10,6 +10,7 @@ from pathlib import Path
 from rigorlab.rules.ledger import has_table
 
 PAGE = 50
+SHOWN_PER_RULE = 25       # a rule broken thousands of times shows its first ones and a count
 
 
 def check(workspace: Path, conn: sqlite3.Connection) -> dict:
@@ -21,7 +22,7 @@ def check(workspace: Path, conn: sqlite3.Connection) -> dict:
     try:
         report = check_workspace(workspace, conn)
     except sqlite3.OperationalError as exc:
-        return {"violations": [], "by_rule": {}, "notes": [f"checks not run: {exc} (the rules "
+        return {"count": 0, "groups": [], "by_rule": {}, "notes": [f"checks not run: {exc} (the rules "
                 "tables appear once the server has run a rule gate in this workspace)"],
                 "titles": {}, "checked_at": started, "seconds": time.time() - started}
     titles = {}
@@ -30,9 +31,13 @@ def check(workspace: Path, conn: sqlite3.Connection) -> dict:
             titles[rid] = rule(rid).title
         except Exception:  # noqa: BLE001 - a check may report an id the catalog lacks
             titles[rid] = ""
-    return {"violations": [v.model_dump() for v in report.violations], "by_rule": report.by_rule(),
-            "notes": report.notes, "titles": titles, "checked_at": started,
-            "seconds": time.time() - started}
+    groups: dict[str, list[dict]] = {}
+    for v in report.violations:
+        groups.setdefault(v.rule_id, []).append(v.model_dump())
+    return {"count": len(report.violations), "by_rule": report.by_rule(), "notes": report.notes,
+            "groups": [{"rule_id": rid, "title": titles.get(rid, ""), "total": len(found),
+                        "shown": found[:SHOWN_PER_RULE]} for rid, found in groups.items()],
+            "titles": titles, "checked_at": started, "seconds": time.time() - started}
 
 
 def protections(conn: sqlite3.Connection) -> list:

@@ -54,6 +54,15 @@ class Source:
             return self._refresh()
         return found
 
+    def warm(self) -> None:
+        """Make the first rule check and load the statistics code before anyone asks (the first
+        page then answers as fast as the next ones)."""
+        try:
+            import scipy.stats  # noqa: F401 - compare_to_baseline's test, first use is slow
+            self.rules_check()
+        except Exception:  # noqa: BLE001 - a page shows the same problem when asked
+            pass
+
     def _refresh(self) -> dict:
         from rigorlab.tools.review.rules import check
         try:

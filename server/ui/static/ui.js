@@ -18,19 +18,18 @@ function msDate(unix) { return new Date(unix * 1000); }
 
 function timelineChart(el) {
   const data = dataOf(el);
+  const cols = data.jobs;
   const byState = {};
-  for (const j of data.jobs) {
-    (byState[j.state] = byState[j.state] || []).push(j);
-  }
-  const lanes = Object.entries(data.lanes);
-  const traces = Object.entries(byState).map(([state, jobs]) => ({
+  cols.id.forEach((id, i) => { (byState[cols.state[i]] = byState[cols.state[i]] || []).push(i); });
+  const lanes = Object.entries(cols.lanes);
+  const traces = Object.entries(byState).map(([state, rows]) => ({
     type: "bar", orientation: "h", name: state, marker: { color: STATE_COLORS[state] || "#888" },
-    base: jobs.map(j => msDate(j.start)),
-    x: jobs.map(j => Math.max((j.end - j.start) * 1000, 1000)),
-    y: jobs.map(j => `${j.target} · ${j.lane + 1}`),
-    customdata: jobs.map(j => j.id),
-    hovertext: jobs.map(j => `${j.id} ${j.state}${j.experiment_id ? " · " + j.experiment_id : ""}` +
-                              `${j.name ? " · " + j.name : ""}<br>${Math.round(j.end - j.start)} s`),
+    base: rows.map(i => msDate(cols.start[i])),
+    x: rows.map(i => Math.max((cols.end[i] - cols.start[i]) * 1000, 1000)),
+    y: rows.map(i => `${cols.target[i]} · ${cols.lane[i] + 1}`),
+    customdata: rows.map(i => cols.id[i]),
+    hovertext: rows.map(i => `${cols.id[i]} ${state}${cols.experiment[i] ? " · " + cols.experiment[i] : ""}` +
+                             `${cols.name[i] ? " · " + cols.name[i] : ""}<br>${Math.round(cols.end[i] - cols.start[i])} s`),
     hoverinfo: "text",
   }));
   const categories = [];
