@@ -66,20 +66,23 @@ def _job(conn, tmp_path, target: str, gpus: int, start: float | None, end: float
     job = ledger.insert(conn, Job(id="", uuid=os.urandom(8).hex(), target=target, backend="local",
                                   state=JobState.QUEUED, command="true", cwd="/", job_dir=tmp_path,
                                   gpus=gpus), tmp_path)
-    conn.execute("UPDATE jobs SET state=?, submitted_at=?, started_at=?, finished_at=? WHERE id=?",
-                 (st, start, start, end, job.id))
+    conn.execute("UPDATE jobs SET state=?, created_at=?, submitted_at=?, started_at=?, finished_at=?"
+                 " WHERE id=?", (st, (start or 1.0) - 1, start, start, end, job.id))
     return job.id
 
 
 def test_gpu_hours_count_only_the_window_and_running_jobs_up_to_now(tmp_path):
-    from rigorlab.tools.review.overview import _gpu_hours
+    from rigorlab.tools.review.overview import _jobs
     conn = _jobs_conn(tmp_path)
     now, since = 100_000.0, 90_000.0
     _job(conn, tmp_path, "a", 2, 80_000, 91_800)           # 1800 s inside, 2 GPUs: 1 h
     _job(conn, tmp_path, "a", 1, 95_000, None, "RUNNING")  # 5000 s to now: 1.389 h
     _job(conn, tmp_path, "b", 4, 50_000, 60_000)           # before the window
     _job(conn, tmp_path, "b", 0, 95_000, 99_000)           # no GPU
-    assert _gpu_hours(conn, since, now) == pytest.approx({"a": 1 + 5000 / 3600})
+    got = _jobs(conn, since, now)
+    assert got["gpu_hours"] == pytest.approx({"a": 1 + 5000 / 3600})
+    assert got["by_target"] == {"a": {"COMPLETED": 1, "RUNNING": 1}, "b": {"COMPLETED": 1}}
+    assert got["ran"] == 3 and got["total"] == 3
 
 
 def test_the_timeline_stacks_overlapping_jobs_on_lanes(tmp_path):

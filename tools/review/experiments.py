@@ -24,16 +24,30 @@ def table(conn: sqlite3.Connection, *, filter: str = "", order_by: str = "",
           aggregate: str | None = "mean", value: str = "last", page: int = 1,
           include_invalid: bool = False) -> dict:
     """One page of query_results' answer; rows are experiments (aggregated over seeds) or,
-    with aggregate None, runs. Bad filters raise UserError with the column."""
+    with aggregate None, runs. Bad filters raise UserError with the column.
+
+    Two queries: the filter and the order pick the page's ids (computing only the columns they
+    name, over every match), then the page's 50 rows get all their columns."""
     if not has_table(conn, "results_experiments"):
         return {"total": 0, "columns": [], "rows": [], "page": 1, "pages": 1}
     page = max(1, page)
+    key = "id" if aggregate else "run"
+    picked = query(conn, filter, aggregate=aggregate, value=value, order_by=order_by or None,
+                   fields=[key], limit=PAGE, offset=(page - 1) * PAGE,
+                   include_invalid=include_invalid)
+    keys = [r[key] for r in picked["rows"]]
     fields = _fields(conn, aggregate)
-    out = query(conn, filter, aggregate=aggregate, value=value, order_by=order_by or None,
-                fields=fields, limit=PAGE, offset=(page - 1) * PAGE,
-                include_invalid=include_invalid)
-    out["page"], out["pages"] = page, max(1, math.ceil(out["total"] / PAGE))
-    return out
+    rows: list[dict] = []
+    if keys:
+        listed = ", ".join(f"'{k}'" if aggregate else str(int(k)) for k in keys)
+        full = query(conn, f"{key} IN ({listed})", aggregate=aggregate, value=value,
+                     fields=fields, limit=PAGE, include_invalid=include_invalid or not aggregate)
+        by_key = {r[key]: r for r in full["rows"]}
+        rows = [by_key[k] for k in keys if k in by_key]
+    total = picked["total"]
+    return {"total": total, "columns": fields + (["runs"] if aggregate else []), "rows": rows,
+            "aggregate": aggregate, "value": value, "page": page,
+            "pages": max(1, math.ceil(total / PAGE))}
 
 
 def _fields(conn: sqlite3.Connection, aggregate: str | None) -> list[str]:

@@ -28,10 +28,11 @@ def night(conn: sqlite3.Connection, workspace: Path, *, since: float, now: float
           metric: str | None = None, baseline: str | None = None) -> dict:
     now = time.time() if now is None else now
     f = focus(conn, workspace, metric, baseline)
+    jobs = _jobs(conn, since, now)
     return {"since": since, "now": now, "since_iso": iso(since), "focus": f,
             "experiments": _experiments(conn, since), "best": _best(conn, f, since),
-            "jobs": _jobs(conn, since), "gpu_hours": _gpu_hours(conn, since, now),
-            "timeline": timeline(conn, since, now)}
+            "jobs": jobs, "gpu_hours": jobs["gpu_hours"],
+            "timeline": timeline(conn, since, now, total=jobs["ran"])}
 
 
 def _experiments(conn: sqlite3.Connection, since: float) -> dict:
@@ -85,41 +86,43 @@ def _quoted(name: str) -> str:
     return name if all(c.isalnum() or c in "_-/:" for c in name) else f"`{name}`"
 
 
-def _jobs(conn: sqlite3.Connection, since: float) -> dict:
+def _jobs(conn: sqlite3.Connection, since: float, now: float) -> dict:
+    """Jobs of the window (created or finished in it, or still active) by target and state,
+    the GPU-hours each target spent in the window (a job counts from its start to its end,
+    or to now while it runs) and how many jobs ran in it: one pass over the job ledger."""
     if not has_table(conn, "jobs"):
-        return {"total": 0, "by_state": {}, "by_target": {}}
-    where = ("(created_at >= :s OR finished_at >= :s OR state IN "
-             "('QUEUED', 'SUBMITTED', 'RUNNING'))")
-    by_state = dict(conn.execute(f"SELECT state, COUNT(*) FROM jobs WHERE {where} GROUP BY state "
-                                 "ORDER BY COUNT(*) DESC", {"s": since}).fetchall())
+        return {"total": 0, "by_state": {}, "by_target": {}, "gpu_hours": {}, "ran": 0}
+    by_state: dict[str, int] = {}
     by_target: dict[str, dict[str, int]] = {}
-    for target, st, n in conn.execute(f"SELECT target, state, COUNT(*) FROM jobs WHERE {where} "
-                                      "GROUP BY target, state ORDER BY target", {"s": since}):
+    gpu_s: dict[str, float] = {}
+    ran = 0
+    for target, st, n, seconds, started in conn.execute(
+            "SELECT target, state, COUNT(*), SUM(CASE WHEN started_at IS NOT NULL AND gpus > 0 THEN"
+            " gpus * MAX(0, MIN(COALESCE(finished_at, :now), :now) - MAX(started_at, :s)) END),"
+            " SUM(COALESCE(started_at, submitted_at) IS NOT NULL AND COALESCE(finished_at, :now) >= :s)"
+            " FROM jobs WHERE created_at >= :s OR finished_at >= :s OR finished_at IS NULL"
+            " GROUP BY target, state ORDER BY target", {"s": since, "now": now}):
+        by_state[st] = by_state.get(st, 0) + n
         by_target.setdefault(target, {})[st] = n
-    return {"total": sum(by_state.values()), "by_state": by_state, "by_target": by_target}
+        if seconds:
+            gpu_s[target] = gpu_s.get(target, 0.0) + seconds
+        ran += started or 0
+    return {"total": sum(by_state.values()),
+            "by_state": dict(sorted(by_state.items(), key=lambda kv: -kv[1])),
+            "by_target": by_target, "gpu_hours": {t: s / 3600 for t, s in sorted(gpu_s.items())},
+            "ran": ran}
 
 
-def _gpu_hours(conn: sqlite3.Connection, since: float, now: float) -> dict[str, float]:
-    """GPU-hours each target spent in the window (a job counts from its start to its end,
-    or to now while it runs)."""
-    if not has_table(conn, "jobs"):
-        return {}
-    rows = conn.execute(
-        "SELECT target, SUM(gpus * (MIN(COALESCE(finished_at, :now), :now) - MAX(started_at, :s)))"
-        " FROM jobs WHERE started_at IS NOT NULL AND gpus > 0 AND COALESCE(finished_at, :now) > :s"
-        " GROUP BY target ORDER BY target", {"s": since, "now": now})
-    return {t: max(0.0, (sec or 0.0) / 3600) for t, sec in rows}
-
-
-def timeline(conn: sqlite3.Connection, since: float, now: float) -> dict:
+def timeline(conn: sqlite3.Connection, since: float, now: float, total: int | None = None) -> dict:
     """The most recent jobs of the window as bars (start, end, state) on lanes per target:
     a lane holds jobs that do not overlap, so concurrent jobs stack."""
     if not has_table(conn, "jobs"):
         return {"jobs": [], "shown": 0, "total": 0}
     # a job that ended before a poll saw it run has no start: its bar begins at submission
     where = "COALESCE(started_at, submitted_at) IS NOT NULL AND COALESCE(finished_at, :now) >= :s"
-    total = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}",
-                         {"s": since, "now": now}).fetchone()[0]
+    if total is None:
+        total = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}",
+                             {"s": since, "now": now}).fetchone()[0]
     rows = conn.execute(f"SELECT id, target, state, COALESCE(started_at, submitted_at) AS started_at,"
                         f" finished_at, experiment_id, name "
                         f"FROM jobs WHERE {where} ORDER BY n DESC LIMIT {TIMELINE_MAX}",
