@@ -1,7 +1,7 @@
 """Benchmark of the review pages over a ledger of 100,000 runs: how long each page takes.
 
 Builds a ledger (10,000 experiments x 10 seeds, 3 metrics a run, curves of 100 steps for the
-first 2,000 runs, 100,000 jobs over the last 24 hours on three targets, two protections),
+first 2,000 runs, 100,000 jobs over the last 30 days on three targets, two protections),
 starts `rigorlab ui` on it as a real process, and times each page over HTTP (GET to the last
 byte): the first load, then the median and the slowest of the next ones. With the browser
 service installed (tests/services/browser.sh), also the page load in headless chromium
@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 TARGET_S = 0.300
 PAGES = [
-    ("overview (last 24 h)", "/ui/"),
+    ("overview (last 24 h: 3,333 jobs)", "/ui/"),
+    ("overview (30 days: all 100,000 jobs)", "/ui/?hours=720"),
     ("experiments: first page, mean over seeds", "/ui/experiments"),
     ("experiments: filter + sort on a metric", "/ui/experiments?filter=params.lr+%3C+0.005+AND+"
      "tags.arch+%3D+%27cnn%27&order=metrics.acc+desc"),
@@ -44,6 +45,7 @@ PAGES = [
     ("report: summary table, figures", "/ui/report"),
 ]
 TARGETS = ("local", "box", "slurm")
+SPAN_S = 30 * 86400           # the jobs of a month; the last night holds a thirtieth of them
 STATES = (("COMPLETED", 0.8), ("FAILED", 0.08), ("TIMEOUT", 0.05), ("CANCELLED", 0.05),
           ("RUNNING", 0.02))
 
@@ -57,6 +59,9 @@ def build(workspace: Path, runs: int, jobs: int) -> None:
     from results import SEEDS, populate
 
     init_workspace(workspace, "claude")
+    instructions = workspace / "CLAUDE.md"
+    instructions.write_text(instructions.read_text().replace(
+        "- metric:\n", "- metric: acc (higher is better)\n", 1).replace("- baseline:\n", "- baseline: E001\n", 1))
     (workspace / "eval.py").write_text("v1\n")
     conn = ensure(state.connect(state.db_path(workspace)))
     ledger.ensure(conn)
@@ -69,7 +74,7 @@ def build(workspace: Path, runs: int, jobs: int) -> None:
     job_dir = state.db_path(workspace).parent / "jobs"
     for n in range(1, jobs + 1):
         st = rng.choices([s for s, _ in STATES], [w for _, w in STATES])[0]
-        start = now - 86400 + 86400 * n / jobs
+        start = now - SPAN_S + SPAN_S * n / jobs
         end = None if st == "RUNNING" else start + rng.uniform(5, 600)
         target = "local" if n == jobs // 2 else rng.choice(TARGETS)
         rows.append((n, f"J{n:05d}", f"u{n}", None, target, "local", st, "python train.py",

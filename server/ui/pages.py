@@ -49,7 +49,7 @@ async def overview_page(request: Request) -> Response:
         night = overview.night(source.conn(), source.workspace, since=since, now=now,
                                metric=metric, baseline=baseline)
         return {"night": night, "timeline": overview.timeline_columns(night["timeline"]),
-                "rules": source.rules_check()}
+                "rules": source.rules_check(wait=False)}
     return await _page(request, "overview.html", build, hours=hours, windows=WINDOWS_H)
 
 

@@ -81,6 +81,9 @@ def test_every_page_renders_the_night(ui, night, browser, shots, seen_urls):
     ids = night.ids
     e1, e2, e3, e4 = ids["experiments"]
     base = f"{ui.base}/ui"
+    import httpx      # the rules page waits for the first rule check, which the overview does not
+    assert httpx.get(f"{base}/rules", headers={"Authorization": f"Bearer {ui.token}"},
+                     timeout=60).status_code == 200
 
     text = visit(browser, f"{base}/", seen_urls, shots, "overview")
     card = browser.find_element(By.ID, "card-experiments").text

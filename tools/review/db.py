@@ -22,7 +22,3 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA query_only=ON")
     return conn
 
-
-def has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                        (name,)).fetchone() is not None

@@ -40,37 +40,36 @@ class Source:
             self._logs = log_reader(self.workspace, self.state_dir, self.conn)
         return self._logs(job_id, stream, offset, max_bytes)
 
-    def rules_check(self, max_age_s: float = CHECK_MAX_AGE_S) -> dict:
-        """The latest rule check; refreshed in the background once older than `max_age_s`
-        (the first one is made on the spot)."""
+    def rules_check(self, max_age_s: float = CHECK_MAX_AGE_S, wait: bool = True) -> dict | None:
+        """The latest rule check, refreshed in the background once older than `max_age_s`.
+        Before the first one is done: wait for it, or with `wait` False answer None."""
         with self._lock:
-            found = self._checked
+            found, running = self._checked, self._checking
             stale = found is None or time.time() - found["checked_at"] > max_age_s
-            if found is not None and stale and self._checking is None:
-                self._checking = threading.Thread(target=self._refresh, daemon=True,
-                                                  name="rigorlab-ui-check")
-                self._checking.start()
-        if found is None:
-            return self._refresh()
+            if stale and running is None:
+                running = self._checking = threading.Thread(target=self._refresh, daemon=True,
+                                                            name="rigorlab-ui-check")
+                running.start()
+        if found is None and wait:
+            running.join()
+            return self._checked
         return found
 
     def warm(self) -> None:
-        """Make the first rule check and load the statistics code before anyone asks (the first
-        page then answers as fast as the next ones)."""
+        """Start the first rule check and load the statistics code before anyone asks."""
+        self.rules_check(wait=False)
         try:
             import scipy.stats  # noqa: F401 - compare_to_baseline's test, first use is slow
-            self.rules_check()
-        except Exception:  # noqa: BLE001 - a page shows the same problem when asked
+        except ImportError:
             pass
 
-    def _refresh(self) -> dict:
+    def _refresh(self) -> None:
         from rigorlab.tools.review.rules import check
         try:
             result = check(self.workspace, self.conn())
-        finally:
-            with self._lock:
-                self._checking = None
+        except Exception as exc:  # noqa: BLE001 - no ledger yet, or a broken check: say so
+            result = {"count": 0, "groups": [], "by_rule": {}, "titles": {}, "seconds": 0.0,
+                      "checked_at": time.time(), "notes": [f"rule checks failed: {exc}"]}
         with self._lock:
-            if self._checked is None or result["checked_at"] >= self._checked["checked_at"]:
-                self._checked = result
-        return result
+            self._checking = None
+            self._checked = result
