@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from rigorlab.core.errors import NotFound, UserError
 from rigorlab.tools.review import experiments, jobs, overview, report, rules
+from rigorlab.tools.review.db import NoLedger
 
 WINDOWS_H = (6, 12, 24, 72, 168)
 
@@ -28,10 +29,12 @@ async def _page(request: Request, template: str, build, **context) -> Response:
     status, data, problem = 200, None, None
     try:
         data = await run_in_threadpool(build, source)
+    except NoLedger as exc:
+        problem = str(exc)
     except NotFound as exc:
         status, problem = 404, str(exc)
     except UserError as exc:
-        status, problem = 400 if "no ledger" not in str(exc) else 200, str(exc)
+        status, problem = 400, str(exc)
     return request.app.state.templates.TemplateResponse(
         request, template, {"data": data, "problem": problem, "page": template.split(".")[0],
                             "q": request.query_params, **context}, status_code=status)

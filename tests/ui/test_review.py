@@ -116,3 +116,17 @@ def test_protection_history_tells_reprotections_apart(workspace):
     assert not first.reprotection and first.added == ()
     assert not added.reprotection and added.added == ("data.txt",) and added.changed == ()
     assert changed.reprotection and changed.changed == ("eval.py",) and changed.reason == "new split"
+
+
+def test_a_workspace_without_a_ledger_gets_pages_that_say_so(workspace, state_home):
+    from starlette.testclient import TestClient
+
+    from rigorlab.server.ui import build_app
+    client = TestClient(build_app(workspace, "t" * 20), base_url="http://127.0.0.1",
+                        headers={"Authorization": "Bearer " + "t" * 20})
+    for path in ("/ui/", "/ui/experiments", "/ui/jobs", "/ui/rules"):
+        r = client.get(path)
+        assert r.status_code == 200 and "no ledger at" in r.text, path
+    assert not any(state_home.rglob("rigorlab.sqlite3"))     # nothing was created
+    r = client.get("/ui/report")
+    assert r.status_code == 200 and "no report.tex" in r.text
