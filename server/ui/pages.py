@@ -15,11 +15,18 @@ from rigorlab.tools.review.db import NoLedger
 WINDOWS_H = (6, 12, 24, 72, 168)
 
 
-def _int(request: Request, name: str, default: int) -> int:
+MAX_HOURS = 24 * 366 * 10
+MAX_PAGE = 1_000_000
+MAX_OFFSET = 1 << 50
+
+
+def _int(request: Request, name: str, default: int, low: int = 1, high: int = MAX_PAGE) -> int:
+    """An integer query parameter, within [low, high]; the default when it is not one."""
     try:
-        return int(request.query_params.get(name, default))
+        value = int(request.query_params.get(name, default))
     except ValueError:
         return default
+    return min(max(value, low), high)
 
 
 async def _page(request: Request, template: str, build, **context) -> Response:
@@ -41,8 +48,7 @@ async def _page(request: Request, template: str, build, **context) -> Response:
 
 
 async def overview_page(request: Request) -> Response:
-    hours = _int(request, "hours", 24)
-    hours = hours if hours > 0 else 24
+    hours = _int(request, "hours", 24, high=MAX_HOURS)
     metric = request.query_params.get("metric") or None
     baseline = request.query_params.get("baseline") or None
 
@@ -111,14 +117,14 @@ async def job_log(request: Request) -> Response:
     """JSON for the live log: the tail, or what was written since `offset`, and the state."""
     job_id = request.path_params["job_id"]
     stream = request.query_params.get("stream", "stdout")
-    raw = request.query_params.get("offset")
-    offset = int(raw) if raw and raw.isdigit() else None
+    offset = _int(request, "offset", -1, low=-1, high=MAX_OFFSET)
+    offset = None if offset < 0 else offset
 
     def build(source):
         job = jobs.detail(source.conn(), job_id)["job"]
         try:
             tail = jobs.log_tail(source.logs, job_id, stream, offset)
-        except UserError as exc:
+        except (UserError, OSError) as exc:     # OSError: an offset past what the file system allows
             tail = {"text": "", "next_offset": offset or 0, "complete": job.terminal,
                     "note": str(exc)}
         return {**tail, "state": job.state.value, "live": not job.terminal,

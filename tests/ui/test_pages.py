@@ -91,6 +91,13 @@ def test_bad_input_gets_a_page_that_says_what_to_do(ui):
         assert r.status_code == 400 and "COMPLETED" in r.text
         r = client.get("/ui/jobs/J00007/log", params={"stream": "../../etc/passwd"})
         assert r.status_code == 200 and "unknown log" in r.json()["note"]
+        for params in ({"hours": "99999999999999"}, {"hours": "-3"}, {"hours": "x"}):
+            assert client.get("/ui/", params=params).status_code == 200
+        for page in ("99999999999999999999", "-1", "0"):
+            assert client.get("/ui/experiments", params={"page": page}).status_code == 200
+            assert client.get("/ui/jobs", params={"page": page}).status_code == 200
+        r = client.get("/ui/jobs/J00007/log", params={"offset": "9" * 40})
+        assert r.status_code == 200 and r.json()["text"] == ""
         for path in ("../night.py", "/etc/passwd", "CLAUDE.md", "images/missing.png"):
             r = client.get("/ui/report/image", params={"path": path})
             assert r.status_code == 404 and "root:" not in r.text
