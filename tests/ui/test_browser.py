@@ -14,9 +14,13 @@ PAGES = ("overview", "experiments", "experiment", "curves", "jobs", "job", "rule
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    folder = tmp_path_factory.getbasetemp() / "ui-screenshots"
-    folder.mkdir(exist_ok=True)
+def shots():
+    """.run/ui-screenshots/ (ignored by git; pytest's own temporary folders are pruned)."""
+    from tests.conftest import REPO
+    folder = REPO / ".run" / "ui-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
     print(f"\nscreenshots of the review pages: {folder}")
     return folder
 

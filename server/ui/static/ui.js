@@ -22,10 +22,13 @@ function timelineChart(el) {
   const byState = {};
   cols.id.forEach((id, i) => { (byState[cols.state[i]] = byState[cols.state[i]] || []).push(i); });
   const lanes = Object.entries(cols.lanes);
+  // a bar is at least 1/400 of the time shown wide, so a job of a second stays visible
+  const span = Math.max(...cols.end) - Math.min(...cols.start);
+  const minMs = Math.max(span * 1000 / 400, 50);
   const traces = Object.entries(byState).map(([state, rows]) => ({
     type: "bar", orientation: "h", name: state, marker: { color: STATE_COLORS[state] || "#888" },
     base: rows.map(i => msDate(cols.start[i])),
-    x: rows.map(i => Math.max((cols.end[i] - cols.start[i]) * 1000, 1000)),
+    x: rows.map(i => Math.max((cols.end[i] - cols.start[i]) * 1000, minMs)),
     y: rows.map(i => `${cols.target[i]} · ${cols.lane[i] + 1}`),
     customdata: rows.map(i => cols.id[i]),
     hovertext: rows.map(i => `${cols.id[i]} ${state}${cols.experiment[i] ? " · " + cols.experiment[i] : ""}` +
