@@ -115,7 +115,7 @@ def _translate(name: str, exc: Exception, ctx: ServerContext) -> ToolError:
         pass
     log.exception("tool %s failed", name)
     return ToolError(
-        f"internal error in {name} ({type(exc).__name__}: {exc}). The server is still running and "
+        f"internal error in {name} ({type(exc).__name__}: {str(exc)[:300]}). The server is still running and "
         f"nothing was half-written; the traceback is in {ctx.log_path}. Retrying with other "
         "arguments may help; otherwise report this as a rigorlab bug."
     )
