@@ -26,6 +26,7 @@ from rigorlab.clusters import ledger
 from rigorlab.clusters.admission import Admitted, admit, choose_runtime
 from rigorlab.clusters.backends.base import Backend, NodeView, Timing
 from rigorlab.clusters.live_config import LiveConfig
+from rigorlab.clusters.logs import STREAMS as LOG_STREAMS
 from rigorlab.clusters.logs import LogSlice, read_slice
 from rigorlab.clusters.model import Job, JobState
 from rigorlab.clusters.monitor import Monitor
@@ -33,7 +34,7 @@ from rigorlab.clusters.reconcile import Reconciler
 from rigorlab.clusters.request import JobRequest
 from rigorlab.core.errors import UserError
 
-__all__ = ["Dispatcher", "JobRequest", "Admitted", "LogSlice"]
+__all__ = ["Dispatcher", "JobRequest", "Admitted", "LogSlice", "LOG_STREAMS"]
 
 
 class Dispatcher:

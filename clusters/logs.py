@@ -25,7 +25,7 @@ def read_slice(get_job, backend_for, stream: str, offset: int, max_bytes: int) -
     """Up to `max_bytes` of `stream` from `offset` of the job `get_job()` returns; a job that
     never started is a UserError. `backend_for(job)` reads its files where they are."""
     if stream not in STREAMS:
-        raise UserError(f"unknown log {stream!r}: use {', '.join(STREAMS)}")
+        raise UserError(f"unknown log {stream!r}: use one of {', '.join(STREAMS)}")
     if offset < 0 or max_bytes < 0:
         raise UserError("offset and max_bytes must be 0 or more")
     job: Job = get_job()

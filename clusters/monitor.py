@@ -47,7 +47,7 @@ class Monitor:
             try:
                 self._tick(first)
                 first = False
-            except Exception:  # noqa: BLE001 - the monitor must survive a bad poll
+            except Exception:  # the monitor must survive a bad poll
                 log.exception("job monitor tick failed")
             with self._lock:
                 if not self._still_live():

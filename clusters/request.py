@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
-                      field_validator, model_validator)
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from rigorlab.core.errors import UserError
+from rigorlab.core.contract import Spec, parse
 from rigorlab.core.runtimes import RuntimeName
 
 MAX_COMMAND = 65536          # characters of the command line (command.sh)
@@ -34,12 +33,11 @@ EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
 EnvValue = Annotated[str, StringConstraints(max_length=MAX_ENV_VALUE)]
 
 
-class JobRequest(BaseModel):
-    """One job: a shell command run in a workspace folder on a target, in a runtime."""
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class JobRequest(Spec):
+    """One job: a shell command run in a workspace folder on a target, in a runtime (a Spec:
+    strict, closed, bounded, immutable)."""
 
-    command: str = Field(min_length=1, max_length=MAX_COMMAND,
-                         description="shell command (bash) the job runs")
+    command: str = Field(max_length=MAX_COMMAND, description="shell command (bash) the job runs")
     cwd: str = Field(default=".", min_length=1, max_length=MAX_PATH,
                      description="working directory inside the workspace (relative to its root)")
     target: str | None = Field(default=None, pattern=TARGET,
@@ -115,32 +113,4 @@ class JobRequest(BaseModel):
     @classmethod
     def of(cls, **fields) -> "JobRequest":
         """Build from keyword arguments; a bad field is a UserError naming it and its limit."""
-        try:
-            return cls(**fields)
-        except ValidationError as exc:
-            raise UserError(explain(exc)) from None
-
-
-def explain(exc: ValidationError) -> str:
-    """A ValidationError as one message an agent can act on (field: problem; ...)."""
-    parts = []
-    for err in exc.errors()[:6]:
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "string_too_short" and loc == "command":
-            msg = "the command is empty: give the shell command the job runs"
-        elif err["type"] == "string_too_long" and loc.startswith("env."):
-            msg += " (pass large data in a workspace file)"
-        elif err["type"] == "extra_forbidden":
-            msg = f"unknown field; the fields are {', '.join(JobRequest.model_fields)}"
-        elif err["type"] == "literal_error":
-            msg = f"{msg} (got {err.get('input')!r})"
-        elif err["type"] == "string_pattern_mismatch":
-            msg = f"{_short(err.get('input'))} does not match {err['ctx']['pattern']}"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "invalid job request: " + "; ".join(parts)
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return parse(cls, fields, what="job request field")

@@ -32,19 +32,21 @@ class Runtime:
         return self.name if self.isolates else None
 
 
-BARE = Runtime("bare", "a plain process on the target machine, no isolation", isolates=False,
-               host_programs=True)
-BWRAP = Runtime("bwrap", "bubblewrap: the workspace and named folders on a read-only host /usr, "
-                "own namespaces, loopback only", image="rootfs", host_programs=True,
-                forwards_signals=False, install="apt-get install bubblewrap")
-DOCKER = Runtime("docker", "Docker engine: own root file system, --network none", engine=True,
-                 image="oci", builds=True, install="apt-get install docker.io")
-PODMAN = Runtime("podman", "Podman: as Docker; GPUs through CDI", engine=True, image="oci",
-                 cdi_gpus=True, keep_id=True, builds=True, install="apt-get install podman")
-APPTAINER = Runtime("apptainer", "Apptainer: --containall --cleanenv, a .sif image", image="file",
-                    builds=True, install="install Apptainer (not packaged for Debian 12)")
-
-RUNTIMES: dict[str, Runtime] = {r.name: r for r in (BARE, BWRAP, DOCKER, PODMAN, APPTAINER)}
+_ENTRIES: dict[str, dict] = {
+    "bare": dict(summary="a plain process on the target machine, no isolation", isolates=False,
+                 host_programs=True),
+    "bwrap": dict(summary="bubblewrap: the workspace and named folders on a read-only host /usr, "
+                  "own namespaces, loopback only", image="rootfs", host_programs=True,
+                  forwards_signals=False, install="apt-get install bubblewrap"),
+    "docker": dict(summary="Docker engine: own root file system, --network none", engine=True,
+                   image="oci", builds=True, install="apt-get install docker.io"),
+    "podman": dict(summary="Podman: as Docker; GPUs through CDI", engine=True, image="oci",
+                   cdi_gpus=True, keep_id=True, builds=True, install="apt-get install podman"),
+    "apptainer": dict(summary="Apptainer: --containall --cleanenv, a .sif image", image="file",
+                      builds=True, install="install Apptainer (not packaged for Debian 12)"),
+}
+RUNTIMES: dict[str, Runtime] = {name: Runtime(name, **kw) for name, kw in _ENTRIES.items()}
+BARE, BWRAP, DOCKER, PODMAN, APPTAINER = RUNTIMES.values()
 NAMES: tuple[str, ...] = tuple(RUNTIMES)
 SANDBOXES: tuple[str, ...] = tuple(n for n, r in RUNTIMES.items() if r.isolates)
 ENGINES: tuple[str, ...] = tuple(n for n, r in RUNTIMES.items() if r.engine)

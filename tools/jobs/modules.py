@@ -1,37 +1,60 @@
-"""Run one of rigorlab's own modules as a job (a pruning run, a Frank-Wolfe run, ...).
+"""A rigorlab module run as a job: the one place its command line is built and read back.
 
-The command is `<this interpreter> -I -m rigorlab.<module> ARGS`: isolated mode (-I) keeps
-the job's working directory, PYTHONPATH and the user's site folder off sys.path, so a
-workspace folder called `rigorlab/` (or a planted `PYTHONPATH`) cannot stand in for rigorlab.
-The job runs like any other: in the target's runtime, sandboxed where that is the default.
+The server sends big runs (a pruned model, a long solver run) out as jobs with
+`submit_module(module, spec, ...)`: the job runs `python -I -m <module> --workspace ROOT
+--spec-json JSON` (isolated mode, so a `rigorlab/` folder or PYTHON* variables in the
+workspace cannot shadow the package), and the module's `main` reads the same spec back with
+`module_main`, which validates it exactly as the tool did.
 """
 from __future__ import annotations
 
-import re
+import argparse
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
+from rigorlab.clusters.model import Job
+from rigorlab.core.contract import Spec, parse_json
 from rigorlab.core.errors import UserError
 
-_MODULE = re.compile(r"rigorlab(\.[a-z_][a-z0-9_]*)+", re.ASCII)
+S = TypeVar("S", bound=Spec)
 
 
-def python_argv(module: str, args: Sequence[str] = ()) -> list[str]:
-    """The argv that runs rigorlab's `module` with this interpreter, isolated."""
-    if not _MODULE.fullmatch(module):
-        raise UserError(f"{module!r} is not a rigorlab module name")
-    return [sys.executable, "-I", "-m", module, *args]
+def module_argv(module: str, spec: Spec, workspace: Path) -> list[str]:
+    return [sys.executable, "-I", "-m", module, "--workspace", str(workspace),
+            "--spec-json", spec.model_dump_json(exclude_defaults=True)]
 
 
-def module_command(module: str, args: Sequence[str] = ()) -> str:
-    """The same as one shell command line (each argument quoted)."""
-    return shlex.join(python_argv(module, args))
+def submit_module(module: str, spec: Spec, *, workspace: Path, name: str, gpus: int = 0,
+                  time_limit_s: int | None = None, experiment_id: str | None = None) -> Job:
+    """Run `module` on `spec` as a job in `workspace`; returns the job at once."""
+    from rigorlab.clusters.request import JobRequest
+    from rigorlab.tools.jobs.api import dispatch, dispatcher_for
+    d = dispatcher_for(workspace)
+    req = JobRequest.of(command=shlex.join(module_argv(module, spec, d.workspace_root)),
+                        cwd=".", gpus=gpus, time_limit_s=time_limit_s, name=name,
+                        experiment_id=experiment_id)
+    return dispatch(d, req)
 
 
-def run_module(module: str, args: Sequence[str], *, workspace: str | Path, **fields) -> str:
-    """Dispatch `python -I -m module ARGS` as a job in the workspace root; returns its id.
-    `fields` are JobRequest's (name, gpus, time_limit_s, experiment_id, ...)."""
-    from rigorlab.tools.jobs.api import submit
-    return submit(module_command(module, args), workspace=workspace, **fields)
+def module_main(spec: type[S], run: Callable[[S, Path, Callable], Any], argv: Sequence[str] | None,
+                prog: str) -> int:
+    """A job module's entry point: read and validate the spec, run it, print progress lines."""
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("--workspace", required=True, help="the workspace root")
+    ap.add_argument("--spec-json", required=True, help=f"{spec.__name__} as JSON")
+    args = ap.parse_args(argv)
+
+    def progress(done, total, message):
+        print(f"[{done}/{total}] {message}" if total else message, flush=True)
+
+    try:
+        out = run(parse_json(spec, args.spec_json), Path(args.workspace).resolve(), progress)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if out is not None:
+        print(out.model_dump_json() if hasattr(out, "model_dump_json") else out, flush=True)
+    return 0
