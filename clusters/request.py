@@ -26,44 +26,34 @@ MAX_ENV_TOTAL = 128 * 1024   # bytes of all KEY=VALUE together
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 RESERVED_ENV_PREFIX = "RIGORLAB_"      # set by rigorlab for every job
 NAME = r"^[^\x00-\x1f\x7f]{1,256}$"          # a label: any text but control characters
-TARGET = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
-EXPERIMENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+EXPERIMENT = r"^[\w.-]{1,64}$"
 
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
 EnvValue = Annotated[str, StringConstraints(max_length=MAX_ENV_VALUE)]
+DependsOn = Annotated[str, StringConstraints(max_length=64)]
 
 
 class JobRequest(Spec):
     """One job: a shell command run in a workspace folder on a target, in a runtime (a Spec:
     strict, closed, bounded, immutable)."""
 
-    command: str = Field(max_length=MAX_COMMAND, description="shell command (bash) the job runs")
-    cwd: str = Field(default=".", min_length=1, max_length=MAX_PATH,
-                     description="working directory inside the workspace (relative to its root)")
-    target: str | None = Field(default=None, pattern=TARGET,
-                               description="local, a node or a SLURM cluster (see list_nodes); "
-                                           "omitted: the configured default")
+    command: str = Field(max_length=MAX_COMMAND, description="shell command")
+    cwd: str = Field(default=".", min_length=1, max_length=MAX_PATH, description="workspace dir")
+    target: str | None = Field(default=None, max_length=64, description="see list_nodes")
     gpus: int | None = Field(default=None, ge=0, le=MAX_GPUS,
-                             description="GPUs; omitted: 1 where the target has GPUs, else 0")
-    cpus: int = Field(default=1, ge=1, le=MAX_CPUS, description="CPU cores")
-    mem_mb: int | None = Field(default=None, ge=1, le=MAX_MEM_MB, description="memory, MiB")
-    time_limit_s: int | None = Field(default=None, ge=1, le=MAX_TIME_S,
-                                     description="wall-clock limit, seconds")
-    env: dict[EnvName, EnvValue] = Field(
-        default_factory=dict, max_length=MAX_ENV_VARS,
-        description=f"extra environment variables (names [A-Za-z_][A-Za-z0-9_]*, not "
-                    f"{RESERVED_ENV_PREFIX}*; values up to {MAX_ENV_VALUE // 1024} KiB, "
-                    f"{MAX_ENV_TOTAL // 1024} KiB in all)")
-    experiment_id: str | None = Field(default=None, pattern=EXPERIMENT,
-                                      description="the experiment this run belongs to, e.g. E003")
-    runtime: RuntimeName | None = Field(default=None,
-                                        description="omitted: the target's (local: bwrap where installed)")
+                             description="default 1 if the target has GPUs")
+    cpus: int = Field(default=1, ge=1, le=MAX_CPUS, description="cores")
+    mem_mb: int | None = Field(default=None, ge=1, le=MAX_MEM_MB, description="MiB")
+    time_limit_s: int | None = Field(default=None, ge=1, le=MAX_TIME_S, description="seconds")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_VARS,
+                                         description="not RIGORLAB_*; 128 KiB in all")
+    experiment_id: str | None = Field(default=None, pattern=EXPERIMENT, description="e.g. E003")
+    runtime: RuntimeName | None = Field(default=None, description="default: the target's (local: bwrap)")
     image: str | None = Field(default=None, min_length=1, max_length=512,
-                              description="container image (docker, podman), .sif (apptainer) or "
-                                          "root file system folder (bwrap)")
-    depends_on: list[str] = Field(default_factory=list, max_length=64,
-                                  description="refused: jobs must be independent")
-    name: str | None = Field(default=None, pattern=NAME, description="a label for the job")
+                              description="image, .sif or rootfs dir")
+    depends_on: list[DependsOn] = Field(default_factory=list, max_length=64,
+                                        description="refused: jobs must be independent")
+    name: str | None = Field(default=None, pattern=NAME, description="label")
 
     @field_validator("cwd", mode="before")
     @classmethod

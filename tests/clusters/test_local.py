@@ -80,7 +80,7 @@ def test_bad_input_is_refused_with_the_fix(make_dispatcher, workspace, tmp_path)
         (("true",), dict(cwd=tmp_path), "outside the workspace"),
         (("true",), dict(depends_on=["J00001"]), "only independent jobs"),
         (("sbatch --dependency=afterok:12 x.sh",), {}, "dependency"),
-        (("true",), dict(env={"1BAD": "x"}), "does not match"),
+        (("true",), dict(env={"1BAD": "x"}), "should match pattern"),
         (("true",), dict(runtime="dokcer"), "'bare', 'bwrap', 'docker', 'podman' or 'apptainer'"),
     ]
     for args, kw, text in cases:

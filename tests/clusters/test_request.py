@@ -34,7 +34,7 @@ def test_the_schema_carries_every_bound_and_forbids_unknown_fields():
 def test_no_coercion():
     for kw in (dict(gpus="1"), dict(gpus=1.0), dict(gpus=True), dict(cpus="2"), dict(env={"A": 1}),
                dict(cwd=3), dict(time_limit_s=1.5)):
-        with pytest.raises(UserError, match="invalid job request"):
+        with pytest.raises(UserError, match="job request field"):
             JobRequest.of(command="true", **kw)
 
 

@@ -62,9 +62,9 @@ def test_a_python_objective_runs_as_a_sandboxed_job_never_in_the_server(broker, 
     (workspace / name).write_text(EVIL.format(ws=str(workspace), db=DB_NAME))
     app = build_server(workspace)
     try:
-        for options in (None, {"dispatch": False}):
+        for asked in ({}, {"job": False}):     # job=False asks for an in-call run: still a job
             res, job = _run_tool(app, workspace, objective="python", function=f"{name}:f",
-                                 set="simplex", set_params={"n": 3}, options=options)
+                                 set="simplex", set_params={"n": 3}, **asked)
             assert job.exit_code == 0 and job.runtime == "bwrap", (job.job_dir / "stderr").read_text()
             assert json.loads((workspace / res["out"] / "summary.json").read_text())["status"] == "OPTIMAL"
     finally:
@@ -82,8 +82,14 @@ def test_the_cli_runs_a_python_objective_as_a_job_too(workspace, state_home, fas
                            str(workspace), "--objective", "python", "--function", "obj.py:f",
                            "--set", "simplex", "--set-param", "n=3", "--out", "runs/cli"],
                           capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "runs as job J" in proc.stdout + proc.stderr or (workspace / "runs/cli/summary.json").exists()
+    assert proc.returncode == 0 and "dispatched as job J00001" in proc.stdout, proc.stdout + proc.stderr
+    from rigorlab.tools.jobs import wait
+    from rigorlab.tools.jobs.api import forget
+    try:
+        assert wait("J00001", workspace=workspace, timeout_s=120).exit_code == 0
+    finally:
+        forget(workspace)
+    assert (workspace / "runs/cli/summary.json").exists()
     [mark] = _markers(workspace)
     assert mark["pidns"] != os.readlink("/proc/self/ns/pid"), "it ran in the CLI process"
     assert not mark["sees_state"], "the job could see rigorlab's state folder"
