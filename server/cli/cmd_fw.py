@@ -74,7 +74,7 @@ def _spec(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rigorlab.server.jail import Workspace
+    from rigorlab.core.jail import Workspace
     from rigorlab.tools.fw.files import default_out
     from rigorlab.tools.fw.run import run_spec
     ws = Workspace(workspace_of(args))
@@ -124,7 +124,7 @@ def _print_summary(summary: dict, ws) -> None:
 
 
 def _worst_case(args: argparse.Namespace) -> int:
-    from rigorlab.server.jail import Workspace
+    from rigorlab.core.jail import Workspace
     from rigorlab.tools.fw.files import default_out
     from rigorlab.tools.fw.worst_case import save, worst_case
     ws = Workspace(workspace_of(args))

@@ -75,7 +75,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from rigorlab.sandbox.launch import SessionOptions, run_session
     from rigorlab.sandbox.policy import check_bind, parse_bind
     from rigorlab.server.cli.common import workspace_of
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
 
     workspace = check_workspace_root(args.path or workspace_of(args))
     binds = [check_bind(*parse_bind(m)) for m in args.mount]

@@ -1,13 +1,20 @@
-"""The workspace jail: every path an agent passes must resolve to a place inside the workspace.
+"""The workspace jail, and the one list of folders rigorlab never works in or mounts.
 
-Resolution follows symlinks (the whole chain, including links that do not exist yet at the
-tail's parent), so a link inside the workspace that points outside is refused. Names are
-taken byte for byte: a Unicode look-alike of ".." (say "．．") is an ordinary file name and
-stays inside; nothing is normalised before the check, so nothing can become ".." after it.
+Every path an agent passes must resolve to a place inside the workspace. Resolution follows
+symlinks (the whole chain, including links that do not exist yet at the tail's parent), so a
+link inside the workspace that points outside is refused. Names are taken byte for byte: a
+Unicode look-alike of ".." (say "．．") is an ordinary file name and stays inside; nothing is
+normalised before the check, so nothing can become ".." after it.
+
+The refused folders are shared with the sandbox's mount policy (rigorlab.sandbox.policy): a
+writable mount is a second workspace and is refused exactly where a workspace is; the guarded
+places (state, credentials, container engine sockets, the temporary folders as a whole) are
+never mounted at all, not even read-only.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
@@ -21,40 +28,65 @@ class RefusedWorkspace(UserError):
     pass
 
 
-_SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32",
-                "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var",
-                "/home", "/tmp", "/mnt", "/media", "/snap")
-_SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin",
-                 "/sys", "/usr", "/run", "/var/lib", "/var/run")
-_CREDENTIAL_DIRS = (".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure",
-                    ".config/gh", ".password-store", ".local/share/keyrings", ".netrc",
-                    ".git-credentials", ".pypirc", ".codex", ".claude", ".gemini")
+# Never a workspace or a writable mount themselves; folders below them may be.
+SYSTEM_DIRS = ("/", "/home", "/root", "/tmp", "/var", "/var/tmp", "/mnt", "/media", "/opt", "/srv",
+               "/snap")
+# Nothing at or below these is a workspace or a writable mount.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                "/sbin", "/sys", "/usr", "/run", "/var/lib", "/var/run", "/var/log", "/var/cache",
+                "/var/spool", "/var/mail")
+# Below the home folder: keys, tokens and the agent clients' own settings.
+CREDENTIALS = (".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure",
+               ".config/gh", ".password-store", ".local/share/keyrings", ".netrc",
+               ".git-credentials", ".pypirc", ".codex", ".claude", ".claude.json", ".gemini")
+ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock")
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def temporary_dirs() -> list[Path]:
+    """The shared temporary folders: other processes' files (and rigorlab's own staging)."""
+    found = {Path("/tmp"), Path("/var/tmp"), Path(os.path.realpath(tempfile.gettempdir()))}
+    if os.environ.get("TMPDIR"):
+        found.add(Path(os.path.realpath(os.environ["TMPDIR"])))
+    return sorted(found)
+
+
+def guarded_paths(home: Path | None = None) -> dict[Path, str]:
+    """What no workspace and no mount may overlap, with what each is."""
+    from rigorlab.core.paths import state_home
+    home = Path(home or Path.home()).resolve()
+    found = {state_home(): "rigorlab's state directory"}
+    found.update({home / c: "the credential location" for c in CREDENTIALS})
+    found.update({Path(os.path.realpath(s)): "the container engine socket" for s in ENGINE_SOCKETS})
+    return found
 
 
 def refused_reason(path: Path, home: Path | None = None) -> str | None:
     """Why `path` (already resolved) may not be a workspace or a writable mount, or None."""
-    home = (home or Path.home()).resolve()
+    home = Path(home or Path.home()).resolve()
     text = str(path)
-    if text in _SYSTEM_DIRS:
+    if text in SYSTEM_DIRS or path in temporary_dirs():
         return f"{path} is a system directory"
-    for tree in _SYSTEM_TREES:
-        if text.startswith(tree + "/"):
+    for tree in SYSTEM_TREES:
+        if path == Path(tree) or text.startswith(tree + "/"):
             return f"{path} lies inside the system directory {tree}"
     if path == home:
         return f"{path} is your home directory"
     if home.is_relative_to(path):
         return f"{path} contains your home directory"
-    for name in _CREDENTIAL_DIRS:
-        cred = home / name
-        if path == cred or path.is_relative_to(cred):
-            return f"{path} is (inside) the credential location {cred}"
-    try:
-        from rigorlab.core.paths import state_home
-        sh = state_home()
-        if path == sh or path.is_relative_to(sh) or sh.is_relative_to(path):
-            return f"{path} overlaps rigorlab's state directory {sh}"
-    except OSError:
-        pass
+    return guarded_reason(path, home)
+
+
+def guarded_reason(path: Path, home: Path | None = None) -> str | None:
+    """Why `path` may not even be seen (read-only) by a sandbox, or None."""
+    for guarded, what in guarded_paths(home).items():
+        if _overlaps(path, guarded):
+            return f"{path} overlaps {what} {guarded}"
+    if path in temporary_dirs():
+        return f"{path} is a shared temporary folder"
     return None
 
 
