@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rigorlab.rules import ledger
-from rigorlab.rules.checks._util import git, tex_lines
+from rigorlab.core import git
+from rigorlab.rules.checks._util import tex_lines
 from rigorlab.rules.model import Violation
 
 REPORT = "report.tex"
@@ -49,7 +50,7 @@ def finished_experiments(workspace: Path, conn: sqlite3.Connection) -> dict[str,
     """Finished experiment id -> where we know it from (a ledger record or a commit)."""
     found = {e.id: f"results_experiments {e.id} ({e.status})"
              for e in ledger.experiments(conn) if e.status != "running"}
-    for line in (git(workspace, "log", "--format=%h %s", "-n", "500") or "").splitlines():
+    for line in (git.output(workspace, "log", "--format=%h %s", "-n", "500") or "").splitlines():
         sha, _, subject = line.partition(" ")
         m = EXP_COMMIT_RE.match(subject)
         if m and m.group(1) not in found:

@@ -11,7 +11,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rigorlab.rules.checks._util import git
+from rigorlab.core import git
 from rigorlab.rules.model import Violation
 
 TODO = "TODO.md"
@@ -21,7 +21,7 @@ OPEN_RE = re.compile(r"^\s*[-*]\s+\[ \]\s+(.*\S)")
 
 def _blame_times(workspace: Path) -> dict[int, int]:
     """Line number -> commit time (unix) of the commit that wrote that line of TODO.md."""
-    out = git(workspace, "blame", "--line-porcelain", "--", TODO)
+    out = git.output(workspace, "blame", "--line-porcelain", "--", TODO)
     times: dict[int, int] = {}
     line_no, commit_time = 0, {}
     sha = ""
@@ -38,7 +38,7 @@ def _blame_times(workspace: Path) -> dict[int, int]:
 
 
 def _session_days(workspace: Path) -> list[dt.date]:
-    out = git(workspace, "log", "--format=%ct", "-n", "5000") or ""
+    out = git.output(workspace, "log", "--format=%ct", "-n", "5000") or ""
     return sorted({dt.datetime.fromtimestamp(int(t), dt.timezone.utc).date()
                    for t in out.split()})
 
