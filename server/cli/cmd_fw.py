@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from rigorlab.core.errors import UserError
 from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
 
 
@@ -50,16 +48,8 @@ def register(sub) -> None:
 
 
 def _pairs(items: list[str], what: str, as_json: bool = True) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"{what} must look like KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value) if as_json else value
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    from rigorlab.core.keyvalue import parse_pairs
+    return parse_pairs(items, what, json_values=as_json)
 
 
 def _spec(args: argparse.Namespace) -> dict:

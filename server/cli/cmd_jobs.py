@@ -104,16 +104,12 @@ def _list(args) -> int:
 def _dispatch(args) -> int:
     from rigorlab.clusters.dispatcher import JobRequest
     from rigorlab.core.errors import UserError
+    from rigorlab.core.keyvalue import parse_pairs
     from rigorlab.tools.jobs.api import dispatch
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
-    env = {}
-    for item in args.env:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise UserError(f"--env {item!r}: write KEY=VALUE")
-        env[k] = v
+    env = parse_pairs(args.env, "--env")
     d = _dispatcher(args)
     cwd = (d.workspace_root / args.cwd) if not os.path.isabs(args.cwd) else args.cwd
     command = cmd[0] if len(cmd) == 1 else shlex.join(cmd)

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from rigorlab.core.errors import UserError
 from rigorlab.server.cli.common import console
 
 METHODS = ["magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit"]
@@ -51,16 +49,8 @@ def register(sub) -> None:
 
 
 def _options(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--option must look like KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    from rigorlab.core.keyvalue import parse_pairs
+    return parse_pairs(items, "--option", json_values=True)
 
 
 def _setup(args):
