@@ -53,8 +53,9 @@ def _parts(path: str | os.PathLike[str], root: Path) -> tuple[str, ...]:
 
 def _refuse(root: Path, parts: tuple[str, ...], i: int, why: str) -> UnsafePath:
     where = root.joinpath(*parts[: i + 1])
-    return UnsafePath(f"refusing to write through {where}: {why}. Remove it (rigorlab never "
-                      "follows links where it writes) or choose another path.")
+    return UnsafePath(f"refusing to use {where}: {why}. Replace it with the real file or folder "
+                      "(rigorlab follows no link where it writes, nor out of the workspace where "
+                      "it reads) or choose another path.")
 
 
 def open_dir(root: Path, parts: tuple[str, ...], *, create: bool = True) -> int:
@@ -219,6 +220,19 @@ def _staging_root() -> Path:
         return base
     except OSError:
         return Path(tempfile.gettempdir())
+
+
+def read_text(path: str | os.PathLike[str], *, root: str | os.PathLike[str],
+              follow: bool = True) -> str | None:
+    """The text of a file below `root` (undecodable bytes replaced), None when there is none.
+
+    Links are followed while they stay below root (see open_read); one that leaves it is
+    refused with an UnsafePath that names it.
+    """
+    try:
+        return read_bytes(path, root=root, follow=follow).decode("utf-8", "replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 from rigorlab.core.state import transaction
 from rigorlab.rules.model import EvalStatus
@@ -21,11 +22,21 @@ COMMAND_KEY = "<evaluation command>"
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules"}
 
 
-def sha256_file(path: Path) -> str:
+LINK_OUT = "link out of the workspace"
+
+
+def sha256_file(path: Path, root: Path | None = None) -> str:
+    """SHA-256 of a file below `root` (default: its folder), read without following a link out
+    of it; a link that leads out hashes as LINK_OUT, so it never matches a protected file."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    try:
+        with safefs.open_read(path, root=root or Path(path).parent, follow=True) as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except safefs.UnsafePath:
+        return LINK_OUT
+    except OSError as exc:          # a dangling link, a folder in its place
+        return f"unreadable ({exc.strerror or exc})"
     return h.hexdigest()
 
 
@@ -78,7 +89,8 @@ def digest_of(command: str, hashes: dict[str, str]) -> str:
 
 
 def _hashes(workspace: Path, rel_paths: list[str]) -> dict[str, str]:
-    return {p: sha256_file(workspace / p) for p in rel_paths if (workspace / p).is_file()}
+    return {p: sha256_file(workspace / p, workspace) for p in rel_paths
+            if (workspace / p).is_file() or (workspace / p).is_symlink()}
 
 
 def protect(workspace: Path, conn: sqlite3.Connection, command: str, paths: list[str],

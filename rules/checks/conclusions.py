@@ -9,6 +9,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.rules import ledger, markers
 from rigorlab.rules.gates import conclusion_allowed
 from rigorlab.rules.model import Violation
@@ -17,12 +18,11 @@ from rigorlab.rules.render import min_decision_scale
 ROW_RE = re.compile(r"^\s*(E\d{3,})\s*&(.*)\\\\")
 
 
-def summary_rows(path: Path) -> list[tuple[int, str, str]]:
+def summary_rows(path: Path, root: Path) -> list[tuple[int, str, str]]:
     """(line, experiment id, status cell) of each row inside the summary region."""
-    if not path.is_file():
-        return []
+    text = safefs.read_text(path, root=root)
     rows, inside = [], False
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate((text or "").splitlines(), 1):
         if line.startswith(markers.SUMMARY_BEGIN_PREFIX):
             inside = True
         elif line.startswith(markers.SUMMARY_END):
@@ -36,7 +36,7 @@ def check_conclusions(workspace: Path, conn: sqlite3.Connection) -> list[Violati
     exps = {e.id: e for e in ledger.experiments(conn)}
     min_scale = min_decision_scale(workspace)
     found = []
-    for line, exp_id, status in summary_rows(workspace / "report.tex"):
+    for line, exp_id, status in summary_rows(workspace / "report.tex", workspace):
         e = exps.get(exp_id)
         if e is None or "preliminary" in status.lower():
             continue

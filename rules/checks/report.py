@@ -60,7 +60,7 @@ def finished_experiments(workspace: Path, conn: sqlite3.Connection) -> dict[str,
 
 def check_report(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
     path = workspace / REPORT
-    lines = tex_lines(path)
+    lines = tex_lines(path, workspace)
     found: list[Violation] = []
     entries = parse_entries(lines)
     done = finished_experiments(workspace, conn)

@@ -11,7 +11,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rigorlab.core import git
+from rigorlab.core import git, safefs
 from rigorlab.rules.model import Violation
 
 TODO = "TODO.md"
@@ -44,13 +44,13 @@ def _session_days(workspace: Path) -> list[dt.date]:
 
 
 def check_todo(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    path = workspace / TODO
-    if not path.is_file():
+    text = safefs.read_text(workspace / TODO, root=workspace)
+    if text is None:
         return []
     times = _blame_times(workspace)
     days = _session_days(workspace)
     found = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         m = OPEN_RE.match(line)
         if not m or n not in times:
             continue

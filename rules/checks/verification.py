@@ -63,7 +63,7 @@ def record_verdict(workspace: Path, conn: sqlite3.Connection, verdict: Verdict, 
                    sha256: str | None = None) -> None:
     """Store a verdict against the script's content hash (the hash it ran with)."""
     ready(conn)
-    digest = sha256 or sha256_file(workspace / verdict.script)
+    digest = sha256 or sha256_file(workspace / verdict.script, workspace)
     conn.execute("INSERT INTO rules_verifications(script, sha256, verdict, exit_code, ran_at, how,"
                  " log_tail) VALUES (?,?,?,?,?,?,?)", (verdict.script, digest, verdict.verdict,
                                                         verdict.exit_code, time.time(), how, verdict.tail))
@@ -76,7 +76,7 @@ def run_verifications(workspace: Path, conn: sqlite3.Connection,
     for i, script in enumerate(todo):
         if progress:
             progress(i, len(todo), f"running {script}")
-        digest = sha256_file(workspace / script)
+        digest = sha256_file(workspace / script, workspace)
         verdict = run_script(workspace, script, timeout_s)
         record_verdict(workspace, conn, verdict, "subprocess", digest)
         verdicts.append(verdict)
@@ -95,7 +95,7 @@ def to_dispatch(workspace: Path, conn: sqlite3.Connection) -> list[tuple[str, st
     under_way = {j.name for j in ledger.jobs_named(conn, JOB_PREFIX, finished=False)}
     out = []
     for script, verdict in latest_verdicts(workspace, conn).items():
-        name = job_name(script, sha256_file(workspace / script))
+        name = job_name(script, sha256_file(workspace / script, workspace))
         if verdict is None and name not in under_way:
             out.append((script, name))
     return out
@@ -125,7 +125,7 @@ def latest_verdicts(workspace: Path, conn: sqlite3.Connection) -> dict[str, str 
     for script in scripts(workspace):
         row = conn.execute("SELECT verdict FROM rules_verifications WHERE script=? AND sha256=?"
                            " ORDER BY id DESC LIMIT 1",
-                           (script, sha256_file(workspace / script))).fetchone()
+                           (script, sha256_file(workspace / script, workspace))).fetchone()
         out[script] = row[0] if row else None
     return out
 
@@ -141,7 +141,7 @@ def check_verification(workspace: Path, conn: sqlite3.Connection) -> list[Violat
         elif verdict != "pass":
             found.append(Violation(rule_id="X", evidence=script, message=f"verification {verdict}",
                                    fix="fix the claim or the script; never weaken the script to pass"))
-    for n, line in enumerate(tex_lines(workspace / "report.tex"), start=1):
+    for n, line in enumerate(tex_lines(workspace / "report.tex", workspace), start=1):
         for grade, name in CLAIM_RE.findall(line):
             found += _claim_problems(grade.lower(), name, f"report.tex:{n}", verdicts)
     return found

@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
     line = _ProgressLine()
     try:
-        summary = run_spec(_spec(args), resolve, out, callback=line)
+        summary = run_spec(_spec(args), resolve, out, callback=line, root=ws.root)
     finally:
         line.close()
     _print_summary(summary, ws)
@@ -121,7 +121,7 @@ def _worst_case(args: argparse.Namespace) -> int:
     out = ws.path(args.out or default_out("worst-case"), what="output folder")
     c = console()
     with c.status("backward construction in high precision, then replay ..."):
-        summary = save(worst_case(r_end=args.r_end, bits=args.bits, step=args.step), out)
+        summary = save(worst_case(r_end=args.r_end, bits=args.bits, step=args.step), out, ws.root)
     c.print(f"T = {summary['iterations']} iterations, primal gap * t^2 -> c = {summary['c']:.6f} "
             f"(ratio to c/t^2 within [{summary['ratio_min']:.3f}, {summary['ratio_max']:.3f}] over "
             f"t in {summary['fit_range']}), fitted slope {summary['slope']:.4f}")

@@ -40,7 +40,7 @@ def install(client: str, scope: str, workspace: Path, *, print_only: bool = Fals
     ws = check_workspace_root(workspace)
     launch = (Launch(url=url, token_env=token_env) if url
               else Launch(command=serve_command(ws if scope == "project" else None)))
-    change = plan(client, config_path(client, scope, ws), launch)
+    change = plan(client, config_path(client, scope, ws), launch, root=ws if scope == "project" else None)
     backup = None if print_only else apply(change)
     return change, backup
 

@@ -154,7 +154,8 @@ def _summary(args) -> int:
                         workspace=ctx.workspace.root)
     how = None
     if args.report:
-        how = tables.write_to_report(table, ctx.workspace.path(args.report, what="report"), args.report)
+        how = tables.write_to_report(table, ctx.workspace.path(args.report, what="report"),
+                                     args.report, root=ctx.workspace.root)
     if args.latex:
         print(tables.booktabs(table), end="")
     else:
@@ -170,7 +171,7 @@ def _plot(args) -> int:
     from rigorlab.tools.results.plots import plot
     ctx = _ctx(args)
     out = plot(ctx.db(), ctx.workspace.path("images"), args.metric, x=args.x, filter=args.filter,
-               value=args.value, name=args.name)
+               value=args.value, name=args.name, root=ctx.workspace.root)
     for p in out["paths"]:
         print(ctx.workspace.rel(p))
     return 0

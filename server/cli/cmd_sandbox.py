@@ -91,9 +91,5 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 def _write_instructions(workspace: Path, tool: str) -> None:
     """The client's instruction file (CLAUDE.md, AGENTS.md, GEMINI.md) with the rules block."""
-    from rigorlab.rules.render import instruction_file, render, write_atomic
-    target = workspace / instruction_file(tool)
-    old = target.read_text(encoding="utf-8") if target.exists() else None
-    new = render(old)
-    if new != old:
-        write_atomic(target, new)
+    from rigorlab.rules.render import write_instructions
+    write_instructions(workspace, tool)

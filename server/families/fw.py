@@ -64,7 +64,8 @@ def register(app, ctx: ServerContext) -> None:
         resolve = lambda value, what="path": ctx.workspace.path(value, what=what)  # noqa: E731
         if dispatch or (dispatch is None and time_limit_s > IN_CALL_LIMIT_S):
             return _dispatch(ctx, spec, out_rel, resolve, device)
-        summary = run_spec(spec, resolve, out_path, progress=progress_reporter(mcp_ctx))
+        summary = run_spec(spec, resolve, out_path, progress=progress_reporter(mcp_ctx),
+                           root=ctx.workspace.root)
         return _out(ctx, summary, out_path)
 
     @tool(app, ctx, title="FW worst-case construction", idempotent=False)
@@ -78,7 +79,7 @@ def register(app, ctx: ServerContext) -> None:
         from rigorlab.tools.fw.files import default_out
         from rigorlab.tools.fw.worst_case import save, worst_case
         out_path = ctx.workspace.path(out or default_out("worst-case"), what="output folder")
-        summary = save(worst_case(r_end=r_end, bits=bits, step=step), out_path)
+        summary = save(worst_case(r_end=r_end, bits=bits, step=step), out_path, ctx.workspace.root)
         summary["files"] = {k: ctx.workspace.rel(v) for k, v in summary["files"].items()}
         return summary
 

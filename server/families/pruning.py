@@ -61,7 +61,7 @@ def register(app, ctx: ServerContext) -> None:
         if mask_path.suffix != ".safetensors":
             raise UserError("the mask file must end in .safetensors")
         result = run(inputs, method, pattern, warm_start=warm_start, options=options,
-                     mask_out=mask_path, progress=progress_reporter(mcp_ctx))
+                     mask_out=mask_path, progress=progress_reporter(mcp_ctx), root=ctx.workspace.root)
         result["mask_file"] = ctx.workspace.rel(mask_path)
         return result
 
@@ -103,7 +103,7 @@ def register(app, ctx: ServerContext) -> None:
                          seq_len=seq_len, reconstruct=reconstruct, device=device)
         if job or (job is None and _param_count(model_ref) > IN_PROCESS_MAX_PARAMS):
             return _dispatch(ctx, spec, out_path, out_rel)
-        report = run(spec, out_path, progress=progress_reporter(mcp_ctx))
+        report = run(spec, out_path, progress=progress_reporter(mcp_ctx), root=ctx.workspace.root)
         return _model_out(ctx, report, out_path)
 
     @tool(app, ctx, title="Evaluate a model", read_only=True, idempotent=True)

@@ -152,7 +152,8 @@ def register(app, ctx: ServerContext) -> None:
                             min_scale=min_scale, workspace=ctx.workspace.root)
         updated = None
         if report:
-            updated = tables.write_to_report(table, ctx.workspace.path(report, what="report"), report)
+            updated = tables.write_to_report(table, ctx.workspace.path(report, what="report"), report,
+                                             root=ctx.workspace.root)
         text = tables.booktabs(table) if format == "latex" else tables.markdown(table)
         return SummaryOut(text=text, notes=table["notes"], report=updated)
 
@@ -167,7 +168,7 @@ def register(app, ctx: ServerContext) -> None:
         """Plot a metric per experiment or parameter, seeds as error bars; PNG+PDF in images/."""
         from rigorlab.tools.results.plots import plot
         out = plot(ctx.db(), ctx.workspace.path("images", what="images folder"), metric, x=x,
-                   filter=filter, value=value, name=name or None)
+                   filter=filter, value=value, name=name or None, root=ctx.workspace.root)
         return PlotOut(paths=[ctx.workspace.rel(p) for p in out["paths"]])
 
     @app.resource("rigorlab://results/summary", name="results-summary", mime_type="text/markdown",

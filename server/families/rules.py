@@ -95,9 +95,8 @@ def register(app, ctx: ServerContext) -> None:
     @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
     def project_resource() -> str:
         """The project section of the workspace's instruction file."""
-        from rigorlab.rules.render import find_instruction_file, project_section
-        found = find_instruction_file(ctx.workspace.root)
-        text = project_section(found.read_text(encoding="utf-8")) if found else ""
+        from rigorlab.rules.render import project_section, read_instruction_file
+        text = project_section(read_instruction_file(ctx.workspace.root)[1])
         return text or "No project instructions yet: run `rigorlab init` and the setup_research_plan prompt."
 
 

@@ -2,13 +2,12 @@
 
 In-process (`run_spec`, used by the MCP tool and the CLI) or as a dispatched job:
     python -m rigorlab.tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
-The output folder appears complete or not at all (written aside, then renamed).
+The output folder appears complete or not at all (rigorlab.core.safefs.new_folder).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,18 +21,6 @@ SPEC_KEYS = ("objective", "data", "seed", "size", "function", "gradient", "allow
              "set_params", "f_star") + SOLVE_KEYS
 
 
-def root_resolver(root: Path) -> Callable:
-    """Resolve workspace-relative paths, refusing any that leave the workspace."""
-    root = Path(os.path.realpath(root))
-
-    def resolve(value: str, what: str = "path") -> Path:
-        p = Path(os.path.realpath(os.path.join(root, value)))
-        if p != root and not p.is_relative_to(root):
-            raise UserError(f"the {what} {value!r} lies outside the workspace {root}")
-        return p
-    return resolve
-
-
 def check_spec(spec: dict) -> dict:
     extra = sorted(set(spec) - set(SPEC_KEYS))
     if extra:
@@ -42,8 +29,9 @@ def check_spec(spec: dict) -> dict:
 
 
 def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
-             callback: Callable | None = None) -> dict:
-    """Solve, save into out_dir (must not exist), return the compact summary."""
+             callback: Callable | None = None, root: Path | None = None) -> dict:
+    """Solve, save into out_dir (must not exist) below `root` (the workspace; default: the
+    folder holding out_dir), return the compact summary."""
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
     from rigorlab.tools.fw.steps import make_step
@@ -62,7 +50,7 @@ def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable
                 dtype=spec.get("dtype", "float64"), callback=cb)
     summary = {**res.summary(), "step": step_name, "set": oracle.describe(), "objective": spec["objective"],
                "trajectory": trajectory_summary(res.trajectory)}
-    _save(res, oracle, spec, summary, out_dir)
+    _save(res, oracle, spec, summary, out_dir, root or out_dir.parent)
     return summary
 
 
@@ -89,10 +77,10 @@ def trajectory_summary(traj: dict, rows: int = 8) -> list[dict]:
              "time_s": round(float(traj["time"][i]), 6)} for i in picks]
 
 
-def _save(res, oracle, spec, summary, out_dir: Path) -> None:
+def _save(res, oracle, spec, summary, out_dir: Path, root: Path) -> None:
     import numpy as np
-    from rigorlab.tools.fw.files import atomic_dir
-    with atomic_dir(out_dir) as tmp:
+    from rigorlab.core import safefs
+    with safefs.new_folder(out_dir, root=root) as tmp:
         np.save(tmp / "x.npy", res.x.detach().cpu().numpy().reshape(oracle.shape))
         t = res.trajectory
         np.savetxt(tmp / "trajectory.csv", np.column_stack([t["iteration"], t["primal"], t["gap"], t["time"]]),
@@ -139,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output folder, relative to the workspace")
     ap.add_argument("--spec-json", required=True)
     args = ap.parse_args(argv)
-    resolve = root_resolver(Path(args.workspace))
+    from rigorlab.core.jail import Workspace
+    ws = Workspace(args.workspace, checked=False)
+    resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
     try:
         summary = run_spec(json.loads(args.spec_json), resolve, resolve(args.out, "output folder"),
-                           progress=lambda d, t, m: print(m, flush=True))
+                           progress=lambda d, t, m: print(m, flush=True), root=ws.root)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.pruning.run_job")
     ap.add_argument("--spec-json", required=True, help="ModelSpec fields as JSON")
     ap.add_argument("--out", required=True, help="result folder (must not exist)")
+    ap.add_argument("--workspace", default=".", help="the workspace the folder is written into "
+                    "(default: the job's working directory)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
     from rigorlab.core.errors import UserError
@@ -27,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{done}/{total}] {message}", flush=True)
 
     try:
-        report = prune_model(ModelSpec(**json.loads(args.spec_json)), Path(args.out), progress=progress)
+        report = prune_model(ModelSpec(**json.loads(args.spec_json)), Path(args.out), progress=progress,
+                             root=Path(args.workspace).resolve())
     except UserError as exc:
         print(f"rigorlab prune: {exc}", file=sys.stderr)
         return 2
