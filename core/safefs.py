@@ -104,6 +104,11 @@ def _check_final(dfd: int, name: str, root: Path, parts: tuple[str, ...], replac
     return st
 
 
+def _gone(root: Path, parts: tuple[str, ...]) -> UserError:
+    return UserError(f"{root.joinpath(*parts[:-1])} was removed or replaced while "
+                     f"{parts[-1]} was being written into it: nothing was written; try again")
+
+
 def _tmp_name(name: str) -> str:
     return f".{name[:40]}.{secrets.token_hex(8)}.tmp"
 
@@ -122,7 +127,10 @@ def open_atomic(path: str | os.PathLike[str], *, root: str | os.PathLike[str],
     try:
         old = _check_final(dfd, name, root, parts, replace, "file")
         perm = stat.S_IMODE(old.st_mode) if old else (0o644 if mode is None else mode)
-        fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=dfd)
+        try:
+            fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=dfd)
+        except FileNotFoundError:
+            raise _gone(root, parts) from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh  # type: ignore[misc]
@@ -131,7 +139,10 @@ def open_atomic(path: str | os.PathLike[str], *, root: str | os.PathLike[str],
                 os.fsync(fh.fileno())
             _check_final(dfd, name, root, parts, replace, "file")
             if replace:
-                os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                try:
+                    os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                except FileNotFoundError:
+                    raise _gone(root, parts) from None
             else:
                 try:
                     os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
@@ -168,8 +179,12 @@ def make_dirs(path: str | os.PathLike[str], *, root: str | os.PathLike[str]) -> 
 def _inside_parts(path: str | os.PathLike[str], root: Path) -> tuple[str, ...]:
     """The parts of `path` with every link resolved, refused unless it stays below root."""
     p = Path(path)
-    real = Path(os.path.realpath(p if p.is_absolute() else root / p))
-    return _parts(real, Path(os.path.realpath(root)))
+    p = p if p.is_absolute() else root / p
+    real, base = Path(os.path.realpath(p)), Path(os.path.realpath(root))
+    if real != base and not real.is_relative_to(base):
+        raise UnsafePath(f"refusing to use {p}: it is (or runs through) a symbolic link that leads "
+                         f"out of {root}. Replace it with the real file.")
+    return _parts(real, base)
 
 
 @contextmanager
@@ -286,13 +301,18 @@ def _move_in(staging: Path, dfd: int, root: Path, parts: tuple[str, ...]) -> Non
         os.rename(staging, name, dst_dir_fd=dfd)
         return
     except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise _gone(root, parts) from exc
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise UserError(f"{root.joinpath(*parts)} appeared while it was being written: "
                             "choose another name") from exc
         if exc.errno != errno.EXDEV:
             raise
     tmp = _tmp_name(name)
-    os.mkdir(tmp, 0o777, dir_fd=dfd)
+    try:
+        os.mkdir(tmp, 0o777, dir_fd=dfd)
+    except FileNotFoundError:
+        raise _gone(root, parts) from None
     try:
         _copy_tree(staging, dfd, tmp)
         os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
