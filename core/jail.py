@@ -61,6 +61,11 @@ def guarded_paths(home: Path | None = None) -> dict[Path, str]:
     found = {state_home(): "rigorlab's state directory"}
     found.update({home / c: "the credential location" for c in CREDENTIALS})
     found.update({Path(os.path.realpath(s)): "the container engine socket" for s in ENGINE_SOCKETS})
+    key = os.environ.get("RIGORLAB_LEDGER_KEY_FILE")
+    if key:
+        key_path = Path(os.path.realpath(key))
+        found[key_path] = "the ledger key"
+        found[key_path.with_name(key_path.name + ".seals")] = "the ledger's seals"
     return found
 
 

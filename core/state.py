@@ -4,7 +4,8 @@ Each package owns its tables and declares them as an ordered list of migrations 
 own name; `migrate` applies the ones not yet applied, each in its own transaction, and
 records the version in `schema_versions`. Connections use WAL so that readers never block
 the writer, and a busy timeout so that two writers (two jobs finishing at once) wait
-instead of failing.
+instead of failing. Every connection carries the functions of the ledger's hash chain
+(rigorlab.core.chain), and a migration keeps the chain's triggers in step with the tables.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from rigorlab.core import chain
 from rigorlab.core.paths import state_dir_for
 
 DB_NAME = "rigorlab.sqlite3"
@@ -41,6 +43,10 @@ def connect(path: Path) -> sqlite3.Connection:
         "CREATE TABLE IF NOT EXISTS schema_versions ("
         " package TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
+    chain.register(conn)
+    migrate(conn, chain.PACKAGE, chain.MIGRATIONS)
+    chain.require_key_if_keyed(conn)
+    chain.auto_seal(conn)
     return conn
 
 
@@ -72,6 +78,7 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
     Returns the version after migrating. Safe to call from many connections at once.
     """
     if schema_version(conn, package) == len(migrations):
+        chain.guard(conn)
         return len(migrations)
     with _lock, transaction(conn):
         current = schema_version(conn, package)
@@ -80,6 +87,9 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
                 f"the state database has {package} schema v{current}, newer than this "
                 f"rigorlab knows (v{len(migrations)}): upgrade rigorlab"
             )
+        if current == len(migrations):
+            return current
+        before = chain.before_migration(conn)
         for version, script in enumerate(migrations[current:], start=current + 1):
             for statement in _statements(script):
                 conn.execute(statement)
@@ -88,6 +98,7 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
                 "ON CONFLICT(package) DO UPDATE SET version=excluded.version",
                 (package, version),
             )
+        chain.after_migration(conn, before)
     return len(migrations)
 
 
