@@ -43,4 +43,7 @@ def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[st
         notes.append("no results ledger yet: ledger parts of II, V, VI, IX not checked")
     if "gpus" in names and not ledger.has_table(conn, "jobs"):
         notes.append("no job ledger yet: C1 (idle GPUs) not checked")
+    if "evaluation" in names:
+        from rigorlab.rules.fingerprints import reprotection_notes
+        notes += reprotection_notes(conn)
     return Report(run_checks(workspace, conn, rule_ids, online=online, inventory=inventory), notes)

@@ -55,7 +55,7 @@ class CompareOut(_Out):
 
 class SummaryOut(_Out):
     text: str
-    notes: list[str] = Field(description="preliminary rows (rule VII)")
+    notes: list[str] = Field(description="preliminary rows (VII), re-protections (II)")
     report: str | None
 
 

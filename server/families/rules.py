@@ -52,13 +52,12 @@ def register(app, ctx: ServerContext) -> None:
     def protect_evaluation(
         command: Annotated[str, Field(description="exact evaluation command")],
         files: Annotated[list[str], Field(description="metric, test data, fixed params")] = [],  # noqa: B006
-        reason: Annotated[str | None, Field(description="researcher's reason to re-protect")] = None,
     ) -> ProtectOut:
-        """Fingerprint the evaluation (rule II): runs after a later change are invalid."""
+        """Fingerprint the evaluation (rule II); runs after a change are invalid. Adds files; only the researcher re-protects a change."""
         from rigorlab.rules.fingerprints import protect, protected_roots
         paths = [ctx.workspace.rel(ctx.workspace.path(f, must_exist=True, what="protected file"))
                  for f in files]
-        status = protect(ctx.workspace.root, ctx.db(), command, paths, reason)
+        status = protect(ctx.workspace.root, ctx.db(), command, paths)
         return ProtectOut(files=protected_roots(ctx.db()), digest=status.digest or "")
 
     @app.prompt(title="Set up the research plan")

@@ -121,14 +121,14 @@ def _report(row: sqlite3.Row, already: bool) -> dict:
 
 def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metrics_path: Path, *,
                status: str = "completed", workspace: Path | None = None,
-               started_at: float | None = None) -> dict:
+               since: float | None = None) -> dict:
     """Store the job's metrics file as one run of `experiment_id`; a repeat returns the first report."""
     ensure(conn)
     seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
     if seen:
         return _report(seen, True)
     parsed = parse_file(Path(metrics_path))
-    invalid = gates.evaluation_problem(workspace, conn, started_at)
+    invalid = gates.job_evaluation_problem(workspace, conn, job_id, since)
     with transaction(conn):
         seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
         if seen:
@@ -156,4 +156,4 @@ def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = 
         return None
     state = getattr(job.state, "value", job.state)
     return ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
-                      workspace=workspace, started_at=job.started_at)
+                      workspace=workspace, since=job.created_at)

@@ -72,7 +72,7 @@ def rows(conn: sqlite3.Connection, metric: str, *, baseline: str | None = None,
         out.append([eid, e["created"][:10], _short(e["goal"]), commit, _metric_cell(d),
                     _vs_cell(eid, baseline, d, base), status])
     return {"metric": metric, "baseline": baseline, "headers": _headers(metric), "rows": out,
-            "notes": notes}
+            "notes": notes + gates.reprotection_notes(conn)}
 
 
 def _short(text: str) -> str:
