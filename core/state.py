@@ -66,6 +66,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                        (name,)).fetchone() is not None
+
+
 def schema_version(conn: sqlite3.Connection, package: str) -> int:
     row = conn.execute("SELECT version FROM schema_versions WHERE package=?", (package,)).fetchone()
     return int(row[0]) if row else 0

@@ -10,7 +10,8 @@ import sqlite3
 from pathlib import Path
 
 from rigorlab.core import safefs
-from rigorlab.rules import ledger, markers
+from rigorlab.core import runs as results
+from rigorlab.rules import markers
 from rigorlab.rules.gates import conclusion_allowed
 from rigorlab.rules.model import Violation
 from rigorlab.rules.render import min_decision_scale
@@ -33,7 +34,7 @@ def summary_rows(path: Path, root: Path) -> list[tuple[int, str, str]]:
 
 
 def check_conclusions(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    exps = {e.id: e for e in ledger.experiments(conn)}
+    exps = {e.id: e for e in results.experiments(conn)}
     min_scale = min_decision_scale(workspace)
     found = []
     for line, exp_id, status in summary_rows(workspace / "report.tex", workspace):

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.core import runs as results
 from rigorlab.core import git
 from rigorlab.rules.checks._util import tex_lines
 from rigorlab.rules.model import Violation
@@ -49,7 +49,7 @@ def parse_entries(lines: list[str]) -> dict[str, Entry]:
 def finished_experiments(workspace: Path, conn: sqlite3.Connection) -> dict[str, str]:
     """Finished experiment id -> where we know it from (a ledger record or a commit)."""
     found = {e.id: f"results_experiments {e.id} ({e.status})"
-             for e in ledger.experiments(conn) if e.status != "running"}
+             for e in results.experiments(conn) if e.status != "running"}
     for line in (git.output(workspace, "log", "--format=%h %s", "-n", "500") or "").splitlines():
         sha, _, subject = line.partition(" ")
         m = EXP_COMMIT_RE.match(subject)

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.clusters import ledger as jobs_ledger
+from rigorlab.core.state import has_table
 from rigorlab.rules.checks._util import tex_lines
 from rigorlab.rules.fingerprints import sha256_file
 from rigorlab.rules.model import Violation
@@ -92,7 +93,7 @@ def job_name(script: str, sha256: str) -> str:
 
 def to_dispatch(workspace: Path, conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """(script, name for its job) of each script with no verdict and no job under way."""
-    under_way = {j.name for j in ledger.jobs_named(conn, JOB_PREFIX, finished=False)}
+    under_way = {j.name for j in _verification_jobs(conn, finished=False)}
     out = []
     for script, verdict in latest_verdicts(workspace, conn).items():
         name = job_name(script, sha256_file(workspace / script, workspace))
@@ -101,11 +102,15 @@ def to_dispatch(workspace: Path, conn: sqlite3.Connection) -> list[tuple[str, st
     return out
 
 
+def _verification_jobs(conn: sqlite3.Connection, *, finished: bool) -> list:
+    return jobs_ledger.named(conn, JOB_PREFIX, finished=finished) if has_table(conn, "jobs") else []
+
+
 def import_job_verdicts(workspace: Path, conn: sqlite3.Connection) -> int:
     """Record the verdicts of finished verification jobs not recorded yet (by job id)."""
     ready(conn)
     added = 0
-    for job in ledger.jobs_named(conn, JOB_PREFIX, finished=True):
+    for job in _verification_jobs(conn, finished=True):
         how = f"job {job.id}"
         if conn.execute("SELECT 1 FROM rules_verifications WHERE how=?", (how,)).fetchone():
             continue

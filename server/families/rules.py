@@ -131,8 +131,10 @@ def _dispatch_verifications(ctx: ServerContext) -> list[str]:
 
 def _gpu_inventory(ctx: ServerContext) -> dict[str, int] | None:
     """GPUs per target of the jobs waiting now (rule C1); None when nothing is queued."""
-    from rigorlab.rules import ledger
-    targets = {j.target for j in ledger.active_jobs(ctx.db()) if j.state == "QUEUED"}
+    from rigorlab.clusters import ledger
+    from rigorlab.core.state import has_table
+    conn = ctx.db()
+    targets = {j.target for j in ledger.active(conn) if j.state == "QUEUED"} if has_table(conn, "jobs") else set()
     if not targets:
         return None
     d = _dispatcher(ctx)
