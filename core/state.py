@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rigorlab.core import chain
+from rigorlab.core import chain, chain_verify
 from rigorlab.core.paths import state_dir_for
 
 DB_NAME = "rigorlab.sqlite3"
@@ -45,8 +45,8 @@ def connect(path: Path) -> sqlite3.Connection:
     )
     chain.register(conn)
     migrate(conn, chain.PACKAGE, chain.MIGRATIONS)
-    chain.require_key_if_keyed(conn)
-    chain.auto_seal(conn)
+    chain_verify.require_key_if_keyed(conn)
+    chain_verify.auto_seal(conn)
     return conn
 
 

@@ -32,15 +32,15 @@ def _conn(args):
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from rigorlab.core import chain
-    report = chain.check(_conn(args))
+    from rigorlab.core import chain_verify
+    report = chain_verify.check(_conn(args))
     _print(report)
     return 0 if report.ok else 1
 
 
 def _seal(args: argparse.Namespace) -> int:
-    from rigorlab.core import chain
-    _print(chain.seal(_conn(args)))
+    from rigorlab.core import chain_verify
+    _print(chain_verify.seal(_conn(args)))
     return 0
 
 

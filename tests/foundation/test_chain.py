@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from rigorlab.core import chain, state
+from rigorlab.core import chain, chain_verify, state
 from rigorlab.core.errors import UserError
 from rigorlab.tools.results import experiments, runs, schema
 
@@ -31,12 +31,12 @@ def raw(path) -> sqlite3.Connection:
 
 
 def problems(conn) -> list[str]:
-    return [p.what for p in chain.verify(conn).problems]
+    return [p.what for p in chain_verify.verify(conn).problems]
 
 
 def test_honest_writes_verify_and_every_row_is_chained(db):
     _, conn = db
-    report = chain.verify(conn)
+    report = chain_verify.verify(conn)
     assert report.ok, report.problems
     rows = sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in chain.tables(conn))
     assert report.entries >= rows + 3          # every row, the status update, 3 series groups
@@ -47,7 +47,7 @@ def test_a_plain_connection_cannot_write_a_guarded_table(db):
     with pytest.raises(sqlite3.OperationalError, match="no such function: rl_chain"):
         raw(path).execute("UPDATE results_runs SET valid = 0 WHERE id = 1")
     raw(path).execute("INSERT INTO results_keys VALUES ('metrics', 'x')")   # unguarded: allowed
-    assert chain.verify(conn).ok
+    assert chain_verify.verify(conn).ok
 
 
 @pytest.mark.parametrize("sql, named", [
@@ -68,7 +68,7 @@ def test_an_edit_with_the_triggers_dropped_is_named(db, sql, named):
     found = problems(conn)
     assert any(named in p for p in found), found
     state.migrate(conn, "results", schema.MIGRATIONS)     # a later honest start puts the triggers back
-    assert len(chain._installed(conn)) == 3 * len(chain.tables(conn))
+    assert len(chain.installed(conn)) == 3 * len(chain.tables(conn))
     assert any(named in p for p in problems(conn))
 
 
@@ -90,7 +90,7 @@ def test_the_first_broken_row_comes_first(db):
         c.execute(f"DROP TRIGGER {name}")
     c.execute("UPDATE results_runs SET status = 'x' WHERE id = 3")
     c.execute("UPDATE results_runs SET status = 'x' WHERE id = 1")
-    found = chain.verify(conn).problems
+    found = chain_verify.verify(conn).problems
     assert [p.key for p in found[:2]] == ["[1]", "[3]"]
 
 
@@ -117,7 +117,7 @@ def test_an_old_database_is_adopted_as_it_is(tmp_path):
     c.execute("CREATE TABLE schema_versions (package TEXT PRIMARY KEY, version INTEGER NOT NULL)")
     c.execute("INSERT INTO schema_versions VALUES ('results', 1)")
     conn = state.connect(path)
-    report = chain.verify(conn)
+    report = chain_verify.verify(conn)
     assert report.ok and report.entries == 3
     with pytest.raises(sqlite3.OperationalError):
         raw(path).execute("UPDATE results_runs SET valid = 0")
@@ -139,7 +139,7 @@ def test_with_a_key_the_ledger_is_sealed_and_a_rewrite_or_rollback_is_evident(db
     assert (key.parent / "ledger.key.seals").is_dir()
     e = experiments.start(conn, goal="more")
     runs.record(conn, e["experiment_id"], {"acc": 1.0})
-    assert chain.check(conn).ok                       # remembers the verified head
+    assert chain_verify.check(conn).ok                       # remembers the verified head
     head = conn.execute("SELECT MAX(seq) FROM ledger_chain").fetchone()[0]
     # A rollback: the newest run and its entries are deleted, the rest stays consistent.
     c = raw(path)
