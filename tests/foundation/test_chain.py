@@ -2,7 +2,6 @@
 (the first one first), migrations keep it, and a key makes a rewrite or a rollback evident."""
 from __future__ import annotations
 
-import secrets
 import sqlite3
 
 import pytest
@@ -123,20 +122,10 @@ def test_an_old_database_is_adopted_as_it_is(tmp_path):
         raw(path).execute("UPDATE results_runs SET valid = 0")
 
 
-@pytest.fixture
-def key(tmp_path, monkeypatch):
-    path = tmp_path / "keys" / "ledger.key"
-    path.parent.mkdir()
-    path.write_text(secrets.token_hex(32))
-    path.chmod(0o600)
-    monkeypatch.setenv(chain.KEY_ENV, str(path))
-    return path
-
-
-def test_with_a_key_the_ledger_is_sealed_and_a_rewrite_or_rollback_is_evident(db, key, monkeypatch):
+def test_with_a_key_the_ledger_is_sealed_and_a_rewrite_or_rollback_is_evident(db, ledger_key, monkeypatch):
     path, _ = db
     conn = state.connect(path)                        # the first start with the key seals it
-    assert (key.parent / "ledger.key.seals").is_dir()
+    assert (ledger_key.parent / "ledger.key.seals").is_dir()
     e = experiments.start(conn, goal="more")
     runs.record(conn, e["experiment_id"], {"acc": 1.0})
     assert chain_verify.check(conn).ok                       # remembers the verified head
@@ -152,7 +141,7 @@ def test_with_a_key_the_ledger_is_sealed_and_a_rewrite_or_rollback_is_evident(db
     assert any("rolled back" in p for p in found), found
 
 
-def test_without_the_key_a_keyed_ledger_refuses_to_open(db, key, monkeypatch):
+def test_without_the_key_a_keyed_ledger_refuses_to_open(db, ledger_key, monkeypatch):
     path, _ = db
     state.connect(path)
     monkeypatch.delenv(chain.KEY_ENV)
@@ -160,8 +149,8 @@ def test_without_the_key_a_keyed_ledger_refuses_to_open(db, key, monkeypatch):
         state.connect(path)
 
 
-def test_a_key_that_others_may_read_is_refused(key):
-    key.chmod(0o644)
+def test_a_key_that_others_may_read_is_refused(ledger_key):
+    ledger_key.chmod(0o644)
     chain._KEYS.clear()
     with pytest.raises(UserError, match="chmod 600"):
         chain.ledger_key()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -124,22 +123,12 @@ async def test_a_bare_job_that_rewrites_the_ledger_is_named_by_check_rules(how, 
     assert not cli["ok"] and any(expected in v["message"] for v in cli["violations"])
 
 
-@pytest.fixture
-def key(tmp_path, monkeypatch):
-    path = tmp_path / "keys" / "ledger.key"
-    path.parent.mkdir()
-    path.write_text(secrets.token_hex(32))
-    path.chmod(0o600)
-    monkeypatch.setenv("RIGORLAB_LEDGER_KEY_FILE", str(path))
-    return path
-
-
 @pytest.mark.parametrize("how, expected", [
     ("own_functions", "written without the ledger key after keyed entries"),
     ("rewrite_chain", "recorded next to the ledger key is gone or changed"),
 ])
-async def test_with_a_key_the_job_cannot_read_even_a_forged_chain_is_caught(how, expected, ws, key,
-                                                                           mcp_server):
+async def test_with_a_key_the_job_cannot_read_even_a_forged_chain_is_caught(how, expected, ws,
+                                                                           ledger_key, mcp_server):
     """A SLURM job on a node that shares the home folder (and so the state database) but not the
     disk that holds the key: it knows rigorlab's code, not the key (the job's environment names
     no key file here)."""
@@ -151,6 +140,6 @@ async def test_with_a_key_the_job_cannot_read_even_a_forged_chain_is_caught(how,
     assert _valid(ws, run_id) == 1
     assert any(expected in v["message"] for v in after["violations"]), after
     env = dict(os.environ)
-    assert env["RIGORLAB_LEDGER_KEY_FILE"] == str(key)
+    assert env["RIGORLAB_LEDGER_KEY_FILE"] == str(ledger_key)
     cli = _cli_check(ws)
     assert not cli["ok"] and any(expected in v["message"] for v in cli["violations"])

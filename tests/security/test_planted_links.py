@@ -8,6 +8,7 @@ random and hostile names (quotes, $(), backticks, newlines, 255-byte names).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -135,33 +136,39 @@ async def test_plot_names_that_are_not_plain_are_refused(workspace, mcp_server, 
     outside.unchanged()
 
 
-async def test_a_folder_swapped_for_a_link_during_the_call_is_never_followed(workspace, mcp_server, outside):
-    """The agent flips images/ between a folder and a link outside while plot_results runs."""
-    images = workspace / "images"
-    images.mkdir()
+@contextlib.contextmanager
+def flipping(folder: Path, target: Path):
+    """While the block runs, a thread swaps `folder` for a link to `target` and back."""
+    folder.mkdir()
     stop = threading.Event()
 
     def flip():
-        real = workspace / "images.real"
+        real = folder.with_name(folder.name + ".real")
         while not stop.is_set():
             try:
-                images.rename(real)
-                images.symlink_to(outside.dir / "sub")
-                images.unlink()
-                real.rename(images)
+                folder.rename(real)
+                folder.symlink_to(target)
+                folder.unlink()
+                real.rename(folder)
             except OSError:
                 pass
+    flipper = threading.Thread(target=flip, daemon=True)
+    flipper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        flipper.join()
+
+
+async def test_a_folder_swapped_for_a_link_during_the_call_is_never_followed(workspace, mcp_server, outside):
+    """The agent flips images/ between a folder and a link outside while plot_results runs."""
     async with Client(mcp_server) as client:
         await _ledger(client)
-        flipper = threading.Thread(target=flip, daemon=True)
-        flipper.start()
-        try:
+        with flipping(workspace / "images", outside.dir / "sub"):
             for i in range(6):
                 res = await client.call_tool("plot_results", {"metric": "acc", "name": f"race{i}"})
                 assert not res.is_error or "internal error" not in tool_text(res), tool_text(res)
-        finally:
-            stop.set()
-            flipper.join()
     outside.unchanged()
 
 
@@ -239,29 +246,11 @@ async def test_run_fw_solver_out_folder(where, workspace, mcp_server, outside):
 
 
 async def test_fw_output_folder_parent_swapped_during_the_call(workspace, mcp_server, outside):
-    runs = workspace / "runs"
-    runs.mkdir()
-    stop = threading.Event()
-
-    def flip():
-        while not stop.is_set():
-            try:
-                runs.rename(workspace / "runs.real")
-                runs.symlink_to(outside.dir / "sub")
-                runs.unlink()
-                (workspace / "runs.real").rename(runs)
-            except OSError:
-                pass
-    flipper = threading.Thread(target=flip, daemon=True)
-    flipper.start()
-    try:
-        async with Client(mcp_server) as client:
+    async with Client(mcp_server) as client:
+        with flipping(workspace / "runs", outside.dir / "sub"):
             for i in range(6):
                 res = await client.call_tool("run_fw_solver", _qp(f"runs/r{i}"))
                 assert not res.is_error or "internal error" not in tool_text(res), tool_text(res)
-    finally:
-        stop.set()
-        flipper.join()
     outside.unchanged()
     assert not list((outside.dir / "sub").iterdir())
 
