@@ -4,7 +4,7 @@
 Directories are protected as the set of files under them, so an added file counts as a change.
 Only a person moves the goalposts: a protection that replaces a changed or narrower one
 (`by_person=True`, the `rigorlab protect --reprotect` command) is refused to every other caller
-and stays listed (`reprotections`). Jobs of an experiment are fingerprinted when dispatched and
+and stays listed (`reprotection_notes`, from rigorlab.rules.protections.history). Jobs of an experiment are fingerprinted when dispatched and
 when they end (`job_started`, `job_finished`).
 """
 from __future__ import annotations
@@ -137,9 +137,9 @@ def protect(workspace: Path, conn: sqlite3.Connection, command: str, paths: list
     ready(conn)
     with transaction(conn):
         cur = conn.execute("INSERT INTO rules_protections(command, digest, roots, reason, created_at,"
-                           " how, replaced) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           " how) VALUES (?, ?, ?, ?, ?, ?)",
                            (command.strip(), digest, json.dumps(roots), reason, time.time(),
-                            "person" if by_person else "tool", weakened or None))
+                            "person" if by_person else "tool"))
         conn.executemany("INSERT INTO rules_protected_files(protection_id, path, sha256) VALUES (?,?,?)",
                          [(cur.lastrowid, p, h) for p, h in hashes.items()])
     return evaluation_status(workspace, conn)
@@ -218,21 +218,20 @@ def evaluation_status(workspace: Path, conn: sqlite3.Connection) -> EvalStatus:
                       current_digest=current_digest, todo=todo)
 
 
-def reprotections(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Protections that replaced a changed or narrower evaluation, oldest first."""
-    ready(conn)
-    return conn.execute("SELECT * FROM rules_protections WHERE replaced IS NOT NULL OR "
-                        "(reason IS NOT NULL AND id > (SELECT MIN(id) FROM rules_protections)) "
-                        "ORDER BY id").fetchall()
-
-
 def reprotection_notes(conn: sqlite3.Connection) -> list[str]:
-    """One line per re-protection: when, by whom, why, what it replaced."""
-    return [f"the evaluation was re-protected on {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['created_at']))}"
-            f" ({'by the researcher' if r['how'] == 'person' else 'through a tool call'}; reason: "
-            f"{r['reason'] or 'none given'}; it replaced: {r['replaced'] or 'an earlier protection'}):"
-            " results before and after it were measured by different evaluations"
-            for r in reprotections(conn)]
+    """One line per re-protection: when, by whom, why, what it changed."""
+    from rigorlab.rules.protections import history
+    notes = []
+    for p in history(conn):
+        if not p.reprotection:
+            continue
+        what = ", ".join(p.changed) + (" and the command" if p.command_changed else "")
+        notes.append(f"the evaluation was re-protected on "
+                     f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(p.created_at))} "
+                     f"({'by the researcher' if p.how == 'person' else 'through a tool call'}; "
+                     f"reason: {p.reason or 'none given'}; changed: {what.lstrip(', ')}): results "
+                     "before and after it were measured by different evaluations")
+    return notes
 
 
 def _files_touched_since(workspace: Path, conn: sqlite3.Connection, since: float) -> list[str]:

@@ -35,7 +35,6 @@ MIGRATIONS = [
     """,
     """
     ALTER TABLE rules_protections ADD COLUMN how TEXT NOT NULL DEFAULT 'tool';
-    ALTER TABLE rules_protections ADD COLUMN replaced TEXT;
     CREATE TABLE rules_job_checks (
         job_id TEXT NOT NULL,
         phase TEXT NOT NULL CHECK (phase IN ('start', 'end')),
