@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,8 +41,15 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
+    """Gate, submit, and for a run of an experiment fingerprint the evaluation (rule II: it is
+    compared again when the job ends, and a change in between makes the run invalid)."""
     validate_dispatch(dispatcher, req)
-    return dispatcher.submit(req)
+    at = time.time()
+    job = dispatcher.submit(req)
+    if req.experiment_id:
+        from rigorlab.rules.fingerprints import job_started
+        job_started(dispatcher.workspace_root, dispatcher.conn(), job.id, at)
+    return job
 
 
 def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> Job:
