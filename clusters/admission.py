@@ -61,12 +61,9 @@ def _gpus(req: JobRequest, backend: Backend, target: str) -> int:
 
 
 def resolve_cwd(workspace_root: Path, raw: str) -> Path:
-    """The working directory, symlinks resolved, which must be a folder inside the workspace."""
-    root = Path(workspace_root)
-    real = Path(os.path.realpath(raw if os.path.isabs(raw) else os.path.join(root, raw)))
-    if real != root and not real.is_relative_to(root):
-        raise UserError(f"the working directory {raw!r} resolves to {real}, outside the "
-                        f"workspace {root}: give a folder inside it (relative paths start at its root)")
+    """The working directory, through the workspace jail, which must be a folder inside it."""
+    from rigorlab.core.jail import Workspace
+    real = Workspace(workspace_root, checked=False).path(raw, what="working directory")
     if not real.is_dir():
         raise UserError(f"the working directory {raw!r} ({real}) does not exist or is not a "
                         "folder: create it first")

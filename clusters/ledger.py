@@ -150,6 +150,14 @@ def active(conn: sqlite3.Connection, target: str | None = None) -> list[Job]:
     return [row_to_job(r) for r in conn.execute(sql + " ORDER BY n", args)]
 
 
+def with_runtime(conn: sqlite3.Connection, target: str, runtimes: Iterable[str]) -> list[Job]:
+    """The jobs of `target` that ran (or will run) in one of `runtimes`, oldest first."""
+    names = tuple(runtimes)
+    marks = ", ".join("?" for _ in names)
+    return [row_to_job(r) for r in conn.execute(
+        f"SELECT * FROM jobs WHERE target = ? AND runtime IN ({marks}) ORDER BY n", (target, *names))]
+
+
 def recent(conn: sqlite3.Connection, limit: int = 20, states: Iterable[JobState] = (),
            experiment_id: str | None = None) -> list[Job]:
     where, args = [], []
@@ -162,6 +170,17 @@ def recent(conn: sqlite3.Connection, limit: int = 20, states: Iterable[JobState]
         args.append(experiment_id)
     sql = "SELECT * FROM jobs" + (f" WHERE {' AND '.join(where)}" if where else "")
     return [row_to_job(r) for r in conn.execute(sql + " ORDER BY n DESC LIMIT ?", (*args, limit))]
+
+
+def named(conn: sqlite3.Connection, prefix: str, *, finished: bool) -> list[Job]:
+    """Jobs whose name starts with `prefix`: finished ones, or those still queued or running."""
+    terminal = tuple(s.value for s in TERMINAL)
+    marks = ", ".join("?" for _ in terminal)
+    rows = conn.execute(f"SELECT * FROM jobs WHERE name LIKE ? ESCAPE '\\' AND state "
+                        f"{'' if finished else 'NOT '}IN ({marks}) ORDER BY n",
+                        (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+                         *terminal))
+    return [row_to_job(r) for r in rows]
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:

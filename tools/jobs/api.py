@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,8 +42,16 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
-    """The boundary every dispatch crosses once: admit (request rules, rules gates), submit."""
-    return dispatcher.submit(admit_dispatch(dispatcher, req))
+    """The boundary every dispatch crosses once: admit (request rules, rules gates), submit;
+    for a run of an experiment, fingerprint the evaluation (rule II: it is compared again when
+    the job ends, and a change in between makes the run invalid)."""
+    admitted = admit_dispatch(dispatcher, req)
+    at = time.time()
+    job = dispatcher.submit(admitted)
+    if req.experiment_id:
+        from rigorlab.rules.fingerprints import job_started
+        job_started(dispatcher.workspace_root, dispatcher.conn(), job.id, at)
+    return job
 
 
 def nodes(dispatcher: Dispatcher) -> NodesOut:
