@@ -24,7 +24,9 @@ MAX_ENV_VARS = 256
 MAX_ENV_VALUE = 32 * 1024    # bytes; Linux refuses any one KEY=VALUE over 128 KiB (MAX_ARG_STRLEN)
 MAX_ENV_TOTAL = 128 * 1024   # bytes of all KEY=VALUE together
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
-RESERVED_ENV_PREFIX = "RIGORLAB_"      # set by rigorlab for every job
+# Set by rigorlab for every job (backends/base.py: Backend.job_env).
+RESERVED_ENV = ("RIGORLAB_JOB_ID", "RIGORLAB_JOB_DIR", "RIGORLAB_EXPERIMENT_ID",
+                "RIGORLAB_METRICS_FILE")
 NAME = r"^[^\x00-\x1f\x7f]{1,256}$"          # a label: any text but control characters
 EXPERIMENT = r"^[\w.-]{1,64}$"
 
@@ -46,7 +48,7 @@ class JobRequest(Spec):
     mem_mb: int | None = Field(default=None, ge=1, le=MAX_MEM_MB, description="MiB")
     time_limit_s: int | None = Field(default=None, ge=1, le=MAX_TIME_S, description="seconds")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_VARS,
-                                         description="not RIGORLAB_*; 128 KiB in all")
+                                         description="not RIGORLAB_JOB_*; 128 KiB in all")
     experiment_id: str | None = Field(default=None, pattern=EXPERIMENT, description="e.g. E003")
     runtime: RuntimeName | None = Field(default=None, description="default: the target's (local: bwrap)")
     image: str | None = Field(default=None, min_length=1, max_length=512,
@@ -73,9 +75,9 @@ class JobRequest(Spec):
     @classmethod
     def _env(cls, env: dict[str, str]) -> dict[str, str]:
         for k, v in env.items():
-            if k.startswith(RESERVED_ENV_PREFIX):
-                raise ValueError(f"environment variable {k} is reserved: rigorlab sets the "
-                                 f"{RESERVED_ENV_PREFIX}* variables of every job itself")
+            if k in RESERVED_ENV:
+                raise ValueError(f"environment variable {k} is reserved: rigorlab sets "
+                                 f"{', '.join(RESERVED_ENV)} for every job itself")
             if "\x00" in v:
                 raise ValueError(f"environment variable {k} contains a NUL byte")
             if len(v.encode()) > MAX_ENV_VALUE:

@@ -96,8 +96,8 @@ def test_a_default_local_job_finds_no_ledger_and_a_bare_one_is_reported(workspac
     assert not [v for v in checks["violations"] if "unsandboxed" in v["message"]]
 
     done, said, valid, checks = out["bare"]
-    assert done["runtime"] == "bare" and said[:2] == ["sees-state", "flipped"] and valid == 1, \
-        "the attack works on a bare job (so the sandboxed result above means something)"
+    assert done["runtime"] == "bare" and said[0] == "sees-state", \
+        "a bare job reaches the ledger file (so the sandboxed result above means something)"
     [v] = [v for v in checks["violations"] if "unsandboxed" in v["message"]]
     assert v["rule_id"] == "II" and done["id"] in v["evidence"] and "runs 3" in v["evidence"]
 
