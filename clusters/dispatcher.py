@@ -14,6 +14,7 @@ which wakes at once when a local job exits, so a queued job starts without delay
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -32,9 +33,11 @@ from rigorlab.clusters.model import Job, JobState
 from rigorlab.clusters.monitor import Monitor
 from rigorlab.clusters.reconcile import Reconciler
 from rigorlab.clusters.request import JobRequest
-from rigorlab.core.errors import UserError
+from rigorlab.core.errors import UserError, no_space
 
 __all__ = ["Dispatcher", "JobRequest", "Admitted", "LogSlice", "LOG_STREAMS"]
+
+log = logging.getLogger("rigorlab.clusters")
 
 
 class Dispatcher:
@@ -107,13 +110,24 @@ class Dispatcher:
                   time_limit_s=req.time_limit_s, runtime=admitted.runtime, image=admitted.image,
                   env=dict(req.env), name=req.name, experiment_id=req.experiment_id)
         conn = self.conn()
-        ledger.insert(conn, job, self.job_root, note=admitted.note)
-        job.job_dir.mkdir(parents=True, exist_ok=True)
-        (job.job_dir / "command.sh").write_text(job.command.rstrip("\n") + "\n")
-        if backend.queues_locally:
-            self.reconciler.start_queued(conn, backend)
-        else:
-            self.reconciler.submit_direct(conn, backend, job)
+
+        def folder(j: Job) -> None:
+            j.job_dir.mkdir(parents=True, exist_ok=True)
+            (j.job_dir / "command.sh").write_text(j.command.rstrip("\n") + "\n")
+        try:
+            ledger.insert(conn, job, self.job_root, note=admitted.note, prepare=folder)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not isinstance(exc, OSError) and not no_space(exc):
+                raise
+            raise UserError(f"the job was not recorded: {exc} in {self.state_dir}; free space "
+                            "there, then dispatch it again") from exc
+        try:
+            if backend.queues_locally:
+                self.reconciler.start_queued(conn, backend)
+            else:
+                self.reconciler.submit_direct(conn, backend, job)
+        except Exception:  # the job is recorded: the monitor starts it, the call succeeds
+            log.warning("job %s recorded, not started yet", job.id, exc_info=True)
         with self.changed:
             self.changed.notify_all()
         if self.auto_monitor:
@@ -192,4 +206,5 @@ class Dispatcher:
         self.monitor.stop()
 
     def _live(self) -> bool:
-        return bool(ledger.active(self.conn()))
+        """Jobs still run, or finished ones still owe work (ingest, fetch, clean-up)."""
+        return bool(ledger.active(self.conn())) or self.reconciler.more_work

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rigorlab.core import state as core_state
@@ -98,9 +98,12 @@ def row_to_job(row: sqlite3.Row) -> Job:
     )
 
 
-def insert(conn: sqlite3.Connection, job: Job, job_root: Path, note: str | None = None) -> Job:
+def insert(conn: sqlite3.Connection, job: Job, job_root: Path, note: str | None = None,
+           prepare: Callable[[Job], None] | None = None) -> Job:
     """Give `job` the next id (J00001, ...) and its folder under `job_root`; store it.
-    `note` joins the creation event (why the job runs as it does, when that needs saying)."""
+    `note` joins the creation event (why the job runs as it does, when that needs saying);
+    `prepare(job)` runs inside the transaction, once the id is known: if it raises, nothing
+    is stored."""
     now = time.time()
     with transaction(conn):
         n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM jobs").fetchone()[0]
@@ -111,6 +114,8 @@ def insert(conn: sqlite3.Connection, job: Job, job_root: Path, note: str | None 
         conn.execute(f"INSERT INTO jobs(n, {', '.join(_COLUMNS)}, updated_at) VALUES "
                      f"(?, {', '.join('?' for _ in _COLUMNS)}, ?)", (n, *values, now))
         _event(conn, job.id, None, job.state, f"created; {note}" if note else "created")
+        if prepare is not None:
+            prepare(job)
     return job
 
 

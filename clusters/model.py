@@ -1,6 +1,8 @@
 """The job model shared by every backend: states, allowed transitions, the job record.
 
-A job moves QUEUED -> SUBMITTED -> RUNNING -> one terminal state. Only the transitions in
+A job moves QUEUED -> SUBMITTED -> RUNNING -> one terminal state, and back from SUBMITTED to
+QUEUED when nothing was started (the machine could not be reached, or the process launching it
+died before the wrapper ran: the wrapper records its pid before it runs anything). Only the transitions in
 `TRANSITIONS` are legal; the ledger refuses any other, so a late or duplicated observation
 (a poll that raced a cancel, a second process reconciling) can never move a finished job.
 """
@@ -37,7 +39,8 @@ ACTIVE = frozenset(JobState) - TERMINAL
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.SUBMITTED, JobState.CANCELLED, JobState.FAILED,
                                 JobState.LOST}),
-    JobState.SUBMITTED: frozenset({JobState.RUNNING} | TERMINAL),
+    # SUBMITTED -> QUEUED: nothing started (see above); the job waits for its turn again.
+    JobState.SUBMITTED: frozenset({JobState.QUEUED, JobState.RUNNING} | TERMINAL),
     # RUNNING -> SUBMITTED: SLURM requeued the job (REQUEUED, after preemption or a node fault).
     JobState.RUNNING: frozenset({JobState.SUBMITTED} | TERMINAL),
     **{s: frozenset() for s in TERMINAL},

@@ -9,12 +9,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rigorlab.clusters import hooks, ledger
-from rigorlab.clusters.backends.base import Backend, LaunchUncertain, Timing
+from rigorlab.clusters import cleanup, hooks, ledger
+from rigorlab.clusters.backends.base import Backend, LaunchUncertain, NotStarted, Timing
 from rigorlab.clusters.model import TERMINAL, IllegalTransition, Job, JobState, Observation
+from rigorlab.clusters.wrapper import NEVER_STARTED
 from rigorlab.core.errors import UserError
 
 log = logging.getLogger("rigorlab.clusters")
+
+MAX_REQUEUES = 3          # a job a poll finds never started goes back to the queue at most this often
 
 
 class Reconciler:
@@ -30,6 +33,8 @@ class Reconciler:
         self._launching: set[str] = set()     # not polled until their files are in place
         self._hooks_since: float | None = None
         self._hooks_scanned: set[str] = set()
+        self._fetch_failing: dict[str, float] = {}
+        self.more_work = False        # finished jobs still owe work (hooks, fetches, clean-up)
 
     # -- starting jobs ----------------------------------------------------------------
     def submit_direct(self, conn, backend: Backend, job: Job) -> None:
@@ -37,15 +42,37 @@ class Reconciler:
             self.launch(conn, backend, job)
 
     def start_queued(self, conn, backend: Backend) -> None:
-        if backend.unreachable_since is not None:
-            return
-        while (job := ledger.claim_next(conn, backend.target, backend.allocate)) is not None:
+        while backend.ready_to_start() and (
+                job := ledger.claim_next(conn, backend.target, backend.allocate)) is not None:
             self.launch(conn, backend, job)
+
+    def submit_queued(self, conn, backend: Backend, jobs: list[Job]) -> None:
+        """A scheduler's queued jobs: those its target did not take yet, or whose submitting
+        process died before it handed them over."""
+        for job in jobs:
+            if job.state != JobState.QUEUED or not backend.ready_to_start():
+                continue
+            self.submit_direct(conn, backend, job)
+
+    def give_up_queued(self, conn, backend: Backend, jobs: list[Job]) -> int:
+        """Queued jobs of a target unreachable for longer than its limit fail, saying why."""
+        if backend.unreachable_for() <= backend.unreachable_limit_s():
+            return 0
+        reason = (f"could not start: {backend.target} unreachable for {backend.unreachable_for():.0f} s "
+                  f"({backend.last_error})")
+        return sum(ledger.transition(conn, j, JobState.FAILED, note="target unreachable", reason=reason)
+                   for j in jobs if j.state == JobState.QUEUED)
 
     def launch(self, conn, backend: Backend, job: Job) -> None:
         self._launching.add(job.id)
         try:
             fields = backend.start(job, self.workspace_root)
+        except NotStarted as exc:
+            log.warning("job %s not started, back in the queue: %s", job.id, exc)
+            backend.mark_unreachable(str(exc))
+            ledger.transition(conn, job, JobState.QUEUED, note=f"not started: {exc}",
+                              reason=f"waiting for {job.target}: {exc}", assigned=[])
+            return
         except LaunchUncertain as exc:
             log.warning("job %s: %s", job.id, exc)
             ledger.transition(conn, job, JobState.SUBMITTED, reason=str(exc), **exc.fields)
@@ -82,6 +109,8 @@ class Reconciler:
                 by_target.setdefault(job.target, []).append(job)
         changes = sum(self._poll(conn, target, jobs, force) for target, jobs in by_target.items())
         changes += self._run_hooks(conn)
+        removed, more = cleanup.run(conn, self._backend)
+        self.more_work = more or hooks.retries.waiting() or bool(self._fetch_failing)
         if changes:
             with self.changed:
                 self.changed.notify_all()
@@ -103,10 +132,13 @@ class Reconciler:
             changes += self.apply(conn, backend, by_id[job_id], obs)
         if backend.queues_locally:
             self.start_queued(conn, backend)
-        return changes
+        else:
+            self.submit_queued(conn, backend, jobs)
+        return changes + self.give_up_queued(conn, backend, jobs)
 
     def apply(self, conn, backend: Backend | None, job: Job, obs: Observation) -> int:
         fields: dict = {}
+        problem = None
         if obs.native_id and obs.native_id != job.native_id:
             fields["native_id"] = obs.native_id
         if obs.state == job.state:
@@ -117,16 +149,45 @@ class Reconciler:
             return 0
         if obs.state in TERMINAL:
             problem = backend.collect(job, self.workspace_root) if backend and job.remote_dir else None
+            if problem and self._fetch_again(backend, job, obs):
+                return 0
+            self._fetch_failing.pop(job.id, None)
             fields["exit_code"] = obs.exit_code
             fields["reason"] = "; ".join(x for x in (obs.reason, problem) if x) or None
         elif obs.state == JobState.RUNNING and job.started_at is None:
             fields["started_at"] = time.time()
             fields["reason"] = None
+        elif obs.state == JobState.QUEUED:
+            fields.update(assigned=[], reason=obs.reason)
+            if self._requeues(conn, job) >= MAX_REQUEUES:
+                obs = Observation(JobState.FAILED, reason=f"could not start {MAX_REQUEUES + 1} times; "
+                                  f"the last time: {obs.reason}")
+                fields = {"reason": obs.reason, "exit_code": None}
         try:
-            return int(ledger.transition(conn, job, obs.state, note=obs.reason, **fields))
+            moved = ledger.transition(conn, job, obs.state, note=obs.reason, **fields)
+            if moved and problem:
+                cleanup.keep(conn, job.id)       # its files exist only there now
+            return int(moved)
         except IllegalTransition as exc:
             log.warning("%s", exc)
             return 0
+
+    @staticmethod
+    def _requeues(conn, job: Job) -> int:
+        return conn.execute("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND to_state = 'QUEUED' "
+                            "AND note LIKE ?", (job.id, NEVER_STARTED + "%")).fetchone()[0]
+
+    def _fetch_again(self, backend: Backend, job: Job, obs: Observation) -> bool:
+        """A finished job whose files could not be brought home stays as it is and is fetched
+        again at the next poll (its metrics and logs are on its machine), until its target's
+        unreachable limit; only then does it end without them, saying so."""
+        if obs.state == JobState.NODE_FAIL:
+            return False
+        first = self._fetch_failing.setdefault(job.id, time.monotonic())
+        if time.monotonic() - first < backend.unreachable_limit_s():
+            return True
+        self._fetch_failing.pop(job.id, None)
+        return False
 
     def _run_hooks(self, conn) -> int:
         if not hooks.registered():

@@ -6,8 +6,11 @@ server process and the SSH connection).
 """
 from __future__ import annotations
 
+import errno
 import os
 import shlex
+import shutil
+import stat
 import subprocess
 import threading
 from collections.abc import Callable
@@ -50,6 +53,24 @@ class LocalShell:
             tmp.write_text(text)
             os.chmod(tmp, mode)
             os.replace(tmp, p)
+
+    def get_files(self, remote_dir: str, names: tuple[str, ...], local_dir: Path) -> None:
+        """Copy the named regular files that exist in `remote_dir` (a folder under a SLURM
+        `root` on a shared file system) into `local_dir`; a link there is not followed."""
+        local_dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            try:
+                fd = os.open(os.path.join(remote_dir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    continue
+                raise
+            with os.fdopen(fd, "rb") as src:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    with open(local_dir / name, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
 
     def read(self, path: str, offset: int = 0, max_bytes: int = 65536) -> bytes | None:
         """A slice of a job's file; a link there (planted by the job) is refused, not followed."""

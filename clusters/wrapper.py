@@ -26,9 +26,12 @@ from dataclasses import dataclass
 from rigorlab.clusters.model import JobState, Observation
 
 KILL_GRACE_S = 10
+RECORD_TRIES = 600    # seconds the wrapper keeps trying to record the exit code on a full disk
+NO_RECORD_EXIT = 75   # EX_TEMPFAIL: the wrapper could not record its pid, so it ran nothing
 OOM_PATTERNS = ("CUDA out of memory", "OutOfMemoryError", "MemoryError", "std::bad_alloc",
                 "oom-kill", "Killed process")
 WRAPPER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+WRAPPER_MARK = "# rigorlab job wrapper (fixed text)"     # how a folder rigorlab made is known
 # The job-folder files the wrapper reads.
 CWD, ENV0, LAUNCH0, SHIELD = "cwd", "env0", "launch0", "shield"
 INSIDE = "inside"      # written by a shielded job's first process once its signals are restored
@@ -61,7 +64,7 @@ def wrapper_script(*, job_dir: str, time_limit_s: int | None, header: str = "",
     limit = int(time_limit_s or 0)
     grace = int(kill_grace_s)
     return f"""#!/bin/bash
-{header}# rigorlab job wrapper (fixed text): the job's command, working directory, environment and
+{header}{WRAPPER_MARK}: the job's command, working directory, environment and
 # runtime command line are files in its folder, read as data, never part of this script.
 D={d}
 job_path=${{PATH:-/usr/local/bin:/usr/bin:/bin}}
@@ -86,8 +89,18 @@ forward() {{
   ( sleep {grace} && kill -KILL -- "-$child" 2>/dev/null ) >/dev/null 2>&1 &
 }}
 trap forward TERM INT HUP
-finish() {{ printf '%s\\n' "$1" > "$D/exit_code.tmp" && mv -f "$D/exit_code.tmp" "$D/exit_code"; }}
-echo $$ > "$D/pid.tmp" && mv -f "$D/pid.tmp" "$D/pid"
+# put NAME TEXT TRIES: the file whole or not at all, tried each second while the disk is full.
+put() {{
+  local n=0
+  until printf '%s\\n' "$2" > "$D/$1.tmp" 2>/dev/null && mv -f "$D/$1.tmp" "$D/$1" 2>/dev/null; do
+    n=$((n + 1))
+    [ "$n" -lt "$3" ] || {{ rm -f "$D/$1.tmp"; return 1; }}
+    sleep 1
+  done
+}}
+finish() {{ put exit_code "$1" {RECORD_TRIES}; }}
+# Without its pid on record the job never runs: no pid means "never started" to the poller.
+put pid $$ 2 || exit {NO_RECORD_EXIT}
 cwd=
 IFS= read -r -d '' cwd < "$D/{CWD}"
 launch=()
@@ -108,7 +121,7 @@ else
   set -- "$prog" "${{launch[@]:1}}"
 fi
 [ -z "$stop" ] && [ ! -e "$D/cancelled" ] || {{ finish 143; exit 0; }}
-date +%s.%N > "$D/started"
+put started "$(date +%s.%N)" 5 || :
 if [ -s "$D/{SHIELD}" ]; then
   # The runtime does not pass signals on (bubblewrap): it ignores them, and the job inside,
   # in the same process group, restores them (SHIELDED_START) and gets them itself.
@@ -215,15 +228,20 @@ def outcome(exit_code: int, fs: FileStatus) -> Observation:
     return Observation(JobState.FAILED, exit_code, f"exit code {exit_code}")
 
 
-def observe_files(fs: FileStatus | None, submitted_at: float | None, start_grace_s: float) -> Observation | None:
-    """What the wrapper files alone say about a detached job (local and SSH backends)."""
+def observe_files(fs: FileStatus | None, submitted_at: float | None, start_grace_s: float,
+                  launched: bool = True) -> Observation | None:
+    """What the wrapper files alone say about a detached job (local and SSH backends).
+    `launched`: the ledger holds the launch's answer (the wrapper's pid)."""
     if fs is None:
         return None
     recent = submitted_at is not None and time.time() - submitted_at <= start_grace_s
     if not fs.exists:
         # Another process may still be writing the folder (an SSH upload, say).
-        return Observation(JobState.SUBMITTED) if recent else Observation(
-            JobState.LOST, reason="its job folder is gone")
+        if recent:
+            return Observation(JobState.SUBMITTED)
+        if not launched:
+            return Observation(JobState.QUEUED, reason=NEVER_LAUNCHED)
+        return Observation(JobState.LOST, reason="its job folder is gone")
     if fs.exit_code is not None:
         return outcome(fs.exit_code, fs)
     if fs.alive:
@@ -232,6 +250,13 @@ def observe_files(fs: FileStatus | None, submitted_at: float | None, start_grace
         return Observation(JobState.LOST, reason=f"its wrapper (pid {fs.pid}) vanished without an "
                            "exit code: killed with SIGKILL, or the machine rebooted")
     if not recent:
-        return Observation(JobState.LOST, reason=f"it never started within {start_grace_s:.0f} s of "
-                           "its submission (the launching process died before it ran)")
+        # The wrapper records its pid before it runs anything, and runs nothing if it cannot:
+        # no pid after the grace period means the job never ran.
+        return Observation(JobState.QUEUED, reason=f"{NEVER_STARTED} its wrapper did not record its pid "
+                           f"within {start_grace_s:.0f} s (the process launching it died first, or "
+                           "the disk of its folder was full): nothing ran, back in the queue")
     return Observation(JobState.SUBMITTED)
+
+
+NEVER_STARTED = "never started:"      # the note of a return to the queue decided by a poll
+NEVER_LAUNCHED = f"{NEVER_STARTED} its launch never happened (the process launching it died first): back in the queue"

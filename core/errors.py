@@ -12,3 +12,12 @@ class UserError(ValueError):
 
 class NotFound(UserError):
     """A named thing (job, experiment, node, layer) does not exist."""
+
+
+def no_space(exc: BaseException) -> bool:
+    """Whether `exc` says a disk is full (ENOSPC, EDQUOT, or SQLite's SQLITE_FULL)."""
+    import errno
+    import sqlite3
+    if isinstance(exc, sqlite3.Error):
+        return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_FULL
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -28,7 +28,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from rigorlab.core.contract import Result, Spec, parse
-from rigorlab.core.errors import UserError
+from rigorlab.core.errors import UserError, no_space
 from rigorlab.server.context import ServerContext
 from rigorlab.server.stdio import MAX_DEPTH, TOO_DEEP
 
@@ -108,6 +108,9 @@ def _translate(name: str, exc: Exception, ctx: ServerContext) -> ToolError:
         return exc
     if isinstance(exc, UserError):
         return ToolError(str(exc))
+    if no_space(exc):
+        return ToolError(f"no space left on the disk of rigorlab's state folder {ctx.state_dir} ({exc}): "
+                         f"the call did not complete; free space there, then call {name} again")
     try:
         with open(ctx.log_path, "a", encoding="utf-8") as fh:
             fh.write(f"--- {name}\n{traceback.format_exc()}\n")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shlex
 import time
 from collections.abc import Iterable
@@ -16,6 +17,8 @@ from rigorlab.clusters.wrapper import (INSIDE, SHIELDED_START, data_files, parse
 from rigorlab.core.runtimes import BARE, RUNTIMES
 
 
+PROBE_MAX_S = 60.0
+_UUID = re.compile(r"[0-9a-f]{32}")
 GPU_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")      # set by rigorlab for its GPUs
 
 
@@ -26,6 +29,12 @@ class LaunchUncertain(Exception):
     def __init__(self, message: str, fields: dict) -> None:
         super().__init__(message)
         self.fields = fields
+
+
+class NotStarted(Exception):
+    """Nothing of the job was started: its machine could not be reached, or its scheduler
+    refused it for now. The job goes back to the queue and starts once the target answers
+    (or fails once the target has been unreachable for its limit)."""
 
 
 @dataclass
@@ -95,6 +104,8 @@ class Backend:
         self.last_poll = 0.0
         self.last_error = ""
         self.unreachable_since: float | None = None
+        self._last_probe = 0.0
+        self._probe_every = timing.remote_poll_s
 
     @classmethod
     def targets(cls, cfg) -> Iterable[str]:
@@ -159,6 +170,48 @@ class Backend:
     def shell(self):
         raise NotImplementedError
 
+    # -- clean-up (rigorlab.clusters.cleanup) -----------------------------------------
+    check_alive_on_cleanup = True      # the wrapper's pid means something where the folder is
+
+    def job_dirs(self, job: Job) -> tuple[list[str], list[str]]:
+        """(job folders, workspace copies) that rigorlab made for `job` on its machine."""
+        return [], []
+
+    def own_dir(self, job: Job, root: str) -> str:
+        """`<root>/jobs/<uuid>`, the folder rigorlab makes for a job, if the ledger names it."""
+        from rigorlab.clusters.cleanup import NotOurs
+        expected = posixpath.join(root, "jobs", job.uuid)
+        if not _UUID.fullmatch(job.uuid) or job.remote_dir != expected:
+            raise NotOurs(f"{job.remote_dir} is not {expected}, the folder rigorlab makes for it")
+        return expected
+
+    def cleanup_guard(self, job: Job) -> str:
+        """Shell that exits 4 while the job is not over where it ran (see cleanup.remove_script)."""
+        return ""
+
+    def fetch_record(self, job: Job) -> str | None:
+        """Bring the job's record home again (before its folder goes); a problem, or None."""
+        return None
+
+    def remove_job_dirs(self, job: Job) -> None:
+        """Remove the job's folders on its machine (see rigorlab.clusters.cleanup)."""
+        from rigorlab.clusters.cleanup import NotOurs, remove_script
+        from rigorlab.clusters.shell import ShellError
+        dirs, copies = self.job_dirs(job)
+        if not dirs and not copies:
+            return
+        problem = self.fetch_record(job)
+        if problem:
+            raise ShellError(problem)
+        rc, out, err = self.shell().run(remove_script(dirs, copies, self.check_alive_on_cleanup,
+                                                      self.cleanup_guard(job)))
+        if rc == 3:
+            raise NotOurs((out or err).strip())
+        if rc == 4:             # its wrapper is still writing its last words: try again later
+            raise ShellError((out or err).strip())
+        if rc != 0:
+            raise ShellError(f"removing {', '.join(dirs + copies)} on {self.target} failed: {(err or out).strip()}")
+
     def read_log(self, job: Job, stream: str, offset: int, max_bytes: int) -> tuple[bytes | None, int | None]:
         path = posixpath.join(job.remote_dir or str(job.job_dir), stream)
         local = job.job_dir / stream
@@ -177,6 +230,39 @@ class Backend:
 
     def check(self) -> tuple[bool, str]:
         return True, "ok"
+
+    # -- reachability -----------------------------------------------------------------
+    def unreachable_limit_s(self) -> float:
+        """How long this target may stay unreachable before its jobs are given up."""
+        return 60.0
+
+    def mark_unreachable(self, message: str) -> None:
+        """The target did not answer (or took nothing): no start until a probe says it does."""
+        self.last_error = message
+        now = time.monotonic()
+        if self.unreachable_since is None:
+            self.unreachable_since, self._probe_every = now, self.timing.remote_poll_s
+        else:
+            self._probe_every = min(PROBE_MAX_S, self._probe_every * 2)
+        self._last_probe = now
+
+    def ready_to_start(self) -> bool:
+        """Whether jobs may be started now: yes while the target answers; while it does not,
+        it is asked again (check()) with a pause that doubles up to a minute."""
+        if self.unreachable_since is None:
+            return True
+        now = time.monotonic()
+        if now - self._last_probe < self._probe_every:
+            return False
+        ok, detail = self.check()
+        if ok:
+            self.unreachable_since, self.last_error = None, ""
+            return True
+        self.mark_unreachable(detail)
+        return False
+
+    def unreachable_for(self) -> float:
+        return 0.0 if self.unreachable_since is None else time.monotonic() - self.unreachable_since
 
     # -- shared helpers ---------------------------------------------------------------
     def job_env(self, job: Job, run_dir: str) -> dict[str, str]:

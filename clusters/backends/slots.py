@@ -7,10 +7,9 @@ in one shell round trip.
 from __future__ import annotations
 
 import posixpath
-import time
 from pathlib import Path
 
-from rigorlab.clusters.backends.base import Backend, GpuView, LaunchUncertain, NodeView, quote
+from rigorlab.clusters.backends.base import Backend, GpuView, LaunchUncertain, NodeView, NotStarted, quote
 from rigorlab.clusters.model import Job, JobState, Observation
 from rigorlab.clusters.shell import ShellError
 from rigorlab.clusters.wrapper import observe_files
@@ -39,9 +38,12 @@ class SlotBackend(Backend):
         return free[:job.gpus] if len(free) >= job.gpus else None
 
     def start(self, job: Job, workspace_root: Path) -> dict:
-        files = self.job_files(job, workspace_root)
-        self.prepare_remote(job, workspace_root)
-        self.shell().write_files(files, mode=0o755)
+        try:
+            files = self.job_files(job, workspace_root)
+            self.prepare_remote(job, workspace_root)
+            self.shell().write_files(files, mode=0o755)
+        except (ShellError, OSError) as exc:     # unreachable, or no space: nothing was launched
+            raise NotStarted(str(exc)) from exc
         fields = {"remote_dir": job.remote_dir} if job.remote_dir else {}
         try:
             pid = self.launch(job, posixpath.join(self.run_dir(job), "wrapper.sh"))
@@ -63,25 +65,22 @@ class SlotBackend(Backend):
             statuses = self.poll_files(live)
         except ShellError as exc:
             return self._unreachable(live, str(exc))
-        self.unreachable_since = None
+        self.unreachable_since, self.last_error = None, ""
         out = {}
         for job, fs in zip(live, statuses):
-            obs = observe_files(fs, job.submitted_at, self.timing.start_grace_s)
+            obs = observe_files(fs, job.submitted_at, self.timing.start_grace_s, job.native_id is not None)
             if obs is not None:
                 out[job.id] = obs
         return out
 
     def _unreachable(self, live: list[Job], message: str) -> dict[str, Observation]:
-        self.last_error = message
-        now = time.monotonic()
-        self.unreachable_since = self.unreachable_since or now
-        if now - self.unreachable_since < self.node_fail_after_s():
+        self.mark_unreachable(message)
+        if self.unreachable_for() < self.unreachable_limit_s():
             return {}
-        reason = (f"node {self.target} unreachable for {now - self.unreachable_since:.0f} s "
-                  f"({message})")
+        reason = f"node {self.target} unreachable for {self.unreachable_for():.0f} s ({message})"
         return {j.id: Observation(JobState.NODE_FAIL, reason=reason) for j in live}
 
-    def node_fail_after_s(self) -> float:
+    def unreachable_limit_s(self) -> float:
         return float("inf")
 
     def cancel(self, job: Job) -> None:

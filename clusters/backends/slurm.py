@@ -11,12 +11,16 @@ import math
 import posixpath
 from pathlib import Path
 
-from rigorlab.clusters.backends.base import Backend, LaunchUncertain, NodeView, quote
+from rigorlab.clusters.backends.base import Backend, LaunchUncertain, NodeView, NotStarted, quote
 from rigorlab.clusters.model import TERMINAL, Job, JobState, Observation
 from rigorlab.clusters.shell import LocalShell, ShellError
 from rigorlab.clusters.slurm_states import map_state, parse_exit, parse_sacct, parse_scontrol, parse_squeue
-from rigorlab.clusters.wrapper import KILL_GRACE_S, outcome, parse_status, status_script
+from rigorlab.clusters.wrapper import KILL_GRACE_S, NEVER_STARTED, outcome, parse_status, status_script
 
+# sbatch's answers when the controller is restarting or busy: nothing was queued, try again.
+TRANSIENT = ("Unable to contact slurm controller", "Socket timed out", "temporarily unable",
+             "Transport endpoint is not connected", "Connection refused")
+RAN_AND_ENDED = {JobState.COMPLETED, JobState.FAILED}
 SCHEDULER_WINS = {JobState.CANCELLED, JobState.TIMEOUT, JobState.OUT_OF_MEMORY,
                   JobState.PREEMPTED, JobState.NODE_FAIL}
 
@@ -102,11 +106,14 @@ class SlurmBackend(Backend):
         return "".join(f"#SBATCH {o}\n" for o in opts)
 
     def start(self, job: Job, workspace_root: Path) -> dict:
-        run_dir = self.run_dir(job)
         if job.time_limit_s is None:
             job.time_limit_s = self.cfg.default_time_s
-        files = self.job_files(job, workspace_root, header=self.header(job, run_dir))
-        self._shell.write_files(files, mode=0o755)
+        try:
+            run_dir = self.run_dir(job)
+            files = self.job_files(job, workspace_root, header=self.header(job, run_dir))
+            self._shell.write_files(files, mode=0o755)
+        except (ShellError, OSError) as exc:     # unreachable, or no space: sbatch never ran
+            raise NotStarted(str(exc)) from exc
         fields = {"remote_dir": run_dir} if run_dir != str(job.job_dir) else {}
         try:
             rc, out, err = self._shell.run(
@@ -114,9 +121,14 @@ class SlurmBackend(Backend):
         except ShellError as exc:
             raise LaunchUncertain(f"sbatch's reply was lost ({exc}); the job is looked up by "
                                   f"its name {self.job_name(job)}", fields) from exc
+        if rc != 0 and any(t.lower() in (err + out).lower() for t in TRANSIENT):
+            raise NotStarted(f"SLURM {self.target} did not take the job for now: {(err or out).strip()}")
         if rc != 0:
             raise ShellError(f"sbatch refused the job: {(err or out).strip()}")
         return {**fields, "native_id": out.strip().split(";")[0]}
+
+    def unreachable_limit_s(self) -> float:
+        return self.node.node_fail_after_s if self.node is not None else 60.0
 
     def _use_accounting(self) -> bool:
         if self._accounting is None:
@@ -168,6 +180,10 @@ class SlurmBackend(Backend):
     def decide(self, job: Job, sched: dict | None, fs) -> Observation | None:
         native = sched["id"] if sched else job.native_id
         said = map_state(sched["state"]) if sched else None
+        if fs is not None and fs.pid is None and fs.exit_code is None and said in RAN_AND_ENDED:
+            return Observation(JobState.QUEUED, native_id=native, reason=f"{NEVER_STARTED} SLURM says "
+                               f"{sched['state']} but its wrapper never recorded its pid (its folder "
+                               "was not writable there): nothing ran, back in the queue")
         if fs is not None and fs.exit_code is not None:
             obs = outcome(fs.exit_code, fs)
             if obs.state != JobState.COMPLETED and said in SCHEDULER_WINS:
@@ -186,6 +202,11 @@ class SlurmBackend(Backend):
         import time
         if job.submitted_at and time.time() - job.submitted_at < self.timing.start_grace_s:
             return None
+        if not job.native_id and (fs is None or fs.pid is None):
+            # SLURM has no job of that name and its wrapper never ran: sbatch never took it
+            # (the submitting process died first, or its reply said so and was lost).
+            return Observation(JobState.QUEUED, reason=f"{NEVER_STARTED} SLURM never got it (no job named "
+                               f"{self.job_name(job)}, no trace of its wrapper): back in the queue")
         if not job.native_id:
             return Observation(JobState.LOST, reason="sbatch's reply was lost and SLURM has no job "
                                f"named {self.job_name(job)}")
@@ -193,14 +214,33 @@ class SlurmBackend(Backend):
                            "left no exit-code file")
 
     def collect(self, job: Job, workspace_root: Path) -> str | None:
-        if self.node is None or not job.remote_dir:
+        return self.fetch_record(job)
+
+    def fetch_record(self, job: Job) -> str | None:
+        """Copy the job's record from its folder under `root` (on the login node, or on a file
+        system this machine shares with the cluster) into its local folder."""
+        if not job.remote_dir:
             return None
         from rigorlab.clusters.backends.ssh import fetch_job_files
         try:
             fetch_job_files(self._shell, job.remote_dir, job.job_dir)
         except (ShellError, OSError) as exc:
-            return f"its files could not be fetched from {self.node.name}: {exc}"
+            return f"its files could not be fetched from {self.node.name if self.node else job.remote_dir}: {exc}"
         return None
+
+    check_alive_on_cleanup = False     # its wrapper ran on a compute node, not where the folder is read
+
+    def cleanup_guard(self, job: Job) -> str:
+        """SLURM still lists the job (completing, say): its output may still be written."""
+        which = f"-j {quote(job.native_id)}" if job.native_id else f"--name={self.job_name(job)}"
+        return (f'[ -z "$(squeue -h -o %i {which} 2>/dev/null)" ] || '
+                '{ echo "SLURM still lists the job"; exit 4; }')
+
+    def job_dirs(self, job: Job) -> tuple[list[str], list[str]]:
+        root = self.root()
+        if root is None or not job.remote_dir:
+            return [], []
+        return [self.own_dir(job, root)], []
 
     def cancel(self, job: Job) -> None:
         d = quote(self.run_dir(job))

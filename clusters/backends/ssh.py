@@ -37,7 +37,7 @@ class SSHBackend(SlotBackend):
     def shell(self):
         return self._shell
 
-    def node_fail_after_s(self) -> float:
+    def unreachable_limit_s(self) -> float:
         return self.node.node_fail_after_s
 
     def root(self) -> str:
@@ -74,6 +74,19 @@ class SSHBackend(SlotBackend):
             if self.node.workspace == "sync":
                 for rel in self.node.fetch:
                     self._shell.get_tree(posixpath.join(self._sync_root(job), rel), workspace_root / rel)
+        except (ShellError, OSError) as exc:
+            return f"its files could not be fetched from {self.target}: {exc}"
+        return None
+
+    def job_dirs(self, job: Job) -> tuple[list[str], list[str]]:
+        if not job.remote_dir:
+            return [], []
+        own = self.own_dir(job, self.root())
+        return [own], [self._sync_root(job)] if self.node.workspace == "sync" else []
+
+    def fetch_record(self, job: Job) -> str | None:
+        try:
+            fetch_job_files(self._shell, job.remote_dir, job.job_dir)
         except (ShellError, OSError) as exc:
             return f"its files could not be fetched from {self.target}: {exc}"
         return None

@@ -11,13 +11,12 @@ import pytest
 
 
 def ssh_node_toml(env: dict[str, str], name: str = "box", **extra) -> str:
-    lines = [f"[nodes.{name}]", f'host = "{env["SSH_HOST"]}"', f'port = {env["SSH_PORT"]}',
-             f'user = "{env["SSH_USER"]}"', f'key_file = "{env["SSH_KEY"]}"',
-             f'known_hosts = "{env["SSH_KNOWN_HOSTS"]}"', "gpus = 2", 'workspace = "sync"',
-             "connect_timeout_s = 3", "command_timeout_s = 10", "node_fail_after_s = 2"]
-    for k, v in extra.items():
-        lines.append(f"{k} = {v}")
-    return "\n".join(lines) + "\n"
+    """A [nodes.NAME] table for the test sshd; `extra` values (TOML text) add or replace keys."""
+    keys = {"host": f'"{env["SSH_HOST"]}"', "port": env["SSH_PORT"], "user": f'"{env["SSH_USER"]}"',
+            "key_file": f'"{env["SSH_KEY"]}"', "known_hosts": f'"{env["SSH_KNOWN_HOSTS"]}"', "gpus": "2",
+            "workspace": '"sync"', "connect_timeout_s": "3", "command_timeout_s": "10",
+            "node_fail_after_s": "2", **{k: str(v) for k, v in extra.items()}}
+    return f"[nodes.{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
 
 
 @pytest.fixture

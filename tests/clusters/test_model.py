@@ -34,7 +34,8 @@ def test_terminal_states_are_final_and_every_state_is_reachable():
         reachable |= {d for d in JobState if can_move(s, d)}
     assert reachable == set(JobState)
     assert not can_move(JobState.QUEUED, JobState.RUNNING)
-    assert not can_move(JobState.SUBMITTED, JobState.QUEUED)
+    assert can_move(JobState.SUBMITTED, JobState.QUEUED), "nothing started: back in the queue"
+    assert not can_move(JobState.RUNNING, JobState.QUEUED), "a job that ran never goes back"
 
 
 def test_ids_are_sequential_and_transitions_compare_and_set(tmp_path):
@@ -81,7 +82,8 @@ def test_concurrent_claims_never_hand_out_a_gpu_twice(tmp_path):
     assert sorted(g for _, g in got) == ["0", "1"], got
 
 
-def test_hooks_run_once_per_job_and_retry_after_failure(tmp_path):
+def test_hooks_run_once_per_job_and_retry_after_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(hooks, "BACKOFF_S", 0.0)
     conn = _conn(tmp_path)
     seen, flaky = [], {"left": 1}
     job = _job(tmp_path, conn, experiment_id="E001")
