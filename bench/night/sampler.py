@@ -1,0 +1,63 @@
+"""The server's memory and open files over the night, sampled from /proc."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+
+@dataclass
+class Sample:
+    t: float              # seconds since the night began
+    pid: int
+    rss_mib: float
+    fds: int
+    threads: int
+    load1: float
+
+
+@dataclass
+class Sampler:
+    pid: Callable[[], int]
+    now: Callable[[], float]
+    every_s: float
+    samples: list[Sample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    async def run(self) -> None:
+        while not self._stop:
+            s = take(self.pid(), self.now())
+            if s is not None:
+                self.samples.append(s)
+            await anyio.sleep(self.every_s)
+
+
+def take(pid: int, t: float) -> Sample | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss_kib = int(fields["VmRSS"].split()[0])
+    threads = int(fields["Threads"])
+    load1 = float(Path("/proc/loadavg").read_text().split()[0])
+    return Sample(t, pid, rss_kib / 1024, fds, threads, load1)
+
+
+def incarnations(samples: list[Sample]) -> list[list[Sample]]:
+    """The samples of each server process, in order."""
+    out: list[list[Sample]] = []
+    for s in samples:
+        if not out or out[-1][-1].pid != s.pid:
+            out.append([])
+        out[-1].append(s)
+    return out
