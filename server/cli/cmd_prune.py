@@ -29,7 +29,7 @@ def register(sub) -> None:
     p = sub.add_parser("prune", help="prune a layer or a model; evaluate a pruned model")
     g = p.add_subparsers(dest="prune_command", metavar="ACTION", required=True)
     lay = g.add_parser("layer", help="prune one layer; error vs dense and vs Wanda")
-    lay.add_argument("model", help="minilm, tiny-llama, tiny-gpt2 or a model folder")
+    lay.add_argument("model", help="minilm, tiny-lm, tiny-llama, tiny-gpt2 or a model folder")
     lay.add_argument("layer", nargs="?", help="layer name (omit to list them)")
     _pattern_args(lay)
     lay.add_argument("--out", help="mask file (.safetensors)")
@@ -43,10 +43,11 @@ def register(sub) -> None:
     mod.set_defaults(func=_model)
     ev = g.add_parser("eval", help="perplexity or embedding fidelity, and sparsity achieved")
     ev.add_argument("model")
-    ev.add_argument("--dense", help="the dense model (encoders)")
-    ev.add_argument("--text", help="text file or folder (default: held-out corpus)")
-    ev.add_argument("--samples", type=int, default=16)
-    ev.add_argument("--seq-len", type=int, default=128)
+    ev.add_argument("--dense", help="the dense model (default: the one a pruned folder came from)")
+    ev.add_argument("--text", help="text file or folder (default: the model's held-out split)")
+    ev.add_argument("--context", type=int, help="tokens per window (default: 256, encoders 128)")
+    ev.add_argument("--stride", type=int, help="window step (default: the context)")
+    ev.add_argument("--max-tokens", type=int, help="evaluate only the first N tokens")
     ev.set_defaults(func=_eval)
 
 
@@ -106,7 +107,6 @@ def _layer_table(out, rows: list[dict]) -> None:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
     _, sparsity = _setup(args)
     spec = ModelSpec(model=args.model, method=args.method, sparsity=None if args.nm else sparsity,
@@ -114,17 +114,9 @@ def _model(args: argparse.Namespace) -> int:
                      options=_options(args.option), calibration=args.calibration,
                      n_samples=args.samples, seq_len=args.seq_len, reconstruct=args.reconstruct,
                      device=args.device)
+    from rigorlab.server.cli.cmd_models import progress_bar
     out = console()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=out) as bar:
-        task = bar.add_task("pruning", total=None)
-
-        def progress(done, total, message):
-            if total:
-                bar.update(task, completed=done, total=total, description=message[:70])
-            else:
-                out.print(message)
-
+    with progress_bar(out, "pruning") as progress:
         report = prune_model(spec, Path(args.out), progress=progress)
     _model_table(out, report)
     return 0
@@ -150,7 +142,8 @@ def _eval(args: argparse.Namespace) -> int:
     out = console()
     with out.status("evaluating ..."):
         res = evaluate_model(args.model, text=_path(args.text), dense=args.dense,
-                             n_samples=args.samples, seq_len=args.seq_len)
+                             context=args.context, stride=args.stride, max_tokens=args.max_tokens,
+                             progress=lambda d, t, m: out.print(m) if t is None else None)
     for k, v in res.items():
         out.print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
     return 0

@@ -39,6 +39,7 @@ class JobOut(BaseModel):
     reason: str | None
     experiment_id: str | None
     finished: str | None
+    progress: str | None = None        # last "[done/total] message" line of its stdout
 
 
 class StatusOut(BaseModel):
@@ -123,6 +124,9 @@ def register(app, ctx: ServerContext) -> None:
         d.start_monitor()
         conn = d.conn()
         job = job_out(ledger.get(conn, job_id), ctx) if job_id else None
+        if job is not None:
+            from rigorlab.tools.jobs.progress import job_progress
+            job.progress = job_progress(d, job_id)
         recent = [] if job_id else [job_out(j, ctx) for j in ledger.recent(conn, limit)]
         return StatusOut(job=job, counts=ledger.counts(conn), recent=recent)
 

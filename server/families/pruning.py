@@ -13,10 +13,11 @@ from pydantic import Field
 from rigorlab.server.context import ServerContext
 from rigorlab.server.registry import progress_reporter, tool
 
+from rigorlab.tools.pruning.models import BUILTINS
+
 Method = Literal["magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit"]
-BUILTINS = ("minilm", "tiny-llama", "tiny-gpt2")
 IN_PROCESS_MAX_PARAMS = 150_000_000     # bigger models go out as a job unless told otherwise
-MODEL_DOC = "minilm|tiny-llama|tiny-gpt2|folder|hub id"
+MODEL_DOC = "|".join(BUILTINS) + "|folder|hub id"
 OPTIONS_DOC = "alpha iterations step max_swaps damp blocksize recon_lr recon_epochs"
 
 
@@ -53,7 +54,7 @@ def register(app, ctx: ServerContext) -> None:
         else:
             if not (model and layer):
                 raise UserError("give model and layer (or weights and gram files)")
-            inputs = layer_from_model(_model_ref(ctx, model), layer, calibration=_text(ctx, calibration),
+            inputs = layer_from_model(_built(_model_ref(ctx, model)), layer, calibration=_text(ctx, calibration),
                                       n_samples=n_samples, seq_len=seq_len, heldout=True)
         name = (layer or Path(weights or "layer").stem).replace("/", "_")
         mask_rel = out or f"pruning/masks/{name}-{method}.safetensors"
@@ -101,26 +102,29 @@ def register(app, ctx: ServerContext) -> None:
                          per_layer=per_layer, warm_start=warm_start, options=dict(options or {}),
                          calibration=str(text) if text else None, n_samples=n_samples,
                          seq_len=seq_len, reconstruct=reconstruct, device=device)
-        if job or (job is None and _param_count(model_ref) > IN_PROCESS_MAX_PARAMS):
+        from rigorlab.tools.pruning.models import needs_build
+        if job or (job is None and (needs_build(model_ref) or
+                                    _param_count(model_ref) > IN_PROCESS_MAX_PARAMS)):
             return _dispatch(ctx, spec, out_path, out_rel)
-        report = run(spec, out_path, progress=progress_reporter(mcp_ctx))
+        report = run(spec, out_path, root=ctx.workspace.root, progress=progress_reporter(mcp_ctx))
         return _model_out(ctx, report, out_path)
 
     @tool(app, ctx, title="Evaluate a model", read_only=True, idempotent=True)
     def evaluate_model(
         model: Annotated[str, Field(description=MODEL_DOC)],
         dense: Annotated[str | None, Field(description="dense model, for encoders")] = None,
-        text: Annotated[str | None, Field(description="text file/folder (default: held-out text)")] = None,
-        n_samples: int = 16,
-        seq_len: int = 128,
+        text: Annotated[str | None, Field(description="text file/folder (default: held-out split)")] = None,
+        context: Annotated[int | None, Field(description="tokens per window")] = None,
+        stride: Annotated[int | None, Field(description="default: context")] = None,
+        max_tokens: Annotated[int | None, Field(description="cap on evaluated tokens")] = None,
         device: str = "cpu",
     ) -> dict[str, Any]:
-        """Perplexity (causal LM) or cosine similarity to the dense model (encoder); sparsity."""
+        """Held-out perplexity + next-token accuracy (causal) or similarity to dense (encoder), dense beside."""
         from rigorlab.tools.pruning.evaluate import evaluate_model as run
-        ref = _model_ref(ctx, model)
-        dense_ref = str(_model_ref(ctx, dense)) if dense else None
-        result = run(str(ref), text=_text(ctx, text), dense=dense_ref, n_samples=n_samples,
-                     seq_len=seq_len, device=device)
+        ref = _built(_model_ref(ctx, model))
+        dense_ref = str(_built(_model_ref(ctx, dense))) if dense else None
+        result = run(str(ref), text=_text(ctx, text), dense=dense_ref, context=context,
+                     stride=stride, max_tokens=max_tokens, device=device)
         result["model"] = model
         return result
 
@@ -137,6 +141,16 @@ def _model_ref(ctx: ServerContext, model: str) -> str | Path:
     from rigorlab.core.errors import UserError
     raise UserError(f"model {model!r} is neither a folder in the workspace nor one of "
                     f"{', '.join(BUILTINS)}")
+
+
+def _built(model_ref):
+    """Refuse a built-in that would first train for minutes inside a tool call."""
+    from rigorlab.tools.pruning.models import needs_build
+    if needs_build(model_ref):
+        from rigorlab.core.errors import UserError
+        raise UserError(f"{model_ref} is trained on first use (about 10 minutes on 2 cores): run "
+                        f"prune_model with job=true, or `rigorlab models build {model_ref}`, first")
+    return model_ref
 
 
 def _text(ctx: ServerContext, value: str | None) -> Path | None:

@@ -59,3 +59,36 @@ def test_bad_alpha_and_step():
         sparsefw(W, G, warm, pat, alpha=1.0)
     with pytest.raises(UserError):
         sparsefw(W, G, warm, pat, step="fast")
+
+
+@pytest.mark.parametrize("pat", [parse_pattern(0.6), parse_pattern(0.5), parse_pattern(nm="2:4"),
+                                 parse_pattern(nm="4:8")])
+@pytest.mark.parametrize("alpha,step", [(0.9, "line"), (0.5, "line"), (0.0, "paper")])
+def test_masks_and_losses_equal_the_straightforward_implementation(pat, alpha, step):
+    from rigorlab.tools.pruning.sparsefw import sparsefw_reference
+    W, G, _ = layer(d_out=24, d_in=48, seed=3)
+    warm = score_mask("wanda", W, G, pat)
+    res = sparsefw(W, G, warm, pat, alpha=alpha, iterations=150, step=step)
+    ref, losses = sparsefw_reference(W, G, warm, pat, alpha=alpha, iterations=150, step=step)
+    assert torch.equal(res.mask, ref)
+    assert len(res.loss) == len(losses) and res.loss == pytest.approx(losses, rel=1e-9)
+
+
+def test_the_warm_vertex_search_equals_a_fresh_top_k_every_time():
+    from rigorlab.tools.pruning.sparsefw import _LMO
+    gen = torch.Generator().manual_seed(0)
+    pat = parse_pattern(0.5)
+    fixed = torch.rand(30, 40, generator=gen) < 0.3
+    lmo = _LMO(fixed, 6, pat)
+    g = torch.randn(30, 40, generator=gen, dtype=torch.float64)
+    for step in range(40):
+        if step % 7 == 3:
+            g[:, :8] = 0.5                                  # exact ties at the boundary
+        g = g + 0.05 * step % 3 * torch.randn(30, 40, generator=gen, dtype=torch.float64)
+        gf = torch.where(fixed, torch.zeros_like(g), g)
+        S = lmo(gf)
+        top = torch.topk(gf, 6, dim=-1)
+        want = torch.zeros_like(fixed).scatter_(-1, top.indices, top.values > 0) | fixed
+        kept_vals = torch.sort(torch.where(S & ~fixed, gf, -torch.inf), -1, descending=True).values[:, :6]
+        want_vals = torch.sort(torch.where(want & ~fixed, gf, -torch.inf), -1, descending=True).values[:, :6]
+        assert torch.equal(kept_vals, want_vals) and torch.equal(S.sum(1), want.sum(1))

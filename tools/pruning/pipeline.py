@@ -4,13 +4,13 @@ Block by block: the calibration batches' inputs to the block are kept; the block
 are pruned group by group (layers fed the same tensor, e.g. q/k/v, form one group), each
 group's Gram matrices taken after the earlier groups were pruned. The pruned block's
 outputs feed the next block. Optional local reconstruction (see reconstruct.py). The
-result folder (model, masks, report) is written to a temporary name and renamed at the end.
+result folder (model, masks, report) is built in a private staging folder and published
+whole (rigorlab.core.safefs.new_folder): a reader, or a kill -9, sees all of it or nothing.
 """
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,26 +46,52 @@ class LayerRow:
     seconds: float
 
 
-def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = False) -> dict:
-    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json)."""
+@dataclass
+class Pruned:
+    model: object                       # the pruned model (in memory)
+    tokenizer: object
+    masks: dict                         # layer name -> bool mask (True = kept)
+    report: dict
+
+
+def prune_model(spec: ModelSpec, out: Path, *, root: Path | None = None, progress=None) -> dict:
+    """Prune `spec.model` into the new folder `out` (model/, masks.safetensors, report.json).
+
+    `root` is the folder nothing may be written outside of (the workspace); default out's parent."""
+    from rigorlab.core import safefs
+    out = Path(out).absolute()
+    root = Path(root).absolute() if root else out.parent
+    if out.exists():
+        raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
+    res = prune_in_memory(spec, progress=progress)
+    from transformers.utils import logging as hf_logging
+    from rigorlab.tools.pruning.masks_io import save_masks
+    hf_logging.disable_progress_bar()
+    with safefs.new_folder(out, root=root) as tmp:
+        res.model.save_pretrained(tmp / "model")
+        res.tokenizer.save_pretrained(tmp / "model")
+        save_masks(tmp / "masks.safetensors", res.masks)
+        (tmp / "report.json").write_text(json.dumps(res.report, indent=1))
+    return res.report
+
+
+def prune_in_memory(spec: ModelSpec, *, loaded=None, windows=None, progress=None) -> Pruned:
+    """Prune a model: `loaded` (models.Loaded, changed in place) or spec.model loaded here;
+    calibration `windows` (token ids) or those the spec asks for."""
     from rigorlab.tools.pruning.calibration import block_inputs, run_block
-    from rigorlab.tools.pruning.corpus import read_documents, token_windows
     from rigorlab.tools.pruning.methods import METHODS
     from rigorlab.tools.pruning.models import block_stack, linear_layers, load_model
     from rigorlab.tools.pruning.patterns import parse_pattern
     from rigorlab.tools.pruning.reconstruct import parse_window
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
     if spec.method not in METHODS:
         raise UserError(f"unknown method {spec.method!r}; choose one of {', '.join(METHODS)}")
     pattern = parse_pattern(spec.sparsity, spec.nm, spec.per_layer)
     window = parse_window(spec.reconstruct)
     t0 = time.perf_counter()
-    loaded = load_model(spec.model, spec.device)
+    loaded = loaded or load_model(spec.model, spec.device, progress=progress)
     model = loaded.model
-    docs = read_documents(Path(spec.calibration) if spec.calibration else None, "calibration")
-    windows = token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, spec.seed)
+    if windows is None:
+        windows = calibration_windows(spec, loaded)
     for mod_name, mod in linear_layers(model).items():
         pattern.check_shape(*_shape(mod))
     stack_name, stack = block_stack(model)
@@ -103,8 +129,15 @@ def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = 
         "mean_vs_wanda": sum(r.vs_wanda for r in rows) / max(len(rows), 1),
         "reconstruction": recon, "seconds": time.perf_counter() - t0, "calibration_tokens": int(windows.numel()),
     }
-    _write_result(out, model, loaded.tokenizer, masks, report, overwrite)
-    return report
+    return Pruned(model, loaded.tokenizer, masks, report)
+
+
+def calibration_windows(spec: ModelSpec, loaded):
+    """The spec's calibration windows: its text, or the calibration split of the model's corpus."""
+    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    docs = read_documents(Path(spec.calibration) if spec.calibration else None, "calibration",
+                          corpus=loaded.corpus)
+    return token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, spec.seed)
 
 
 class _Window:
@@ -167,23 +200,3 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
                          f"({row.vs_wanda:.2f} x Wanda), {res.seconds:.1f}s")
         remaining = remaining[len(group):]
     return done_here
-
-
-def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool) -> None:
-    from transformers.utils import logging as hf_logging
-    from rigorlab.tools.pruning.masks_io import save_masks
-    hf_logging.disable_progress_bar()
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        model.save_pretrained(tmp / "model")
-        tokenizer.save_pretrained(tmp / "model")
-        save_masks(tmp / "masks.safetensors", masks)
-        (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        if out.exists() and overwrite:
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -47,42 +47,53 @@ def fixed_set(W, G, warm, pattern: Pattern, alpha: float):
 
 def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: int = 500,
              step: str = "line", progress=None) -> FWResult:
-    """Frank-Wolfe from the warm-start mask (True = kept); returns the rounded mask."""
-    if pattern.kind == "per_layer":
-        raise UserError("SparseFW here works per row or per N:M group; use pattern per_row")
-    if not 0 <= alpha < 1:
-        raise UserError(f"alpha must lie in [0, 1) (got {alpha}); the paper uses 0.9")
-    if step not in ("line", "paper"):
-        raise UserError("step must be 'line' (exact line search) or 'paper' (2/(t+2))")
-    pattern.check_shape(*W.shape)
+    """Frank-Wolfe from the warm-start mask (True = kept); returns the rounded mask.
+
+    An iteration costs about one product of a d_out x d_in matrix with G (the vertex's product,
+    updated from the columns that changed when they are few) plus a few passes over W-sized
+    buffers, all written in place: E = H - Y, g = W_free o E (minus half the gradient),
+    W o (S - M), three dot products (slope, curvature, loss) and the updates of M, W o M, Y.
+    The masks equal `sparsefw_reference`'s (tests and bench/pruning.py check it)."""
+    import torch
+    _check(W, warm, pattern, alpha, step)
     W64, G64 = W.double(), G.double()
     fixed, kept, n_fix = fixed_set(W64, G64, warm, pattern, alpha)
     budget = kept - n_fix
-    free = ~fixed
+    Wfree = W64 * ~fixed                 # g = Wfree o E is 0 on fixed entries: never chosen
     H = W64 @ G64
     M = warm.double()
-    Y = (W64 * M) @ G64
+    U = W64 * M                          # the kept part W o M; R = W - U the pruned part
+    R = W64 - U
+    Y = U @ G64
     S_prev = fixed.clone()
-    YS = (W64 * fixed) @ G64
+    SW = W64 * fixed
+    YS = SW @ G64
+    E, g, WD, Z, D = (torch.empty_like(H) for _ in range(5))
+    lmo = _LMO(fixed, budget, pattern)
+    flat = lambda x: x.view(-1)  # noqa: E731
     res = FWResult(warm, M, fixed=n_fix * _groups(warm, pattern).shape[1])
     for t in range(iterations + 1):
-        grad = -2 * W64 * (H - Y)
-        S = _lmo(grad, free, fixed, budget, pattern)
-        YS = _update_product(YS, W64, G64, S, S_prev)
+        torch.sub(H, Y, out=E)
+        torch.mul(Wfree, E, out=g)
+        S = lmo(g)
+        YS = _update_product(YS, SW, W64, G64, S, S_prev)
         S_prev = S
-        D = S.double() - M
-        slope = float((grad * D).sum())
-        res.loss.append(float(((W64 * (1 - M)) * (H - Y)).sum()))
+        torch.sub(SW, U, out=WD)                                  # W o (S - M)
+        slope = -2.0 * float(torch.dot(flat(E), flat(WD)))
+        res.loss.append(float(torch.dot(flat(R), flat(E))))
         res.gap.append(-slope)
         if t == iterations or -slope <= 1e-15 * max(res.loss[0], 1e-300):
             break
+        torch.sub(YS, Y, out=Z)                                   # (W o (S - M)) G
         if step == "paper":
             gamma = 2.0 / (t + 2)
         else:
-            curv = float(((W64 * D) * (YS - Y)).sum())
+            curv = float(torch.dot(flat(WD), flat(Z)))
             gamma = 1.0 if curv <= 0 else min(1.0, max(0.0, -slope / (2 * curv)))
-        M = M + gamma * D
-        Y = Y + gamma * (YS - Y)
+        M.add_(torch.sub(S.double(), M, out=D), alpha=gamma)
+        U.add_(WD, alpha=gamma)
+        R.sub_(WD, alpha=gamma)
+        Y.add_(Z, alpha=gamma)
         if progress and t % 50 == 0:
             progress(t, iterations, f"FW iteration {t}, gap {-slope:.3g}")
     res.relaxed = M
@@ -90,26 +101,106 @@ def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: in
     return res
 
 
-def _lmo(grad, free, fixed, budget: int, pattern: Pattern):
-    import torch
-    g = _groups(torch.where(free, grad, torch.inf), pattern)
-    S = torch.zeros_like(g, dtype=torch.bool)
-    if budget:
-        low = torch.topk(g, budget, dim=-1, largest=False)
-        S.scatter_(-1, low.indices, low.values < 0)
-    return S.view_as(free) | fixed
+def _check(W, warm, pattern: Pattern, alpha: float, step: str) -> None:
+    if pattern.kind == "per_layer":
+        raise UserError("SparseFW here works per row or per N:M group; use pattern per_row")
+    if not 0 <= alpha < 1:
+        raise UserError(f"alpha must lie in [0, 1) (got {alpha}); the paper uses 0.9")
+    if step not in ("line", "paper"):
+        raise UserError("step must be 'line' (exact line search) or 'paper' (2/(t+2))")
+    pattern.check_shape(*W.shape)
 
 
-def _update_product(YS, W, G, S, S_prev):
-    """(W o S) G from the previous vertex's product, via the columns that changed."""
+class _LMO:
+    """The vertex: the fixed entries, and per row (group) the `budget` largest g that are > 0.
+
+    Exact top-k selection costs more than the product with G on narrow layers, and the chosen
+    set of most rows stays the same from one iteration to the next. So each group first checks
+    its previous set: if exactly `budget` entries reach the smallest g of that set, the set is
+    still the top `budget` (ties included); only the other groups are selected anew."""
+
+    def __init__(self, fixed, budget: int, pattern: Pattern):
+        self.fixed, self.budget, self.pattern = fixed, budget, pattern
+        self.idx = None                  # (rows, groups, budget) indices of the last top sets
+
+    def __call__(self, g):
+        import torch
+        gg = _groups(g, self.pattern)
+        if not self.budget:
+            return self.fixed.clone()
+        if self.budget == 1:
+            vals, idx = gg.max(-1, keepdim=True)
+        elif self.idx is None:
+            vals, idx = torch.topk(gg, self.budget, dim=-1)
+        else:
+            vals, idx = self._warm(gg)
+        self.idx = idx
+        S = torch.zeros_like(gg, dtype=torch.bool)
+        S.scatter_(-1, idx, vals > 0)
+        return S.view_as(self.fixed) | self.fixed
+
+    def _warm(self, gg):
+        import torch
+        vals = gg.gather(-1, self.idx)
+        floor = vals.min(-1, keepdim=True).values
+        stale = torch.nonzero((gg >= floor).sum(-1) != self.budget, as_tuple=True)
+        if len(stale[0]):
+            fresh = torch.topk(gg[stale], self.budget, dim=-1)
+            vals[stale], idx = fresh.values, self.idx.clone()
+            idx[stale] = fresh.indices
+            return vals, idx
+        return vals, self.idx
+
+
+def _update_product(YS, SW, W, G, S, S_prev):
+    """(W o S) G from the previous vertex's product, via the columns that changed (SW = W o S)."""
     import torch
-    diff = S.double() - S_prev.double()
-    cols = torch.nonzero(diff.abs().sum(0)).flatten()
+    cols = torch.nonzero((S ^ S_prev).any(0)).flatten()
     if len(cols) == 0:
         return YS
     if len(cols) > G.shape[0] // 4:
-        return (W * S) @ G
-    return YS + (W[:, cols] * diff[:, cols]) @ G[cols]
+        torch.mul(W, S, out=SW)
+        return torch.mm(SW, G, out=YS)
+    delta = W[:, cols] * (S[:, cols].double() - S_prev[:, cols].double())
+    SW[:, cols] = W[:, cols] * S[:, cols]
+    return YS.addmm_(delta, G[cols])
+
+
+def sparsefw_reference(W, G, warm, pattern: Pattern, *, alpha: float = 0.9,
+                       iterations: int = 500, step: str = "line"):
+    """The straightforward form in numpy, for tests and the bench: every iteration recomputes
+    (W o M) G and (W o D) G from scratch. Returns (mask, relaxed losses)."""
+    import numpy as np
+    import torch
+    _check(W, warm, pattern, alpha, step)
+    fixed_t, kept, n_fix = fixed_set(W.double(), G.double(), warm, pattern, alpha)
+    Wn, Gn, fixed = W.double().numpy(), G.double().numpy(), fixed_t.numpy()
+    budget, H, M = kept - n_fix, Wn @ Gn, warm.numpy().astype(np.float64)
+    m = pattern.m if pattern.kind == "nm" else Wn.shape[1]
+    losses = []
+    for t in range(iterations + 1):
+        E = H - (Wn * M) @ Gn
+        grad = -2 * Wn * E
+        S = fixed.copy()
+        if budget:
+            cand = np.where(fixed, np.inf, grad).reshape(Wn.shape[0], -1, m)
+            idx = np.argsort(cand, axis=-1, kind="stable")[..., :budget]
+            low = np.take_along_axis(cand, idx, -1)
+            pick = np.zeros(cand.shape, dtype=bool)
+            np.put_along_axis(pick, idx, low < 0, -1)
+            S |= pick.reshape(Wn.shape)
+        D = S - M
+        slope = float((grad * D).sum())
+        losses.append(float(((Wn * (1 - M)) * E).sum()))
+        if t == iterations or -slope <= 1e-15 * max(losses[0], 1e-300):
+            break
+        WD = Wn * D
+        curv = float((WD * (WD @ Gn)).sum())
+        gamma = (2.0 / (t + 2) if step == "paper" else
+                 1.0 if curv <= 0 else min(1.0, max(0.0, -slope / (2 * curv))))
+        M = M + gamma * D
+    mask = _round(torch.from_numpy(M), wanda_scores(W.double(), G.double()), fixed_t, kept, pattern)
+    return mask, losses
 
 
 def _round(M, score, fixed, kept: int, pattern: Pattern):
