@@ -94,14 +94,14 @@ def run_rows(args, console) -> list[dict]:
 
     def evaluate(model):
         return causal_scores(model, ids, context=args.context, stride=args.context,
-                             batch_size=8, device=args.device)
+                             batch_size=16, device=args.device)
 
     if ("dense", "dense", "none") not in done:
         record({"pattern": "dense", "method": "dense", "reconstruct": "none", **evaluate(dense.model),
                 "layer_error": 0.0, "seconds": 0.0})
-    for pattern in args.patterns:
-        for method in args.methods:
-            for recon in args.recon:
+    for recon in args.recon:              # a column at a time: an interrupted run has whole columns
+        for pattern in args.patterns:
+            for method in args.methods:
                 if (pattern, method, recon) in done:
                     continue
                 loaded = copy.copy(dense)
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     ap.add_argument("--patterns", default=",".join(PATTERNS))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--recon", default=",".join(RECON), help="none, linear, block:N, sublayer")
-    ap.add_argument("--samples", type=int, default=64, help="calibration windows")
+    ap.add_argument("--samples", type=int, default=32, help="calibration windows")
     ap.add_argument("--seq-len", type=int, default=256, help="tokens per calibration window")
     ap.add_argument("--context", type=int, default=256, help="evaluation context (= stride)")
     ap.add_argument("--recon-lr", type=float, default=1e-3)

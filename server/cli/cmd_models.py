@@ -36,8 +36,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from rigorlab.tools.pruning import tiny_lm
+    from rigorlab.tools.pruning.models import BUILTINS
     if args.name != "tiny-lm":
-        raise UserError(f"only tiny-lm is built here ({args.name!r} needs no build)")
+        raise UserError(f"{args.name} needs no build: it is ready to use" if args.name in BUILTINS
+                        else f"unknown model {args.name!r}: the one to build is tiny-lm")
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
