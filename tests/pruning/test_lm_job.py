@@ -80,7 +80,9 @@ def test_kill_9_of_the_server_mid_run_leaves_the_finished_folder(small_lm, works
         assert check_all_or_nothing(out) and done is not None
         assert job["progress"].startswith("[") and "reconstruction" in job["progress"]
         layer_lines = [s for s in seen if "relative error" in s]
-        assert layer_lines and layer_lines[0].startswith("[1/14] model.layers.0.self_attn.q_proj")
+        counts = [int(s[1:s.index("/")]) for s in layer_lines]
+        assert layer_lines and all(s.split("] ")[0].endswith("/14") for s in layer_lines)
+        assert counts == sorted(counts) and 1 <= counts[0] <= 4
     finally:
         server.close()
 
@@ -107,3 +109,11 @@ def test_kill_9_of_the_job_mid_run_leaves_nothing(small_lm, workspace, state_hom
         assert not check_all_or_nothing(out)
     finally:
         server.close()
+
+
+def test_progress_is_the_last_complete_progress_line():
+    from rigorlab.tools.jobs.progress import last_progress
+    log = "loading\n[1/14] a: relative error 0.1\nwarning: x\n[2/14] b: relative error 0.2\n[3/14] c: rel"
+    assert last_progress(log) == "[2/14] b: relative error 0.2"
+    assert last_progress("[0/None] tiny-lm is not built yet\n") == "[0/None] tiny-lm is not built yet"
+    assert last_progress("no progress here\n") is None and last_progress("") is None

@@ -85,3 +85,25 @@ def test_top_k_found_in_float32_equals_float64_top_k_even_at_float32_ties():
         got = torch.sort(x.gather(-1, idx), -1).values
         want = torch.sort(torch.topk(x, k, dim=-1).values, -1).values
         assert torch.equal(got, want) and bool((torch.sort(idx, -1).values.diff(dim=-1) > 0).all())
+
+
+@pytest.mark.parametrize("pat,budget", [(parse_pattern(0.5), 6), (parse_pattern(nm="4:8"), 2)])
+def test_the_vertex_from_candidates_equals_a_full_top_k_every_iteration(pat, budget):
+    from rigorlab.tools.pruning.sparsefw import _LMO, _groups
+    gen = torch.Generator().manual_seed(0)
+    fixed = torch.rand(30, 64, generator=gen) < 0.3
+    lmo = _LMO(fixed, budget, pat)
+    lmo.width = budget + 2 if pat.kind == "nm" else lmo.width     # keep candidates few in N:M too
+    g = torch.randn(30, 64, generator=gen, dtype=torch.float64)
+    for step in range(60):
+        g = g + (0.02 if step % 5 else 0.5) * torch.randn(30, 64, generator=gen, dtype=torch.float64)
+        if step % 7 == 3:
+            g[:, 40:48] = 0.25                                  # exact ties, in and out of candidates
+        gf = torch.where(fixed, torch.zeros_like(g), g)
+        S = lmo(gf.clone())
+        gg = _groups(gf, pat)
+        top = torch.topk(gg, budget, dim=-1)
+        want = torch.zeros_like(gg, dtype=torch.bool).scatter_(-1, top.indices, top.values > 0)
+        want = want.view_as(fixed) | fixed
+        chosen = lambda m: torch.sort(_groups(torch.where(m & ~fixed, gf, -torch.inf), pat), -1).values  # noqa: E731
+        assert torch.equal(chosen(S), chosen(want)) and torch.equal(S.sum(1), want.sum(1)), step

@@ -51,9 +51,10 @@ def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: in
 
     An iteration costs about one product of a d_out x d_in matrix with G (the vertex's product,
     updated from the columns that changed when they are few) plus a few passes over W-sized
-    buffers, all written in place: E = H - Y, g = W_free o E (minus half the gradient),
-    W o (S - M), three dot products (slope, curvature, loss) and the updates of M, W o M, Y.
-    The masks equal `sparsefw_reference`'s (tests and bench/pruning.py check it)."""
+    buffers, written in place. It keeps E = W G - (W o M) G = -grad / (2 W) and the vertex's
+    YSH = (W o S) G - W G, so that Z = (W o (S - M)) G = YSH + E; the relaxed loss follows from
+    L(M + gD) = L(M) + g slope + g^2 curvature. The masks equal `sparsefw_reference`'s (tests
+    and bench/pruning.py check it)."""
     import torch
     _check(W, warm, pattern, alpha, step)
     W64, G64 = W.double(), G.double()
@@ -62,37 +63,37 @@ def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: in
     Wfree = W64 * ~fixed                 # g = Wfree o E is 0 on fixed entries: never chosen
     H = W64 @ G64
     M = warm.double()
-    U = W64 * M                          # the kept part W o M; R = W - U the pruned part
-    R = W64 - U
-    Y = U @ G64
+    E = (W64 - W64 * M) @ G64
     S_prev = fixed.clone()
     SW = W64 * fixed
-    YS = SW @ G64
-    E, g, WD, Z, D = (torch.empty_like(H) for _ in range(5))
+    YSH = torch.addmm(H, SW, G64, beta=-1)
+    g, WD, Z, D = (torch.empty_like(H) for _ in range(4))
+    lmo = _LMO(fixed, budget, pattern)
     flat = lambda x: x.view(-1)  # noqa: E731
     res = FWResult(warm, M, fixed=n_fix * _groups(warm, pattern).shape[1])
+    loss = float(torch.dot(flat(W64 - W64 * M), flat(E)))
     for t in range(iterations + 1):
-        torch.sub(H, Y, out=E)
         torch.mul(Wfree, E, out=g)
-        S = _lmo(g, fixed, budget, pattern)
-        YS = _update_product(YS, SW, W64, G64, S, S_prev)
+        S = lmo(g)
+        YSH = _update_product(YSH, SW, H, W64, G64, S, S_prev)
         S_prev = S
-        torch.sub(SW, U, out=WD)                                  # W o (S - M)
+        D.copy_(S)
+        D.sub_(M)
+        torch.mul(W64, D, out=WD)
         slope = -2.0 * float(torch.dot(flat(E), flat(WD)))
-        res.loss.append(float(torch.dot(flat(R), flat(E))))
+        res.loss.append(loss)
         res.gap.append(-slope)
         if t == iterations or -slope <= 1e-15 * max(res.loss[0], 1e-300):
             break
-        torch.sub(YS, Y, out=Z)                                   # (W o (S - M)) G
+        torch.add(YSH, E, out=Z)                                  # (W o D) G
+        curv = float(torch.dot(flat(WD), flat(Z)))
         if step == "paper":
             gamma = 2.0 / (t + 2)
         else:
-            curv = float(torch.dot(flat(WD), flat(Z)))
             gamma = 1.0 if curv <= 0 else min(1.0, max(0.0, -slope / (2 * curv)))
-        M.add_(torch.sub(S.double(), M, out=D), alpha=gamma)
-        U.add_(WD, alpha=gamma)
-        R.sub_(WD, alpha=gamma)
-        Y.add_(Z, alpha=gamma)
+        M.add_(D, alpha=gamma)
+        E.sub_(Z, alpha=gamma)
+        loss = max(loss + gamma * slope + gamma * gamma * curv, 0.0)
         if progress and t % 50 == 0:
             progress(t, iterations, f"FW iteration {t}, gap {-slope:.3g}")
     res.relaxed = M
@@ -110,16 +111,51 @@ def _check(W, warm, pattern: Pattern, alpha: float, step: str) -> None:
     pattern.check_shape(*W.shape)
 
 
-def _lmo(g, fixed, budget: int, pattern: Pattern):
-    """The vertex: the fixed entries, and per row (group) the `budget` largest g that are > 0."""
-    import torch
-    gg = _groups(g, pattern)
-    if not budget:
-        return fixed.clone()
-    idx = gg.argmax(-1, keepdim=True) if budget == 1 else top_indices(gg, budget)
-    S = torch.zeros_like(gg, dtype=torch.bool)
-    S.scatter_(-1, idx, gg.gather(-1, idx) > 0)
-    return S.view_as(fixed) | fixed
+class _LMO:
+    """The vertex: the fixed entries, and per row (group) the `budget` largest g that are > 0.
+
+    A full top-k costs about as much as the product with G on a 384-wide layer, and the top k
+    of a row moves only among its leading entries from one iteration to the next. So each group
+    keeps a few candidates (its top `width` from the last full search), takes the exact top k
+    among them, and accepts it when every other entry is strictly below the k-th (one max over
+    the row); the other groups are searched in full again. `g` is scratch: it is overwritten."""
+
+    def __init__(self, fixed, budget: int, pattern: Pattern):
+        self.fixed, self.budget, self.pattern = fixed, budget, pattern
+        self.width = max(3 * budget, budget + 16)
+        self.cand = None
+
+    def __call__(self, g):
+        import torch
+        gg = _groups(g, self.pattern)
+        k = self.budget
+        if not k:
+            return self.fixed.clone()
+        if k == 1:
+            idx = gg.argmax(-1, keepdim=True)
+        elif self.width >= gg.shape[-1]:
+            idx = top_indices(gg, k)
+        else:
+            idx = self._search(gg, k)
+        S = torch.zeros_like(gg, dtype=torch.bool)
+        S.scatter_(-1, idx, gg.gather(-1, idx) > 0)
+        return S.view_as(self.fixed) | self.fixed
+
+    def _search(self, gg, k: int):
+        import torch
+        if self.cand is None:
+            self.cand = top_indices(gg, self.width)
+        vals = gg.gather(-1, self.cand)
+        top = torch.topk(vals, k, dim=-1)
+        gg.scatter_(-1, self.cand, -torch.inf)
+        stale = gg.amax(-1) >= top.values[..., -1]      # another entry may be in the top k
+        gg.scatter_(-1, self.cand, vals)
+        idx = self.cand.gather(-1, top.indices)
+        if bool(stale.any()):
+            self.cand[stale] = top_indices(gg[stale], self.width)
+            fresh = torch.topk(gg[stale].gather(-1, self.cand[stale]), k, dim=-1).indices
+            idx[stale] = self.cand[stale].gather(-1, fresh)
+        return idx
 
 
 def top_indices(x, k: int):
@@ -140,18 +176,18 @@ def top_indices(x, k: int):
     return idx
 
 
-def _update_product(YS, SW, W, G, S, S_prev):
-    """(W o S) G from the previous vertex's product, via the columns that changed (SW = W o S)."""
+def _update_product(YSH, SW, H, W, G, S, S_prev):
+    """(W o S) G - H from the previous vertex's, via the columns that changed (SW = W o S)."""
     import torch
     cols = torch.nonzero((S ^ S_prev).any(0)).flatten()
     if len(cols) == 0:
-        return YS
+        return YSH
     if len(cols) > G.shape[0] // 4:
         torch.mul(W, S, out=SW)
-        return torch.mm(SW, G, out=YS)
+        return torch.addmm(H, SW, G, beta=-1, out=YSH)
     delta = W[:, cols] * (S[:, cols].double() - S_prev[:, cols].double())
     SW[:, cols] = W[:, cols] * S[:, cols]
-    return YS.addmm_(delta, G[cols])
+    return YSH.addmm_(delta, G[cols])
 
 
 def sparsefw_reference(W, G, warm, pattern: Pattern, *, alpha: float = 0.9,
