@@ -35,11 +35,11 @@ RECON_LABEL = {"none": "none", "linear": "layer", "block:1": "1 block", "block:2
 
 
 def spec_for(method: str, pattern: str, recon: str, args):
-    from rigorlab.tools.pruning.pipeline import ModelSpec
+    from rigorlab.tools.pruning.contract import PruneModelSpec
     nm = pattern if ":" in pattern else None
-    sparsity = None if nm else float(pattern.rstrip("%")) / 100
+    sparsity = 0.5 if nm else float(pattern.rstrip("%")) / 100
     options = {"recon_lr": args.recon_lr, "recon_epochs": args.recon_epochs}
-    return ModelSpec(model=args.model, method=method, sparsity=sparsity, nm=nm, options=options,
+    return PruneModelSpec(model=args.model, method=method, sparsity=sparsity, nm=nm, options=options,
                      n_samples=args.samples, seq_len=args.seq_len, reconstruct=recon,
                      device=args.device)
 

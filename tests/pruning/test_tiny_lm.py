@@ -13,7 +13,8 @@ from rigorlab.tools.pruning import lm_corpus, tiny_lm
 from rigorlab.tools.pruning.corpus import read_documents
 from rigorlab.tools.pruning.evaluate import causal_scores, evaluate_model, heldout_stream, windows
 from rigorlab.tools.pruning.models import get_weight, linear_layers, load_model
-from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
+from rigorlab.tools.pruning.contract import PruneModelSpec
+from rigorlab.tools.pruning.pipeline import prune_model
 
 EVAL_TOKENS = 6000
 CALIB = dict(n_samples=32, seq_len=64)
@@ -109,13 +110,13 @@ def pruned(small_lm, tmp_path_factory):
     root = tmp_path_factory.mktemp("pruned")
     runs = {"magnitude": {}, "wanda": {}, "sparsegpt": {}, "sparseswaps": {},
             "wanda+block": {"reconstruct": "block:1", "options": {"recon_lr": 1e-3, "recon_epochs": 4}},
-            "wanda-2:4": {"nm": "2:4", "sparsity": None}}
+            "wanda-2:4": {"nm": "2:4"}}
     out = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RIGORLAB_STATE_HOME", str(root / "state"))
         for name, extra in runs.items():
             method = name.split("+")[0].split("-")[0]
-            spec = ModelSpec(**{"model": str(folder), "method": method, "sparsity": 0.5, **CALIB, **extra})
+            spec = PruneModelSpec(**{"model": str(folder), "method": method, "sparsity": 0.5, **CALIB, **extra})
             prune_model(spec, root / name)
             out[name] = root / name
     return out

@@ -1,44 +1,28 @@
-"""Entry point of a dispatched prune_model job: `python -m rigorlab.tools.pruning.run_job --spec-json ... --out DIR`.
+"""Entry point of a dispatched prune_model job:
+`python -I -m rigorlab.tools.pruning.run_job --workspace ROOT --spec-json '{...}'`.
 
-Prints one line per step, `[done/total] message` (the job's stdout is its progress log, and
-job_status shows its last such line), and writes the same result folder as an in-process run:
-published whole at the end, so a killed job leaves nothing at --out.
+The spec is a PruneModelSpec (its paths already resolved inside the workspace), validated
+again here exactly as the tool validated it. Prints one `[done/total] message` line per pruned
+layer (and per training step when tiny-lm is built first): the job's stdout is its progress
+log, and job_status shows its last such line. Writes the same result folder as an in-process
+run, published whole at the end, so a killed job leaves nothing at the output folder.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 
+def _run(spec, workspace: Path, progress):
+    from rigorlab.tools.pruning.service import model_out, run_model
+    report = run_model(spec, progress, root=workspace)
+    return model_out(report, Path(spec.out).relative_to(workspace).as_posix())
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.pruning.run_job")
-    ap.add_argument("--spec-json", required=True, help="ModelSpec fields as JSON")
-    ap.add_argument("--out", required=True, help="result folder (must not exist)")
-    ap.add_argument("--root", help="folder nothing is written outside of (default: the working "
-                                   "folder when --out lies in it, else --out's parent)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args(argv)
-    from rigorlab.core.errors import UserError
-    from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
-
-    def progress(done, total, message):
-        print(f"[{done}/{total}] {message}", flush=True)
-
-    out = Path(args.out).absolute()
-    root = Path(args.root).absolute() if args.root else \
-        Path.cwd() if out.is_relative_to(Path.cwd()) else out.parent
-    try:
-        report = prune_model(ModelSpec(**json.loads(args.spec_json)), out, root=root, progress=progress)
-    except UserError as exc:
-        print(f"rigorlab prune: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: report[k] for k in ("mean_relative_error", "mean_vs_wanda", "seconds")}))
-    return 0
+    from rigorlab.tools.jobs.modules import module_main
+    from rigorlab.tools.pruning.contract import PruneModelSpec
+    return module_main(PruneModelSpec, _run, argv, prog="python -m rigorlab.tools.pruning.run_job")
 
 
 if __name__ == "__main__":
