@@ -64,7 +64,8 @@ def warm_kernel() -> float:
 
 
 def run_rows(args, console) -> list[dict]:
-    from rigorlab.tools.pruning.evaluate import causal_scores, heldout_stream
+    from rigorlab.tools.pruning.evaluate import heldout_stream
+    from rigorlab.tools.pruning.perplexity import causal_scores
     from rigorlab.tools.pruning.models import load_model
     from rigorlab.tools.pruning.pipeline import calibration_windows, prune_in_memory
     from rigorlab.tools.pruning.models import max_context

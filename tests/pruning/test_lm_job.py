@@ -58,26 +58,37 @@ def run_job_pids(out: Path) -> list[int]:
     return pids
 
 
-def test_kill_9_of_the_server_mid_run_leaves_the_finished_folder(small_lm, workspace, state_home):
+def start_job(small_lm, workspace, state_home):
+    """The small model in the workspace, `rigorlab serve`, and a prune_model job on it."""
     shutil.copytree(small_lm[0], workspace / "lm")
-    out = workspace / "p" / "run"
     (workspace / "p").mkdir()
     server = StdioServer(workspace, env_for(state_home))
+    job_id = server.call("prune_model", model="lm", out="p/run", **SPEC)["job_id"]
+    return server, job_id, workspace / "p" / "run"
+
+
+def until_finished(server, job_id, out: Path, timeout: float) -> dict:
+    """Poll job_status until the job ends, checking the output folder is never partial."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = server.call("job_status", job_id=job_id)["job"]
+        check_all_or_nothing(out)
+        if job["state"] not in ("QUEUED", "SUBMITTED", "RUNNING"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still running after {timeout}s")
+
+
+def test_kill_9_of_the_server_mid_run_leaves_the_finished_folder(small_lm, workspace, state_home):
+    server, job_id, out = start_job(small_lm, workspace, state_home)
     try:
-        job_id = server.call("prune_model", model="lm", out="p/run", **SPEC)["job_id"]
         seen = until_progress(server, job_id, "/14] model.layers.0.self_attn.o_proj", out)
         assert not out.exists()
         server.kill9()
         server = StdioServer(workspace, env_for(state_home))
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            job = server.call("job_status", job_id=job_id)["job"]
-            done = check_all_or_nothing(out)
-            if job["state"] not in ("QUEUED", "SUBMITTED", "RUNNING"):
-                break
-            time.sleep(0.2)
+        job = until_finished(server, job_id, out, 600)
         assert job["state"] == "COMPLETED" and job["exit_code"] == 0, job
-        assert check_all_or_nothing(out) and done is not None
+        assert check_all_or_nothing(out)
         assert job["progress"].startswith("[14/14] model.layers.1.mlp.down_proj: relative error")
         layer_lines = [s for s in seen if "relative error" in s]
         counts = [int(s[1:s.index("/")]) for s in layer_lines]
@@ -88,23 +99,14 @@ def test_kill_9_of_the_server_mid_run_leaves_the_finished_folder(small_lm, works
 
 
 def test_kill_9_of_the_job_mid_run_leaves_nothing(small_lm, workspace, state_home):
-    shutil.copytree(small_lm[0], workspace / "lm")
-    out = workspace / "p" / "run"
-    (workspace / "p").mkdir()
-    server = StdioServer(workspace, env_for(state_home))
+    server, job_id, out = start_job(small_lm, workspace, state_home)
     try:
-        job_id = server.call("prune_model", model="lm", out="p/run", **SPEC)["job_id"]
         until_progress(server, job_id, "/14] model.layers.1.self_attn.q_proj", out)
         pids = run_job_pids(out)
         assert pids
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job = server.call("job_status", job_id=job_id)["job"]
-            if job["state"] not in ("QUEUED", "SUBMITTED", "RUNNING"):
-                break
-            time.sleep(0.2)
+        job = until_finished(server, job_id, out, 60)
         assert job["state"] == "FAILED" and job["exit_code"] == 128 + signal.SIGKILL, job
         assert not check_all_or_nothing(out)
     finally:

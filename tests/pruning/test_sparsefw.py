@@ -105,5 +105,6 @@ def test_the_vertex_from_candidates_equals_a_full_top_k_every_iteration(pat, bud
         top = torch.topk(gg, budget, dim=-1)
         want = torch.zeros_like(gg, dtype=torch.bool).scatter_(-1, top.indices, top.values > 0)
         want = want.view_as(fixed) | fixed
-        chosen = lambda m: torch.sort(_groups(torch.where(m & ~fixed, gf, -torch.inf), pat), -1).values  # noqa: E731
-        assert torch.equal(chosen(S), chosen(want)) and torch.equal(S.sum(1), want.sum(1)), step
+        got = torch.sort(_groups(torch.where(S & ~fixed, gf, -torch.inf), pat), -1).values
+        best = torch.sort(_groups(torch.where(want & ~fixed, gf, -torch.inf), pat), -1).values
+        assert torch.equal(got, best) and torch.equal(S.sum(1), want.sum(1)), step

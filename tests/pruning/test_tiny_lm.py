@@ -11,7 +11,8 @@ import torch
 
 from rigorlab.tools.pruning import lm_corpus, tiny_lm
 from rigorlab.tools.pruning.corpus import read_documents
-from rigorlab.tools.pruning.evaluate import causal_scores, evaluate_model, heldout_stream, windows
+from rigorlab.tools.pruning.evaluate import evaluate_model, heldout_stream
+from rigorlab.tools.pruning.perplexity import causal_scores, windows
 from rigorlab.tools.pruning.models import get_weight, linear_layers, load_model
 from rigorlab.tools.pruning.contract import PruneModelSpec
 from rigorlab.tools.pruning.pipeline import prune_model

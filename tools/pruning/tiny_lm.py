@@ -100,7 +100,7 @@ def build(cfg: TinyLMConfig, out: Path, *, progress=None) -> dict:
                                f"{len(val_ids)} validation tokens")
     model = new_model(cfg, tok)
     curve = train(model, train_ids, cfg, progress=progress)
-    from rigorlab.tools.pruning.evaluate import causal_scores
+    from rigorlab.tools.pruning.perplexity import causal_scores
     val = causal_scores(model, val_ids, context=cfg.context, stride=cfg.context)
     report = {
         "config": asdict(cfg), "key": cfg.key(), "corpus": lm_corpus.NAME,
@@ -204,7 +204,7 @@ def unigram_perplexity(train_ids, eval_ids, vocab_size: int, context: int) -> fl
     """Perplexity of token frequencies from the train split (add-one), on the tokens that the
     sliding-window evaluation scores (each window's first token has no context)."""
     import torch
-    from rigorlab.tools.pruning.evaluate import scored_positions
+    from rigorlab.tools.pruning.perplexity import scored_positions
     counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1
     logp = (counts / counts.sum()).log()
     pos = scored_positions(len(eval_ids), context, context)
