@@ -296,11 +296,11 @@ def main(argv=None) -> int:
         layers = minilm_layers(args.samples, args.seq_len, args.device)
         console.print(f"MiniLM Grams ({args.samples} x {args.seq_len} tokens, calibration and held-out): "
                       f"{time.perf_counter() - t0:.1f}s")
-        if args.only in (None, "speed"):
-            speed_table(layers, console, args.speed_rows, args.speed_repeat)
         if args.blocks:
             keep = tuple(f"encoder.layer.{b}." for b in args.blocks.split(","))
             layers = {n: v for n, v in layers.items() if n.startswith(keep)}
+        if args.only in (None, "speed"):
+            speed_table(layers, console, args.speed_rows, args.speed_repeat)
         if args.only in (None, "fw"):
             fw_table(layers, console, args.fw_table_iterations, args.fw_check_rows)
         if args.only in (None, "minilm"):
