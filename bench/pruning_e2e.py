@@ -122,6 +122,15 @@ def run_rows(args, console) -> list[dict]:
     return [done[k] for k in order if k in done]
 
 
+def saved_rows(args) -> list[dict]:
+    """The rows file's rows of the asked patterns, methods and windows, in table order."""
+    rows = [json.loads(x) for x in Path(args.rows).read_text().splitlines()]
+    by = {(r["pattern"], r["method"], r["reconstruct"]): r for r in rows}
+    order = [("dense", "dense", "none")] + [(p, m, r) for p in args.patterns for m in args.methods
+                                            for r in args.recon]
+    return [by[k] for k in order if k in by]
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| pattern | method | reconstruction | perplexity | accuracy | mean layer error | seconds |",
              "|---|---|---|---|---|---|---|"]
@@ -166,7 +175,8 @@ def plot(rows: list[dict], patterns, methods, recon, out: Path, name: str) -> No
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(methods))], methods, rotation=35)
         ax.set_title(f"{name} at {p}")
         ax.set_ylabel("held-out perplexity")
-        ax.set_yscale("log")
+        if dense:
+            ax.set_ylim(bottom=0.97 * dense["perplexity"])
     axes[0].legend(title="reconstruction", fontsize=8)
     fig.tight_layout()
     out = out.absolute()
@@ -192,6 +202,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="wanda and sparsegpt at 50%%, none and 1 block")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the tables and draw the plot from the rows file; run nothing")
     args = ap.parse_args(argv)
     if args.quick:
         args.patterns, args.methods, args.recon = "50%", "wanda,sparsegpt", "none,block:1"
@@ -206,7 +218,7 @@ def main(argv=None) -> int:
                   f"{args.device}; load average at start {' '.join(load)}")
     Path(args.rows).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows = run_rows(args, console)
+    rows = saved_rows(args) if args.report_only else run_rows(args, console)
     console.print(f"\nall rows in {time.perf_counter() - t0:.0f}s; load average at the end "
                   f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}\n")
     print(markdown(rows))
