@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.jobs.test_restart import StdioServer
 
 SPEC = dict(method="sparsegpt", sparsity=0.5, reconstruct="block:1", n_samples=32, seq_len=64,
-            options={"recon_lr": 1e-3, "recon_epochs": 2}, job=True)
+            options={"recon_lr": 1e-3, "recon_epochs": 40}, job=True)   # seconds of work per block
 FILES = ("report.json", "masks.safetensors", "model/config.json", "model/model.safetensors",
          "model/tokenizer.json")
 
@@ -58,12 +58,12 @@ def run_job_pids(out: Path) -> list[int]:
     return pids
 
 
-def start_job(small_lm, workspace, state_home, **extra):
+def start_job(small_lm, workspace, state_home):
     """The small model in the workspace, `rigorlab serve`, and a prune_model job on it."""
     shutil.copytree(small_lm[0], workspace / "lm")
     (workspace / "p").mkdir()
     server = StdioServer(workspace, env_for(state_home))
-    job_id = server.call("prune_model", model="lm", out="p/run", **{**SPEC, **extra})["job_id"]
+    job_id = server.call("prune_model", model="lm", out="p/run", **SPEC)["job_id"]
     return server, job_id, workspace / "p" / "run"
 
 
@@ -82,25 +82,25 @@ def until_finished(server, job_id, out: Path, timeout: float) -> dict:
 def test_kill_9_of_the_server_mid_run_leaves_the_finished_folder(small_lm, workspace, state_home):
     server, job_id, out = start_job(small_lm, workspace, state_home)
     try:
-        seen = until_progress(server, job_id, "/14] model.layers.0.self_attn.o_proj", out)
+        seen = until_progress(server, job_id, "relative error", out)
         assert not out.exists()
         server.kill9()
         server = StdioServer(workspace, env_for(state_home))
         job = until_finished(server, job_id, out, 600)
         assert job["state"] == "COMPLETED" and job["exit_code"] == 0, job
         assert check_all_or_nothing(out)
+        seen.append(job["progress"])
         assert job["progress"].startswith("[14/14] model.layers.1.mlp.down_proj: relative error")
         layer_lines = [s for s in seen if "relative error" in s]
         counts = [int(s[1:s.index("/")]) for s in layer_lines]
         assert layer_lines and all(s.split("] ")[0].endswith("/14") for s in layer_lines)
-        assert counts == sorted(counts) and 1 <= counts[0] <= 4
+        assert counts == sorted(counts) and counts[0] <= 7 and counts[-1] == 14
     finally:
         server.close()
 
 
 def test_kill_9_of_the_job_mid_run_leaves_nothing(small_lm, workspace, state_home):
-    slow = {"options": {"recon_lr": 1e-3, "recon_epochs": 40}}    # seconds of work after layer 1
-    server, job_id, out = start_job(small_lm, workspace, state_home, **slow)
+    server, job_id, out = start_job(small_lm, workspace, state_home)
     try:
         until_progress(server, job_id, "relative error", out)
         pids = run_job_pids(out)
