@@ -28,7 +28,7 @@ def serve_command(workspace: Path | None) -> list[str]:
     """The command a client runs to start this rigorlab: an absolute path, so PATH does not matter."""
     beside = Path(sys.executable).parent / "rigorlab"
     exe = str(beside) if beside.is_file() else shutil.which("rigorlab")
-    base = [str(Path(exe).absolute())] if exe else [sys.executable, "-m", "rigorlab.server"]
+    base = [str(Path(exe).absolute())] if exe else [sys.executable, "-I", "-m", "rigorlab.server"]
     cmd = [*base, "serve"]
     return cmd + ["--workspace", str(workspace)] if workspace else cmd
 
@@ -36,11 +36,11 @@ def serve_command(workspace: Path | None) -> list[str]:
 def install(client: str, scope: str, workspace: Path, *, print_only: bool = False,
             url: str | None = None, token_env: str = "RIGORLAB_TOKEN"):
     """Plan (and unless print_only, write) the registration; returns (change, backup)."""
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
     ws = check_workspace_root(workspace)
     launch = (Launch(url=url, token_env=token_env) if url
               else Launch(command=serve_command(ws if scope == "project" else None)))
-    change = plan(client, config_path(client, scope, ws), launch)
+    change = plan(client, config_path(client, scope, ws), launch, root=ws if scope == "project" else None)
     backup = None if print_only else apply(change)
     return change, backup
 

@@ -40,24 +40,18 @@ class Pruned:
     report: dict
 
 
-def prune_model(spec: PruneModelSpec, out: Path, *, root: Path | None = None, progress=None) -> dict:
-    """Prune `spec.model` into the new folder `out` (model/, masks.safetensors, report.json).
+def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bool = False,
+                root: Path | None = None) -> dict:
+    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json).
 
-    `root` is the folder nothing may be written outside of (the workspace); default out's parent."""
-    from rigorlab.core import safefs
+    `root` is the folder trusted not to be swapped for a link (the workspace; default: the
+    folder that holds `out`)."""
     out = Path(out).absolute()
-    root = Path(root).absolute() if root else out.parent
-    if out.exists():
+    if out.exists() and not overwrite:
         raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
     res = prune_in_memory(spec, progress=progress)
-    from transformers.utils import logging as hf_logging
-    from rigorlab.tools.pruning.masks_io import save_masks
-    hf_logging.disable_progress_bar()
-    with safefs.new_folder(out, root=root) as tmp:
-        res.model.save_pretrained(tmp / "model")
-        res.tokenizer.save_pretrained(tmp / "model")
-        save_masks(tmp / "masks.safetensors", res.masks)
-        (tmp / "report.json").write_text(json.dumps(res.report, indent=1))
+    _write_result(out, res.model, res.tokenizer, res.masks, res.report, overwrite,
+                  Path(root).absolute() if root else out.parent)
     return res.report
 
 
@@ -186,3 +180,15 @@ def _prune_block(block, prefix, inputs, spec, options, pattern, masks, rows, tot
                          f"({row.vs_wanda:.2f} x Wanda), {res.seconds:.1f}s")
         remaining = remaining[len(group):]
     return done_here
+
+
+def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool, root: Path) -> None:
+    from transformers.utils import logging as hf_logging
+    from rigorlab.core import safefs
+    from rigorlab.tools.pruning.masks_io import save_masks
+    hf_logging.disable_progress_bar()
+    with safefs.new_folder(out, root=root, replace=overwrite) as tmp:   # private: no agent reaches it
+        model.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        save_masks(tmp / "masks.safetensors", masks, root=tmp)
+        (tmp / "report.json").write_text(json.dumps(report, indent=1))
