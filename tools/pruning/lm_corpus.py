@@ -110,8 +110,11 @@ def documents() -> dict[str, str]:
         except (OSError, ValueError):
             pass
     docs = read_stdlib()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safefs.write_text(path.name, json.dumps(docs), root=path.parent)
+    try:                        # a job in a sandbox may not reach the cache: read, do not keep
+        path.parent.mkdir(parents=True, exist_ok=True)
+        safefs.write_text(path.name, json.dumps(docs), root=path.parent)
+    except (OSError, UserError):
+        pass
     return docs
 
 
