@@ -56,21 +56,15 @@ class LocalShell:
 
     def get_files(self, remote_dir: str, names: tuple[str, ...], local_dir: Path) -> None:
         """Copy the named regular files that exist in `remote_dir` (a folder under a SLURM
-        `root` on a shared file system) into `local_dir`; a link there is not followed."""
-        local_dir.mkdir(parents=True, exist_ok=True)
+        `root` on a shared file system) into `local_dir`; no link on the way is followed."""
         for name in names:
-            try:
-                fd = os.open(os.path.join(remote_dir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except FileNotFoundError:
+            src = _open_nofollow(remote_dir, name)
+            if src is None:
                 continue
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    continue
-                raise
-            with os.fdopen(fd, "rb") as src:
-                if stat.S_ISREG(os.fstat(fd).st_mode):
-                    with open(local_dir / name, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
+            with src:
+                (local_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                with open(local_dir / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
 
     def read(self, path: str, offset: int = 0, max_bytes: int = 65536) -> bytes | None:
         """A slice of a job's file; a link there (planted by the job) is refused, not followed."""
@@ -112,3 +106,27 @@ def launch_detached_script(wrapper: str) -> str:
     """A shell line that starts `wrapper` detached (own session, no inherited descriptors)."""
     q = shlex.quote(wrapper)
     return f"setsid nohup bash {q} </dev/null >/dev/null 2>&1 & echo $!"
+
+
+def _open_nofollow(folder: str, name: str):
+    """Regular file `folder/name` (`name` may hold "/") open for reading, or None when it is
+    missing or a link (or a non-file) stands anywhere on the way."""
+    fds = []
+    try:
+        fds.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY))
+        *parts, last = name.split("/")
+        for part in parts:
+            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        fds.append(os.open(last, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1]))
+        if not stat.S_ISREG(os.fstat(fds[-1]).st_mode):
+            return None
+        return os.fdopen(fds.pop(), "rb")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            return None
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rigorlab.clusters.model import JobState, Observation
+from rigorlab.clusters.model import OUT_DIR, JobState, Observation
 
 KILL_GRACE_S = 10
 RECORD_TRIES = 600    # seconds the wrapper keeps trying to record the exit code on a full disk
@@ -34,7 +34,7 @@ WRAPPER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WRAPPER_MARK = "# rigorlab job wrapper (fixed text)"     # how a folder rigorlab made is known
 # The job-folder files the wrapper reads.
 CWD, ENV0, LAUNCH0, SHIELD = "cwd", "env0", "launch0", "shield"
-INSIDE = "inside"      # written by a shielded job's first process once its signals are restored
+INSIDE = f"{OUT_DIR}/inside"   # written by a shielded job's first process once its signals are restored
 # That first process, inside the runtime: restore TERM/INT/HUP, say so, run command.sh.
 # Absolute paths: the job's own PATH, set inside, must not pick these programs.
 SHIELDED_START = ("/usr/bin/env", "--default-signal=TERM,INT,HUP", "/bin/sh", "-c",
@@ -100,7 +100,7 @@ put() {{
 }}
 finish() {{ put exit_code "$1" {RECORD_TRIES}; }}
 # Without its pid on record the job never runs: no pid means "never started" to the poller.
-put pid $$ 2 || exit {NO_RECORD_EXIT}
+{{ mkdir -p "$D/{OUT_DIR}" 2>/dev/null && put pid $$ 2; }} || exit {NO_RECORD_EXIT}
 cwd=
 IFS= read -r -d '' cwd < "$D/{CWD}"
 launch=()

@@ -68,6 +68,9 @@ def status_view(dispatcher: Dispatcher, spec: JobStatusSpec) -> StatusOut:
     dispatcher.start_monitor()
     conn = dispatcher.conn()
     job = JobOut.of(ledger.get(conn, spec.job_id)) if spec.job_id else None
+    if job is not None:
+        from rigorlab.tools.jobs.progress import job_progress
+        job.progress = job_progress(dispatcher, spec.job_id)
     recent = [] if spec.job_id else [JobOut.of(j) for j in ledger.recent(conn, spec.limit)]
     return StatusOut(job=job, counts=ledger.counts(conn), recent=recent)
 

@@ -78,6 +78,7 @@ class JobOut(Result):
     reason: str | None
     experiment_id: str | None
     finished: str | None
+    progress: str | None = Field(None, description="last [done/total] line of its stdout")
 
     @classmethod
     def of(cls, job) -> JobOut:
@@ -89,7 +90,8 @@ class JobOut(Result):
 
     def summary(self) -> str:
         extra = [f"exit {self.exit_code}" if self.exit_code is not None else "",
-                 f"on {','.join(self.assigned)}" if self.assigned else "", self.reason or ""]
+                 f"on {','.join(self.assigned)}" if self.assigned else "", self.reason or "",
+                 f"progress {self.progress}" if self.progress else ""]
         return " ".join([f"job {self.id} {self.state} ({self.target})", *filter(None, extra)])[:400]
 
 
