@@ -390,8 +390,19 @@ class Night:
     def teardown(self) -> None:
         import shutil
         self.services.down()
+        self.stop_leftovers()
         self.disk.unmount()
         shutil.rmtree(self.node_root(), ignore_errors=True)
+
+    def stop_leftovers(self) -> None:
+        """Kill what the night started and left (a night cut short leaves jobs, a slurmstepd)."""
+        import signal
+        paths = [str(self.root / "services"), str(self.disk.path), str(self.node_root())]
+        for line in verify.look_at_targets(self.marker, paths, None, [], set()).processes:
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except OSError:
+                pass
 
     def plan_json(self) -> list[dict]:
         return [{"key": j.key, "kind": j.kind, "target": j.target, "job_id": j.job_id, "state": j.state,

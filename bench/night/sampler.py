@@ -47,6 +47,8 @@ def take(pid: int, t: float) -> Sample | None:
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if "VmRSS" not in fields:           # a zombie: the killed server, not reaped yet
+        return None
     rss_kib = int(fields["VmRSS"].split()[0])
     threads = int(fields["Threads"])
     load1 = float(Path("/proc/loadavg").read_text().split()[0])

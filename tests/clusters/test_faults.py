@@ -37,9 +37,15 @@ def test_a_job_dispatched_while_its_node_is_down_waits_and_runs_when_it_is_back(
     job = dispatch(d, req(workspace, "echo ran; exit 4", "box", gpus=0))
     assert job.state == JobState.QUEUED and "waiting for box" in job.reason, job
     assert d.wait(job.id, 2).state == JobState.QUEUED, "it waits: nothing ran, nothing failed"
+    pidfile = tmp_path / "sshd2.pid"
+    pidfile.unlink(missing_ok=True)                  # the killed sshd's pid must not be read back
     subprocess.run(["/usr/sbin/sshd", "-f", str(tmp_path / "sshd2_config"), "-E",
                     str(tmp_path / "sshd2.log")], check=True)
-    second_sshd["pid"] = int((tmp_path / "sshd2.pid").read_text())
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.05)
+    second_sshd["pid"] = int(pidfile.read_text())     # the fixture stops this one
     job = d.wait(job.id, 45)
     assert (job.state, job.exit_code) == (JobState.FAILED, 4), job.reason
     assert d.logs(job.id).text == "ran\n"
