@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -74,6 +75,8 @@ def main(argv=None) -> int:
     finally:
         if not args.keep:
             night.teardown()
+            if args.dir is None:                    # the folder it made: nothing in it is needed
+                shutil.rmtree(root, ignore_errors=True)
         else:
             night.services.down()
     samples = night.sampler.samples if night.sampler else []
