@@ -42,10 +42,13 @@ def tool(app: MCPServer, ctx: ServerContext, *, title: str | None = None,
 
 
 def guard(fn: F, ctx: ServerContext) -> F:
-    """Map exceptions of `fn` to tool errors (see module doc)."""
+    """Map exceptions of `fn` to tool errors (see module doc); without a workspace, every
+    call answers with the fix instead of running."""
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
+            if not ctx.bound:
+                raise ToolError(ctx.missing)
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - translated, never swallowed
@@ -54,6 +57,8 @@ def guard(fn: F, ctx: ServerContext) -> F:
 
     @functools.wraps(fn)
     def run_sync(*args: Any, **kwargs: Any) -> Any:
+        if not ctx.bound:
+            raise ToolError(ctx.missing)
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001

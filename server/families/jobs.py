@@ -170,4 +170,4 @@ def register(app, ctx: ServerContext) -> None:
         except UserError as exc:
             return str(exc)
 
-    dispatcher().start_monitor()
+    ctx.when_bound(lambda: dispatcher().start_monitor())
