@@ -6,9 +6,7 @@ Anything outside both regions is left as it was.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
@@ -127,18 +125,15 @@ def min_decision_scale(workspace: Path) -> float | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Files of the workspace root (instruction file, report.tex, TODO.md): a new one is
+    0644 like any file a person commits; a link at the name is refused, never followed."""
+    from rigorlab.core import safefs
+    safefs.write_text(path, text, root=Path(path).parent)
 
 
 def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None) -> dict[str, str]:
-    """Write the instruction file (project section kept), report.tex and TODO.md if missing.
+    """Write the instruction file (project section kept), .gitignore's block of tool outputs,
+    and report.tex and TODO.md if missing.
 
     Returns {file: "created" | "updated" | "unchanged" | "kept"}.
     """
@@ -150,6 +145,7 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None)
     if new != old:
         write_atomic(target, new)
     done[target.name] = "created" if old is None else ("updated" if new != old else "unchanged")
+    done[".gitignore"] = _write_gitignore(workspace / ".gitignore")
     for name in ("report.tex", "TODO.md"):
         path = workspace / name
         if path.exists():
@@ -158,6 +154,16 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None)
             write_atomic(path, template(name))
             done[name] = "created"
     return done
+
+
+def _write_gitignore(path: Path) -> str:
+    """rigorlab's block of ignored tool outputs (core/outputs.py), the rest kept."""
+    from rigorlab.core.outputs import render_gitignore
+    old = path.read_text(encoding="utf-8") if path.exists() else None
+    new = render_gitignore(old)
+    if new != old:
+        write_atomic(path, new)
+    return "created" if old is None else ("updated" if new != old else "unchanged")
 
 
 def rules_reference() -> str:

@@ -48,15 +48,20 @@ def _fill(text: str) -> str:
 
 def test_init_twice_keeps_the_filled_project_section(workspace):
     first = init_workspace(workspace, "claude")
-    assert first == {"CLAUDE.md": "created", "report.tex": "created", "TODO.md": "created"}
+    assert first == {"CLAUDE.md": "created", "report.tex": "created", "TODO.md": "created",
+                     ".gitignore": "created"}
     path = workspace / "CLAUDE.md"
     text = path.read_text()
     assert project_fields(text)["goal"] == "" and mk.SUMMARY_BEGIN in (workspace / "report.tex").read_text()
     path.write_text(_fill(text).replace("**II. The evaluation is fixed.**", "**II. tampered**")
                     + "\nmy own notes below\n")
     (workspace / "report.tex").write_text("my report\n")
+    ignored = (workspace / ".gitignore").read_text()
+    (workspace / ".gitignore").write_text("*.pyc\n" + ignored.replace("/fw_runs/\n", "") + "data/\n")
     again = init_workspace(workspace, "claude", ["mathematics"])
-    assert again == {"CLAUDE.md": "updated", "report.tex": "kept", "TODO.md": "kept"}
+    assert again == {"CLAUDE.md": "updated", "report.tex": "kept", "TODO.md": "kept",
+                     ".gitignore": "updated"}
+    assert (workspace / ".gitignore").read_text() == "*.pyc\n" + ignored + "data/\n"
     text = path.read_text()
     assert FILLED in text and "my own notes below" in text
     assert "tampered" not in text and "**II. The evaluation is fixed.**" in text
