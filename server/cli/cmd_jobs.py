@@ -140,7 +140,16 @@ def _status(args) -> int:
     for e in ledger.events(d.conn(), job.id):
         when = dt.datetime.fromtimestamp(e["at"]).strftime("%H:%M:%S")
         console().print(f"  {when}  {e['from_state'] or '-':>10} -> {e['to_state']:<10} {e['note'] or ''}")
+    _print_ingest(d, job)
     return 0
+
+
+def _print_ingest(d, job) -> None:
+    """A finished job of an experiment: what its metrics file put into the results ledger."""
+    from rigorlab.tools.results.ingest import describe, finished_job_report
+    report = finished_job_report(d.conn(), job, d.workspace_root)
+    if report:
+        console().print(f"metrics: {describe(report)}", markup=False, highlight=False)
 
 
 def _logs(args) -> int:
@@ -163,6 +172,7 @@ def _wait(args) -> int:
         job = d.wait(args.job_id, args.timeout,
                      lambda done, total, msg: status.update(f"{msg} ({done:.0f} s)"))
     console().print(_job_table([job], "result"))
+    _print_ingest(d, job)
     return 0 if job.state.value == "COMPLETED" else 1
 
 

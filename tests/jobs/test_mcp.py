@@ -34,7 +34,8 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         nodes = await call(client, "list_nodes")
         assert nodes["nodes"][0]["gpus_idle"] == ["0", "1"] and nodes["default_target"] == "local"
         hold = f"echo start; while [ ! -e {gate} ]; do sleep 0.05; done; seq 1 2000"
-        a = await call(client, "dispatch_job", command=hold, experiment_id="E001")
+        exp = (await call(client, "start_experiment", goal="queue"))["experiment_id"]
+        a = await call(client, "dispatch_job", command=hold, experiment_id=exp)
         b = await call(client, "dispatch_job", command=hold)
         c = await call(client, "dispatch_job", command="echo third")
         assert {a["state"], b["state"]} <= {"SUBMITTED", "RUNNING"} and c["state"] == "QUEUED"

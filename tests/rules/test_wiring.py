@@ -31,7 +31,9 @@ def protected(workspace):
 
 def test_dispatch_job_refuses_experiment_runs_while_the_evaluation_is_changed(protected):
     from rigorlab.tools.jobs import api
+    from rigorlab.tools.results.experiments import start
     ws, conn = protected
+    start(conn, goal="baseline")
     try:
         (ws / "metric.py").write_text("def score(p): return 1.0\n")
         with pytest.raises(UserError, match=r"\[II\].*metric\.py"):

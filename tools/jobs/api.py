@@ -36,8 +36,18 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
+    """Submit `req` after every check; a job of a settled experiment opens it again (and a
+    submit that fails leaves it settled as before)."""
     validate_dispatch(dispatcher, req)
-    return dispatcher.submit(req)
+    if not req.experiment_id:
+        return dispatcher.submit(req)
+    from rigorlab.tools.results.lifecycle import open_for_job, settle
+    conn = dispatcher.conn()
+    open_for_job(conn, req.experiment_id)
+    try:
+        return dispatcher.submit(req)
+    finally:
+        settle(conn, req.experiment_id)
 
 
 def submit(command: str, *, workspace: str | Path, cwd: str | Path = ".", target: str | None = None,

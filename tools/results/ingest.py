@@ -143,9 +143,44 @@ def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metric
 
 
 def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = None) -> dict | None:
-    """The on_job_finished hook's work: a rigorlab.clusters.model.Job with an experiment id -> a run."""
+    """The on_job_finished hook's work: a rigorlab.clusters.model.Job with an experiment id -> a
+    run; the experiment settles when this was its last job (tools/results/lifecycle.py)."""
     if not job.experiment_id or job.metrics_file is None:
         return None
+    from rigorlab.tools.results.lifecycle import settle
     state = getattr(job.state, "value", job.state)
-    return ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
-                      workspace=workspace, started_at=job.started_at)
+    report = ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
+                        workspace=workspace, started_at=job.started_at)
+    settle(conn, job.experiment_id)
+    row = conn.execute("SELECT status FROM results_experiments WHERE id=?",
+                       (job.experiment_id,)).fetchone()
+    report["experiment_status"] = row["status"] if row else None
+    return report
+
+
+def finished_job_report(conn: sqlite3.Connection, job, workspace: Path | None = None) -> dict | None:
+    """What a finished job of an experiment put into the ledger (ingesting it now if its hook
+    has not run yet, so a caller never reads the ledger before the run is in); None for a
+    live job or one without an experiment."""
+    if not job.experiment_id or not job.terminal:
+        return None
+    return ingest_finished_job(conn, job, workspace)
+
+
+def describe(report: dict) -> str:
+    """One line for a person or an agent: the run stored, the lines refused, the experiment."""
+    eid = report["experiment_id"]
+    if report["run_id"] is None:
+        text = "nothing stored: " + "; ".join(report["problems"])
+    else:
+        invalid = " as INVALID" if report["outcome"] == "stored_invalid" else ""
+        text = (f"run {report['run_id']} of {eid} stored{invalid} ({report['points']} points "
+                f"from {report['lines']} lines)")
+        if report["malformed"]:
+            shown = [p for p in report["problems"] if p.startswith("line ")]
+            text += (f"; {report['malformed']} malformed line(s) skipped: " + "; ".join(shown)
+                     + (" ..." if report["malformed"] > len(shown) else ""))
+        elif not report["points"]:
+            text += "; the job wrote no metrics to $RIGORLAB_METRICS_FILE"
+    status = report.get("experiment_status")
+    return text + (f"; {eid} is {status}" if status else "")
