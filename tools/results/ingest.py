@@ -18,6 +18,7 @@ from rigorlab.tools.results.runs import Series, store_run
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 RESERVED = {"step", "seed", "time", "timestamp"}
+SEED_VAR = "RIGORLAB_SEED"  # set by dispatch_job(seeds=...): the run's seed
 NAMED_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 MAX_PROBLEMS = 5
 
@@ -113,13 +114,20 @@ def _report(row: sqlite3.Row, already: bool) -> dict:
 
 def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metrics_path: Path, *,
                status: str = "completed", workspace: Path | None = None,
-               started_at: float | None = None) -> dict:
-    """Store the job's metrics file as one run of `experiment_id`; a repeat returns the first report."""
+               started_at: float | None = None, seed: int | None = None) -> dict:
+    """Store the job's metrics file as one run of `experiment_id`; a repeat returns the first
+    report. `seed` is the one the job was dispatched with (RIGORLAB_SEED): it is the run's seed
+    whatever the lines say."""
     ensure(conn)
     seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
     if seen:
         return _report(seen, True)
     parsed = parse_file(Path(metrics_path))
+    if seed is not None:
+        if parsed.seed is not None and parsed.seed != seed:
+            parsed.problems.append(f"the lines say seed {parsed.seed}, but the job was dispatched "
+                                   f"with seed {seed} (RIGORLAB_SEED): the run keeps {seed}")
+        parsed.seed = seed
     invalid = gates.evaluation_problem(workspace, conn, started_at)
     with transaction(conn):
         seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
@@ -142,6 +150,15 @@ def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metric
     return _report(row, False)
 
 
+def seed_of(job) -> int | None:
+    """The seed a job was dispatched with (its RIGORLAB_SEED), if any."""
+    value = (job.env or {}).get(SEED_VAR)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = None) -> dict | None:
     """The on_job_finished hook's work: a rigorlab.clusters.model.Job with an experiment id -> a
     run; the experiment settles when this was its last job (tools/results/lifecycle.py)."""
@@ -150,7 +167,7 @@ def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = 
     from rigorlab.tools.results.lifecycle import settle
     state = getattr(job.state, "value", job.state)
     report = ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
-                        workspace=workspace, started_at=job.started_at)
+                        workspace=workspace, started_at=job.started_at, seed=seed_of(job))
     settle(conn, job.experiment_id)
     row = conn.execute("SELECT status FROM results_experiments WHERE id=?",
                        (job.experiment_id,)).fetchone()
