@@ -11,7 +11,6 @@ service installed (tests/services/browser.sh), also the page load in headless ch
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -135,7 +134,7 @@ def browser_loads(base: str, token: str, pages, repeat: int = 5) -> dict[str, fl
     out = {}
     try:
         driver.get(f"{base}/ui/login?token={token}")
-        for name, path in pages:
+        for _name, path in pages:
             if "log" in path:
                 continue
             times = []

@@ -9,11 +9,19 @@ also refused on system folders and the home directory.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
 from rigorlab.core.paths import state_home
-from rigorlab.sandbox.argv import Bind
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host path shown inside the sandbox (read-only unless writable)."""
+    source: Path
+    target: Path
+    writable: bool = False
 
 CREDENTIAL_DIRS = (".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure",
                    ".config/gh", ".password-store", ".local/share/keyrings", ".netrc",

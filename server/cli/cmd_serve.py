@@ -27,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
         # A client starts this: it must connect whatever folder it starts in (server/roots.py).
         import os
         from rigorlab.server.app import build_session_server
+        from rigorlab.server.stdio import run_stdio
         explicit = getattr(args, "workspace", None) or os.environ.get("RIGORLAB_WORKSPACE")
         try:
             start = os.getcwd()
         except OSError:  # started in a folder that was removed
             start = "/"
-        build_session_server(explicit, start).run()
+        run_stdio(build_session_server(explicit, start))
         return 0
     from rigorlab.server.app import build_server
     return _serve_http(build_server(workspace_of(args), background=True), args)

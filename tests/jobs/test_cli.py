@@ -26,7 +26,7 @@ def test_dispatch_queue_runner_wait_logs_status_cancel(workspace, state_home):
     from rigorlab.core import state
     from rigorlab.tools.results.experiments import start
     start(state.connect(state.db_path(workspace)), goal="second")  # E001: jobs need an experiment
-    rc, out = rl(workspace, "dispatch", "--experiment", "E001", "--", "echo", "second job", env=env)
+    rc, out = rl(workspace, "dispatch", "--experiment-id", "E001", "--", "echo", "second job", env=env)
     assert rc == 0 and "QUEUED" in out and "queue runner" in out, out + rl(workspace, "list", env=env)[1]
     rc, out = rl(workspace, "nodes", env=env)
     assert "local" in out and "0:J00001" in out
@@ -59,7 +59,7 @@ def test_wait_and_status_show_what_the_metrics_file_put_into_the_ledger(workspac
     start(conn, goal="metrics")
     env = dict(os.environ, RIGORLAB_STATE_HOME=str(state_home), RIGORLAB_JOB_POLL_S="0.1", COLUMNS="300")
     lines = '{"acc": 0.5, "step": 0}\\nnot json\\n{"acc": 0.75, "step": 1}\\n{"acc": "high"}'
-    rc, out = rl(workspace, "dispatch", "--gpus", "0", "--experiment", "E001", "--",
+    rc, out = rl(workspace, "dispatch", "--gpus", "0", "--experiment-id", "E001", "--",
                  f"printf '{lines}\\n' >> \"$RIGORLAB_METRICS_FILE\"", env=env)
     assert rc == 0, out
     rc, out = rl(workspace, "wait", "J00001", "--timeout", "30", env=env)

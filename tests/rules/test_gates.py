@@ -83,7 +83,8 @@ def test_protect_refuses_paths_outside_the_workspace(workspace, conn):
 
 def test_clean_tree_gate(workspace):
     assert gates.clean_tree(workspace) is None  # not a repository: nothing to compare
-    git = lambda *a: subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
     assert gates.clean_tree(workspace) is None

@@ -2,7 +2,6 @@
 filter, the live log of a running job; screenshots of each page; no request off loopback."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -138,7 +137,7 @@ def test_every_page_renders_the_night(ui, night, browser, shots, seen_urls):
 
     text = visit(browser, f"{base}/rules", seen_urls, shots, "rules")
     violations = browser.find_element(By.ID, "violation-table").text
-    assert f"abandoned although all 2 of its runs failed" in violations and e3 in violations
+    assert "abandoned although all 2 of its runs failed" in violations and e3 in violations
     protections = browser.find_element(By.ID, "protections").text
     assert "re-protection" in protections and "researcher approved the new test split" in protections
     invalid = browser.find_element(By.ID, "invalid-table").text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import closing
-import os
 import re
 import signal
 import socket

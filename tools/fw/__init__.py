@@ -4,12 +4,20 @@
     res = solve(LeastSquares(A, y), make_oracle("l1", {"n": 1000, "radius": 5}),
                 algorithm="bpcg", step=make_step("exact"), tol=1e-6)
 
-See docs/fw.md. Nothing here imports torch at module import time except through functions.
+See docs/fw.md. Nothing here imports torch or numpy at module import time.
 """
-from rigorlab.tools.fw.objectives import FunctionObjective, LeastSquares, Logistic, Quadratic
-from rigorlab.tools.fw.oracles import make_oracle
-from rigorlab.tools.fw.solver import INTERRUPTED, MAXITER, OPTIMAL, TIMEOUT, Result, solve
-from rigorlab.tools.fw.steps import make_step
+import importlib
 
-__all__ = ["solve", "make_oracle", "make_step", "Result", "LeastSquares", "Quadratic", "Logistic",
-           "FunctionObjective", "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"]
+_HOME = {"solve": "solver", "Result": "solver", "OPTIMAL": "solver", "MAXITER": "solver",
+         "TIMEOUT": "solver", "INTERRUPTED": "solver", "make_oracle": "oracles", "make_step": "steps",
+         "LeastSquares": "objectives", "Quadratic": "objectives", "Logistic": "objectives",
+         "FunctionObjective": "objectives"}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    """The public names, imported on first use (the tools' specs read this package's registries
+    without paying for numpy)."""
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

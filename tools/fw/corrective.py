@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rigorlab.core.errors import UserError
+from rigorlab.tools.fw.objectives import needs_quadratic
 from rigorlab.tools.fw.simplex_qp import SimplexQP
+
+__all__ = ["needs_quadratic", "WeightCorrective"]
 
 
 def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
@@ -27,12 +29,6 @@ def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
         from rigorlab.tools.fw.lowrank import LowRankCorrective
         return LowRankCorrective(obj, oracle, x0, like, move_cls, tol)
     return WeightCorrective(obj, oracle, algorithm, x0, like, move_cls, lazy_k)
-
-
-def needs_quadratic(obj, algorithm):
-    if not (obj.quadratic and obj.linear_images):
-        raise UserError(f"algorithm {algorithm!r} needs a quadratic objective (quadratic or least_squares); "
-                        "use bpcg for other objectives")
 
 
 class WeightCorrective:

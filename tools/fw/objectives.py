@@ -390,3 +390,9 @@ def _min_eig(Q) -> float:
         return float(torch.linalg.eigvalsh(Q.detach().cpu().double())[0])
     from scipy.sparse.linalg import eigsh
     return float(eigsh(Q.detach().cpu().double().numpy(), k=1, which="SA", tol=1e-8)[0][0])
+
+
+def needs_quadratic(obj, algorithm):
+    if not (obj.quadratic and obj.linear_images):
+        raise UserError(f"algorithm {algorithm!r} needs a quadratic objective (quadratic or least_squares); "
+                        "use bpcg for other objectives")

@@ -1,12 +1,11 @@
 """Run a spec end to end and save what a researcher keeps: x, the trajectory, plots, summary.
 
 In-process (`run_spec`, used by the MCP tool and the CLI) or as a dispatched job:
-    python -m rigorlab.tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
+    python -I -m rigorlab.tools.fw.run --workspace ROOT --spec-json '{...FWSpec...}'
 The output folder appears complete or not at all (written aside, then renamed).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -15,11 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from rigorlab.core.errors import UserError
-
-SOLVE_KEYS = ("algorithm", "step", "step_params", "lazy", "momentum", "tol", "max_iter", "time_limit",
-              "device", "dtype")
-SPEC_KEYS = ("objective", "data", "seed", "size", "function", "gradient", "allow_nonconvex", "set",
-             "set_params", "f_star") + SOLVE_KEYS
+from rigorlab.tools.fw.contract import FWOut, FWSpec
 
 
 def root_resolver(root: Path) -> Callable:
@@ -34,33 +29,23 @@ def root_resolver(root: Path) -> Callable:
     return resolve
 
 
-def check_spec(spec: dict) -> dict:
-    extra = sorted(set(spec) - set(SPEC_KEYS))
-    if extra:
-        raise UserError(f"unknown spec key(s) {', '.join(extra)}; known: {', '.join(SPEC_KEYS)}")
-    return spec
-
-
-def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
+def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
              callback: Callable | None = None) -> dict:
     """Solve, save into out_dir (must not exist), return the compact summary."""
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
     from rigorlab.tools.fw.steps import make_step
-    check_spec(spec)
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise UserError(f"output folder {out_dir} already exists: choose another out (runs are never overwritten)")
-    obj, oracle = build(spec, resolve)
-    step_name = spec.get("step") or ("exact" if obj.quadratic else "adaptive")
-    max_iter = int(spec.get("max_iter", 10000))
-    cb = _callback(progress, callback, max_iter)
-    res = solve(obj, oracle, algorithm=spec.get("algorithm", "bpcg"),
-                step=make_step(step_name, spec.get("step_params")), lazy=bool(spec.get("lazy", False)),
-                momentum=spec.get("momentum"), tol=float(spec.get("tol", 1e-7)), max_iter=max_iter,
-                time_limit=spec.get("time_limit"), device=spec.get("device", "cpu"),
-                dtype=spec.get("dtype", "float64"), callback=cb)
-    summary = {**res.summary(), "step": step_name, "set": oracle.describe(), "objective": spec["objective"],
+    opts = spec.solver_options()
+    obj, oracle = build({**spec.model_dump(exclude_none=True), **opts.model_dump()}, resolve)
+    step_name = spec.step or ("exact" if obj.quadratic else "adaptive")
+    cb = _callback(progress, callback, spec.max_iter)
+    res = solve(obj, oracle, algorithm=spec.algorithm, step=make_step(step_name, opts.step_params),
+                lazy=opts.lazy, momentum=opts.momentum, tol=spec.tol, max_iter=spec.max_iter,
+                time_limit=spec.time_limit_s, device=spec.device, dtype=spec.dtype, callback=cb)
+    summary = {**res.summary(), "step": step_name, "set": oracle.describe(), "objective": spec.objective,
                "trajectory": trajectory_summary(res.trajectory)}
     _save(res, oracle, spec, summary, out_dir)
     return summary
@@ -97,11 +82,12 @@ def _save(res, oracle, spec, summary, out_dir: Path) -> None:
         t = res.trajectory
         np.savetxt(tmp / "trajectory.csv", np.column_stack([t["iteration"], t["primal"], t["gap"], t["time"]]),
                    delimiter=",", header="iteration,primal,fw_gap,time_s", comments="", fmt="%.17g")
-        plot_run(t, tmp / "plot", spec.get("f_star"), title=f"{summary['algorithm']} on {oracle.name}")
+        plot_run(t, tmp / "plot", spec.solver_options().f_star, title=f"{summary['algorithm']} on {oracle.name}")
         summary["files"] = {k: str(out_dir / v) for k, v in
                             {"x": "x.npy", "trajectory": "trajectory.csv", "plot_png": "plot.png",
                              "plot_pdf": "plot.pdf", "summary": "summary.json"}.items()}
-        (tmp / "summary.json").write_text(json.dumps({**summary, "spec": spec}, indent=2, default=str))
+        (tmp / "summary.json").write_text(json.dumps({**summary, "spec": spec.model_dump(mode="json")},
+                                                     indent=2, default=str))
 
 
 def plot_run(traj: dict, stem: Path, f_star: float | None = None, title: str = "") -> None:
@@ -133,21 +119,15 @@ def plot_run(traj: dict, stem: Path, f_star: float | None = None, title: str = "
     plt.close(fig)
 
 
+def _job(spec: FWSpec, workspace: Path, progress):
+    resolve = root_resolver(workspace)
+    summary = run_spec(spec, resolve, resolve(spec.out, "output folder"), progress=progress)
+    return FWOut.of(summary, spec.out, lambda p: Path(p).relative_to(workspace).as_posix())
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.fw.run", description="run a Frank-Wolfe spec (a job)")
-    ap.add_argument("--workspace", required=True)
-    ap.add_argument("--out", required=True, help="output folder, relative to the workspace")
-    ap.add_argument("--spec-json", required=True)
-    args = ap.parse_args(argv)
-    resolve = root_resolver(Path(args.workspace))
-    try:
-        summary = run_spec(json.loads(args.spec_json), resolve, resolve(args.out, "output folder"),
-                           progress=lambda d, t, m: print(m, flush=True))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in summary.items() if k != "trajectory"}, default=str))
-    return 0
+    from rigorlab.tools.jobs.modules import module_main
+    return module_main(FWSpec, _job, argv, prog="python -m rigorlab.tools.fw.run")
 
 
 if __name__ == "__main__":

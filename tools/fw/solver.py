@@ -19,9 +19,9 @@ import numpy as np
 
 from rigorlab.core.errors import UserError
 from rigorlab.tools.fw.active_set import ActiveSet
+from rigorlab.tools.fw.algorithms import ALGORITHMS
 
 OPTIMAL, MAXITER, TIMEOUT, INTERRUPTED = "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"
-ALGORITHMS = ("fw", "away", "pairwise", "bpcg", "bcg", "fcfw")
 PREFETCH = 15   # vertex images computed along with a missed one (runners-up of the oracle)
 
 

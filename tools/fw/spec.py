@@ -4,7 +4,7 @@
      "set": "l1", "set_params": {"radius": 5}}
     {"objective": "quadratic", "data": {"Q": "qp.safetensors:Q", "b": "qp.safetensors:b"}, ...}
     {"objective": "logistic", "seed": 0, "size": [500, 200], "set": "l2", ...}
-    {"objective": "python", "function": "obj.py:f", "gradient": "grad_f", "set": "simplex",
+    {"objective": "python", "function": "obj.py:f,grad_f", "set": "simplex",
      "set_params": {"n": 50}}
 
 Paths are resolved by the caller's `resolve(path, what)` (the workspace jail in the server).
@@ -17,8 +17,8 @@ from typing import Callable
 
 from rigorlab.core.errors import UserError
 
-OBJECTIVES = ("quadratic", "least_squares", "logistic", "python")
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
+OBJECTIVES = (*NEEDS, "python")
 
 
 def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:
@@ -34,12 +34,24 @@ def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:
     return {k: torch.as_tensor(_read(str(data[k]), k, resolve)).to(torch.float64) for k in need}
 
 
-def _read(ref: str, name: str, resolve):
-    import numpy as np
-    path_part, key = ref.rsplit(":", 1) if ".safetensors:" in ref else (ref, "")
+def split_ref(ref: str) -> tuple[str, str]:
+    """'file.safetensors:KEY' -> (file, KEY); any other reference -> (ref, '')."""
+    return tuple(ref.rsplit(":", 1)) if ".safetensors:" in ref else (ref, "")  # type: ignore[return-value]
+
+
+def array_file(ref: str, name: str, resolve):
+    """The workspace file an array reference names; it must exist."""
+    path_part, _ = split_ref(ref)
     path = resolve(path_part, f"array {name}")
     if not path.is_file():
         raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
+    return path
+
+
+def _read(ref: str, name: str, resolve):
+    import numpy as np
+    path_part, key = split_ref(ref)
+    path = array_file(ref, name, resolve)
     if path.suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -88,7 +100,7 @@ def generate(objective: str, seed: int, size) -> dict:
 
 def build(spec: dict, resolve: Callable):
     """(objective, oracle) for a spec; every problem with the input is a UserError."""
-    from rigorlab.tools.fw.objectives import FunctionObjective, LeastSquares, Logistic, Quadratic
+    from rigorlab.tools.fw.objectives import LeastSquares, Logistic, Quadratic
     from rigorlab.tools.fw.oracles import make_oracle
     kind = spec.get("objective")
     if kind not in OBJECTIVES:
@@ -135,7 +147,7 @@ def _fill_dims(name: str, params: dict, dim: int) -> dict:
 def _python_objective(spec: dict, oracle, resolve):
     import importlib.util
     from rigorlab.tools.fw.objectives import FunctionObjective
-    ref = spec.get("function") or ""
+    ref, _, grad_name = (spec.get("function") or "").partition(",")
     file_part, _, name = ref.rpartition(":")
     if not file_part or not name:
         raise UserError("objective 'python' needs function 'path/to/file.py:function_name' (a workspace file)")
@@ -146,10 +158,10 @@ def _python_objective(spec: dict, oracle, resolve):
     module = importlib.util.module_from_spec(mod_spec)
     try:
         mod_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's file: report, do not crash
+    except Exception as exc:  # the user's file: report, do not crash
         raise UserError(f"importing {file_part} failed: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, name, None)
-    grad_name = spec.get("gradient")
+    grad_name = grad_name.strip()
     grad = getattr(module, grad_name, None) if grad_name else None
     if not callable(fn) or (grad_name and not callable(grad)):
         raise UserError(f"{file_part} defines no function {grad_name if callable(fn) else name!r}")

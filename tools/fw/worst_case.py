@@ -14,7 +14,6 @@ rigorlab.tools.fw.solve in float64 and fits the constant c of primal gap ~ c / t
 """
 from __future__ import annotations
 
-import math
 
 from rigorlab.core.errors import UserError
 

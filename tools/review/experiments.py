@@ -97,7 +97,7 @@ def _runs(conn: sqlite3.Connection, experiment_id: str) -> list[dict]:
         r["metrics"] = {}
     if runs:
         marks = ", ".join("?" for _ in by_id)
-        for run_id, key, last, n_nan in conn.execute(
+        for run_id, key, last, _n_nan in conn.execute(
                 f"SELECT run_id, key, last, n_nan FROM results_metrics WHERE run_id IN ({marks})",
                 list(by_id)):
             by_id[run_id]["metrics"][key] = "NaN" if last is None else last
