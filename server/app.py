@@ -39,6 +39,13 @@ def register_families(app: MCPServer, ctx: ServerContext) -> None:
     compact_schemas(app)
 
 
+def offline_tools() -> dict[str, list[str]]:
+    """`listed_tools` for a person's command (init, sandbox), from a server built without a
+    workspace: the same families, the same registration."""
+    from rigorlab.server.registry import listed_tools
+    return listed_tools(_build(ServerContext.unbound("not serving"), None))
+
+
 def build_server(workspace: str | Path, *, context: ServerContext | None = None,
                  background: bool = False) -> MCPServer:
     """The server for `workspace`.

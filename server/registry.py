@@ -51,6 +51,13 @@ def contracts(app: MCPServer) -> dict[str, Contract]:
     return dict(getattr(app, "rigorlab_contracts", {}))
 
 
+def listed_tools(app: MCPServer) -> dict[str, list[str]]:
+    """Each tool the server lists, with its parameter names as tools/list gives them: what
+    instruction files, prompts and resources may name (rules/references.py)."""
+    return {t.name: list((t.parameters or {}).get("properties", {}))
+            for t in app._tool_manager.list_tools()}
+
+
 def tool(app: MCPServer, ctx: ServerContext, spec: type[Spec], *, read_only: bool = False,
          destructive: bool = False, idempotent: bool = False,
          open_world: bool = False) -> Callable[[F], F]:

@@ -91,6 +91,13 @@ def mcp_server(server_ctx):
     return build_server(server_ctx.workspace.root, context=server_ctx)
 
 
+@pytest.fixture(scope="session")
+def tool_catalog() -> dict[str, list[str]]:
+    """The tools the server lists, with their parameters (what instruction files may name)."""
+    from rigorlab.server.app import offline_tools
+    return offline_tools()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -25,11 +25,12 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rigorlab.rules.render import init_workspace
+    from rigorlab.server.app import offline_tools
     from rigorlab.server.jail import check_workspace_root
     out = console()
     ws = check_workspace_root(workspace_of(args))
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
-    written = init_workspace(ws, args.tool, modules)
+    written = init_workspace(ws, args.tool, modules, tools=offline_tools())
     for name, what in written.items():
         out.print(f"{name}: {what}")
     changed = sorted(n for n, what in written.items() if what in ("created", "updated"))

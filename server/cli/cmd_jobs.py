@@ -103,9 +103,9 @@ def _dispatch(args) -> int:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
     spec = spec_from_args(DispatchJobSpec, args, command=cmd[0] if len(cmd) == 1 else shlex.join(cmd))
     d = _dispatcher(args)
-    job = dispatch_spec(d, spec, Workspace(d.workspace_root).path(spec.cwd, must_exist=True, what="cwd"))
-    console().print(_job_table([job], "dispatched"))
-    if job.state.value == "QUEUED":
+    jobs = dispatch_spec(d, spec, Workspace(d.workspace_root).path(spec.cwd, must_exist=True, what="cwd"))
+    console().print(_job_table(jobs, "dispatched"))
+    if any(job.state.value == "QUEUED" for job in jobs):
         from rigorlab.clusters.runner import spawn
         spawn(d.workspace_root)
         console().print("[yellow]queued: a detached queue runner starts it when a slot frees[/]")

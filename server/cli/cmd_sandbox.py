@@ -92,8 +92,9 @@ def run_sandbox(args: argparse.Namespace) -> int:
 def _write_instructions(workspace: Path, tool: str) -> None:
     """The client's instruction file (CLAUDE.md, AGENTS.md, GEMINI.md) with the rules block."""
     from rigorlab.rules.render import instruction_file, render, write_atomic
+    from rigorlab.server.app import offline_tools
     target = workspace / instruction_file(tool)
     old = target.read_text(encoding="utf-8") if target.exists() else None
-    new = render(old)
+    new = render(old, tools=offline_tools())
     if new != old:
         write_atomic(target, new)

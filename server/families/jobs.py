@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from rigorlab.server.context import ServerContext
 from rigorlab.server.registry import tool
-from rigorlab.tools.jobs.contract import (MAX_WAIT_S, DispatchJobSpec, JobIdSpec, JobLogsSpec, JobOut,
+from rigorlab.tools.jobs.contract import (DispatchJobSpec, DispatchOut, JobIdSpec, JobLogsSpec, JobOut,
                                           JobStatusSpec, LogOut, NoArguments, NodesOut, StatusOut,
-                                          WaitJobSpec)
+                                          WaitJobSpec, WaitOut)
 
 
 def register(app, ctx: ServerContext) -> None:
@@ -26,15 +26,16 @@ def register(app, ctx: ServerContext) -> None:
         return nodes(dispatcher())
 
     @tool(app, ctx, DispatchJobSpec, open_world=True)
-    def dispatch_job(args: DispatchJobSpec) -> JobOut:
-        """Start a command as a detached job; returns its id at once (QUEUED while GPUs are busy)."""
+    def dispatch_job(args: DispatchJobSpec) -> DispatchOut:
+        """Start a detached job (one per seed with seeds); returns ids at once. With
+        experiment_id, JSON lines appended to $RIGORLAB_METRICS_FILE ({"acc": 0.9}) become its run."""
         from rigorlab.tools.jobs.api import dispatch_spec
         cwd = ctx.workspace.path(args.cwd, must_exist=True, what="cwd")
-        return JobOut.of(dispatch_spec(dispatcher(), args, cwd))
+        return DispatchOut(jobs=[JobOut.of(j) for j in dispatch_spec(dispatcher(), args, cwd)])
 
     @tool(app, ctx, JobStatusSpec, read_only=True, idempotent=True)
     def job_status(args: JobStatusSpec) -> StatusOut:
-        """One job's state, exit code and reason; or per-state counts and the latest jobs."""
+        """One job's state, exit code, reason and stored metrics; or counts and the latest jobs."""
         from rigorlab.tools.jobs.api import status_view
         return status_view(dispatcher(), args)
 
@@ -50,9 +51,11 @@ def register(app, ctx: ServerContext) -> None:
         return JobOut.of(dispatcher().cancel(args.job_id))
 
     @tool(app, ctx, WaitJobSpec, read_only=True, idempotent=True)
-    def wait_job(args: WaitJobSpec, progress) -> JobOut:
-        """Wait (bounded) for the job to finish; returns its state either way; call again to wait more."""
-        return JobOut.of(dispatcher().wait(args.job_id, min(args.timeout_s, MAX_WAIT_S), progress))
+    def wait_job(args: WaitJobSpec, progress) -> WaitOut:
+        """Wait (bounded) for job_id, job_ids or an experiment's jobs; says what each stored.
+        Call again to wait more."""
+        from rigorlab.tools.jobs.api import wait_view
+        return wait_view(dispatcher(), args, progress)
 
     @app.resource("rigorlab://jobs/{job_id}/{stream}", name="job_log", mime_type="text/plain",
                   description="a job's stdout, stderr, env or command.sh (last 6 KB; job_logs pages)")

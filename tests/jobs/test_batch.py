@@ -32,7 +32,8 @@ def _req(d, command: str, experiment_id: str | None = "E001", **kw):
 
 
 def test_three_seeds_one_call_one_run_each(lab):
-    from rigorlab.tools.jobs.batch import dispatch_seeds, jobs_to_wait, wait_for
+    from rigorlab.tools.jobs.api import dispatch_seeds
+    from rigorlab.tools.jobs.batch import jobs_to_wait, wait_for
     d, conn = lab
     jobs = dispatch_seeds(d, _req(d, METRIC), [1, 2, 3])
     assert [j.env["RIGORLAB_SEED"] for j in jobs] == ["1", "2", "3"]
@@ -54,7 +55,8 @@ def test_three_seeds_one_call_one_run_each(lab):
 
 
 def test_a_failed_seed_may_run_again_but_a_hand_recorded_one_not(lab):
-    from rigorlab.tools.jobs.batch import dispatch_seeds, wait_for
+    from rigorlab.tools.jobs.api import dispatch_seeds
+    from rigorlab.tools.jobs.batch import wait_for
     d, conn = lab
     [bad] = dispatch_seeds(d, _req(d, "exit 1"), [5])
     assert wait_for(d, [bad.id], 30)[0].state.value == "FAILED"
@@ -70,7 +72,7 @@ def test_a_failed_seed_may_run_again_but_a_hand_recorded_one_not(lab):
     ([1], {"RIGORLAB_SEED": "1"}, "drop it from env"), (list(range(65)), {}, "give 1 to 64"),
 ])
 def test_bad_seed_lists_are_refused(lab, seeds, env, match):
-    from rigorlab.tools.jobs.batch import dispatch_seeds
+    from rigorlab.tools.jobs.api import dispatch_seeds
     d, conn = lab
     with pytest.raises(UserError, match=match):
         dispatch_seeds(d, _req(d, "true", env=env), seeds)

@@ -35,9 +35,9 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         assert nodes["nodes"][0]["gpus_idle"] == ["0", "1"] and nodes["default_target"] == "local"
         hold = f"echo start; while [ ! -e {gate} ]; do sleep 0.05; done; seq 1 2000"
         exp = (await call(client, "start_experiment", goal="queue"))["experiment_id"]
-        a = await call(client, "dispatch_job", command=hold, experiment_id=exp)
-        b = await call(client, "dispatch_job", command=hold)
-        c = await call(client, "dispatch_job", command="echo third")
+        a = (await call(client, "dispatch_job", command=hold, experiment_id=exp))["jobs"][0]
+        b = (await call(client, "dispatch_job", command=hold))["jobs"][0]
+        c = (await call(client, "dispatch_job", command="echo third"))["jobs"][0]
         assert {a["state"], b["state"]} <= {"SUBMITTED", "RUNNING"} and c["state"] == "QUEUED"
         nodes = await call(client, "list_nodes")
         local = nodes["nodes"][0]
@@ -46,17 +46,17 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         status = await call(client, "job_status")
         assert status["counts"]["QUEUED"] == 1 and [j["id"] for j in status["recent"]][:1] == [c["id"]]
         gate.touch()
-        done = await call(client, "wait_job", job_id=c["id"], timeout_s=30)
+        [done] = (await call(client, "wait_job", job_id=c["id"], timeout_s=30))["jobs"]
         assert done["state"] == "COMPLETED" and done["exit_code"] == 0 and done["assigned"]
-        for j in (a, b):
-            assert (await call(client, "wait_job", job_id=j["id"], timeout_s=30))["state"] == "COMPLETED"
+        both = await call(client, "wait_job", job_ids=[a["id"], b["id"]], timeout_s=30)
+        assert [j["state"] for j in both["jobs"]] == ["COMPLETED"] * 2 and both["done"] == 2
         tail = await call(client, "job_logs", job_id=a["id"], max_bytes=10)
         assert tail["text"] == "1998\n1999\n2000\n"[-10:] and tail["complete"]
         head = await call(client, "job_logs", job_id=a["id"], offset=0, max_bytes=8)
         assert head["text"] == "start\n1\n" and head["next_offset"] == 8 and not head["complete"]
         res = await client.read_resource(f"rigorlab://jobs/{c['id']}/stdout")
         assert res.contents[0].text == "third\n"
-        running = await call(client, "dispatch_job", command="sleep 30", gpus=0)
+        [running] = (await call(client, "dispatch_job", command="sleep 30", gpus=0))["jobs"]
         cancelled = await call(client, "cancel_job", job_id=running["id"])
         assert cancelled["state"] == "CANCELLED"
         again = await call(client, "cancel_job", job_id=running["id"])
@@ -100,9 +100,10 @@ async def test_arguments_are_strict(workspace, server):
 async def test_metrics_reach_the_results_ledger_through_the_hook(workspace, server):
     async with Client(server) as client:
         exp = await call(client, "start_experiment", goal="hook test", config={"lr": 0.1}, tier=3, scale=1)
-        job = await call(client, "dispatch_job", experiment_id=exp["experiment_id"], gpus=0,
-                         command='echo \'{"acc": 0.75, "seed": 1}\' >> "$RIGORLAB_METRICS_FILE"')
-        assert (await call(client, "wait_job", job_id=job["id"], timeout_s=30))["state"] == "COMPLETED"
+        [job] = (await call(client, "dispatch_job", experiment_id=exp["experiment_id"], gpus=0,
+                            command='echo \'{"acc": 0.75, "seed": 1}\' >> "$RIGORLAB_METRICS_FILE"'))["jobs"]
+        [ended] = (await call(client, "wait_job", job_id=job["id"], timeout_s=30))["jobs"]
+        assert ended["state"] == "COMPLETED" and ended["metrics"].startswith("run 1 of E001 stored")
         rows = {}
         for _ in range(50):
             rows = await call(client, "query_results", fields=["id", "metrics.acc"])

@@ -13,12 +13,12 @@ from rigorlab.tools.results.lifecycle import settle
 
 
 @pytest.fixture
-def lab(workspace):
+def lab(workspace, tool_catalog):
     """A dispatcher on the workspace with the results hook, as the server registers it."""
     from rigorlab.clusters import hooks
     from rigorlab.rules.render import init_workspace
     from rigorlab.tools.jobs import api
-    init_workspace(workspace, "claude")  # report.tex, for rule IX
+    init_workspace(workspace, "claude", tools=tool_catalog)  # report.tex, for rule IX
     conn = state.connect(state.db_path(workspace))
     experiments.start(conn, goal="baseline")
     d = api.dispatcher_for(workspace)

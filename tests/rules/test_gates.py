@@ -94,10 +94,12 @@ def test_clean_tree_gate(workspace):
     assert "commit the previous experiment's work (new.py" in v.fix and ".gitignore" not in v.fix
 
 
-def test_clean_tree_names_the_fix_for_tool_outputs_and_plots(workspace):
+def test_clean_tree_names_the_fix_for_tool_outputs_and_plots(workspace, tool_catalog):
     """Masks and solver runs are ignored (rigorlab init writes the entries), plots committed."""
     from rigorlab.rules.render import init_workspace
-    git = lambda *a: subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
     (workspace / "pruning" / "masks").mkdir(parents=True)
@@ -109,7 +111,7 @@ def test_clean_tree_names_the_fix_for_tool_outputs_and_plots(workspace):
     v = gates.clean_tree(workspace)
     assert "fw_runs/, pruning/ are rigorlab tool outputs" in v.fix and "/pruning/ /fw_runs/" in v.fix
     assert "git add images/" in v.fix and "previous experiment" not in v.fix
-    init_workspace(workspace, "claude")
+    init_workspace(workspace, "claude", tools=tool_catalog)
     git("add", "CLAUDE.md", "report.tex", "TODO.md", ".gitignore", "images")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "exp(E001): plots")
     assert gates.clean_tree(workspace) is None, "the outputs are ignored once init has run"

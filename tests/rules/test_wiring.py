@@ -79,8 +79,8 @@ async def test_start_experiment_gates_one_variable_and_a_clean_tree(workspace, m
         assert not one.is_error, tool_text(one)
 
 
-async def test_summary_table_uses_the_projects_minimum_decision_scale(workspace, mcp_server):
-    init_workspace(workspace, "claude")
+async def test_summary_table_uses_the_projects_minimum_decision_scale(workspace, mcp_server, tool_catalog):
+    init_workspace(workspace, "claude", tools=tool_catalog)
     path = workspace / "CLAUDE.md"
     path.write_text(path.read_text().replace("- minimum decision scale:", "- minimum decision scale: 1e9"))
     async with Client(mcp_server) as client:

@@ -43,7 +43,7 @@ def main():
         "clientInfo": {"name": "sandbox-agent", "version": "0"}}}
     _, sid = post(init)
     post({"jsonrpc": "2.0", "method": "notifications/initialized"}, sid)
-    job = call(sid, 2, "dispatch_job", {"command": sys.argv[1], "gpus": 0})
+    job = call(sid, 2, "dispatch_job", {"command": sys.argv[1], "gpus": 0})["jobs"][0]
     deadline = time.time() + 120
     status = job
     while status["state"] not in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST",

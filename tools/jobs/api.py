@@ -8,8 +8,9 @@ from pathlib import Path
 
 from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
 from rigorlab.clusters.model import Job
-from rigorlab.tools.jobs.contract import (DispatchJobSpec, JobLogsSpec, JobOut, JobStatusSpec, LogOut,
-                                          NodeOut, NodesOut, StatusOut)
+from rigorlab.tools.jobs.contract import (JOBS_BUDGET, MAX_WAIT_S, DispatchJobSpec, JobLogsSpec, JobOut,
+                                          JobStatusSpec, LogOut, NodeOut, NodesOut, StatusOut,
+                                          WaitJobSpec, WaitOut)
 from rigorlab.tools.jobs.validate import validate_dispatch
 
 LOG_RESOURCE_BYTES = 6144
@@ -54,11 +55,77 @@ def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
         settle(conn, req.experiment_id)
 
 
-def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> Job:
-    """dispatch_job: the validated spec, its cwd already resolved inside the workspace."""
-    fields = spec.model_dump(exclude={"cwd", "env", "depends_on"})
-    return dispatch(dispatcher, JobRequest(cwd=cwd, env=dict(spec.env or {}),
-                                           depends_on=list(spec.depends_on or []), **fields))
+def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> list[Job]:
+    """dispatch_job: the validated spec, its cwd already resolved inside the workspace; one
+    job, or one per seed."""
+    fields = spec.model_dump(exclude={"cwd", "env", "depends_on", "seeds"})
+    req = JobRequest(cwd=cwd, env=dict(spec.env or {}), depends_on=list(spec.depends_on or []),
+                     **fields)
+    if spec.seeds is not None:
+        return dispatch_seeds(dispatcher, req, list(spec.seeds))
+    return [dispatch(dispatcher, req)]
+
+
+def dispatch_seeds(dispatcher: Dispatcher, req: JobRequest, seeds: list[int]) -> list[Job]:
+    """One job per seed of `req.experiment_id` (RIGORLAB_SEED set); every seed is checked
+    before the first one starts (tools/jobs/batch.py)."""
+    from rigorlab.tools.jobs.batch import seed_requests
+    return [dispatch(dispatcher, r) for r in seed_requests(dispatcher, req, seeds)]
+
+
+def job_view(dispatcher: Dispatcher, job: Job) -> JobOut:
+    """A job as the tools show it: with what its metrics file put into the ledger once it has
+    ended (ingested here if its finish hook has not run yet)."""
+    from rigorlab.tools.results.ingest import describe, finished_job_report
+    report = finished_job_report(dispatcher.conn(), job, dispatcher.workspace_root)
+    return JobOut.of(job, describe(report) if report else None)
+
+
+def wait_view(dispatcher: Dispatcher, spec: WaitJobSpec, progress=None) -> WaitOut:
+    """wait_job: one job, several, or every job of an experiment, at most `timeout_s`."""
+    from rigorlab.core.contract import fitting
+    from rigorlab.tools.jobs.batch import jobs_to_wait, wait_for
+    conn = dispatcher.conn()
+    ids = jobs_to_wait(conn, ([spec.job_id] if spec.job_id else []) + list(spec.job_ids or []),
+                       spec.experiment_id)
+    jobs = wait_for(dispatcher, ids, min(spec.timeout_s, MAX_WAIT_S), progress)
+    views = [job_view(dispatcher, j) for j in jobs]
+    done = sum(j.terminal for j in jobs)
+    states: dict[str, int] = {}
+    for j in jobs:
+        states[j.state.value] = states.get(j.state.value, 0) + 1
+    eids = {j.experiment_id for j in jobs}
+    eid = spec.experiment_id or (eids.pop() if len(eids) == 1 else None)
+    status = _experiment_status(conn, eid)
+    shown = sorted(views, key=lambda v: v.finished is not None)
+    shown = shown[:fitting(shown, JOBS_BUDGET)]
+    return WaitOut(jobs=shown, done=done, total=len(jobs), states=states, experiment_id=eid,
+                   experiment_status=status, note=_wait_note(done, len(jobs), eid, status, len(shown)))
+
+
+def _experiment_status(conn, experiment_id: str | None) -> str | None:
+    if not experiment_id:
+        return None
+    from rigorlab.tools.results.schema import ensure
+    row = ensure(conn).execute("SELECT status FROM results_experiments WHERE id=?",
+                               (experiment_id,)).fetchone()
+    return row["status"] if row else None
+
+
+def _wait_note(done: int, total: int, eid: str | None, status: str | None, shown: int) -> str:
+    notes = []
+    if done < total:
+        notes.append(f"{total - done} still running: call wait_job again (each wait ends after "
+                     f"{MAX_WAIT_S} s at most)")
+    elif status == "finished":
+        notes.append(f"{eid} is finished: compare it (compare_to_baseline) and write its "
+                     "report.tex subsection (rule IX)")
+    elif status == "failed":
+        notes.append(f"{eid} failed: no job completed. A crash is a bug, not a verdict (rule V): "
+                     "read job_logs, fix, dispatch the seeds again")
+    if shown < total:
+        notes.append(f"{shown} of {total} jobs listed (live ones first); job_status shows any one")
+    return " ".join(notes)
 
 
 def nodes(dispatcher: Dispatcher) -> NodesOut:
@@ -74,7 +141,7 @@ def status_view(dispatcher: Dispatcher, spec: JobStatusSpec) -> StatusOut:
     from rigorlab.clusters import ledger
     dispatcher.start_monitor()
     conn = dispatcher.conn()
-    job = JobOut.of(ledger.get(conn, spec.job_id)) if spec.job_id else None
+    job = job_view(dispatcher, ledger.get(conn, spec.job_id)) if spec.job_id else None
     recent = [] if spec.job_id else [JobOut.of(j) for j in ledger.recent(conn, spec.limit)]
     return StatusOut(job=job, counts=ledger.counts(conn), recent=recent)
 

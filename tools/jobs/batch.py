@@ -1,7 +1,7 @@
 """Seeds as one dispatch, and one bounded wait over several jobs.
 
-A study reports every seed (rule II): `dispatch_seeds` starts one job per seed of one
-experiment, each with RIGORLAB_SEED set, and refuses a seed that already ran (a live or
+A study reports every seed (rule II): `seed_requests` turns one request into one per seed of
+one experiment, each with RIGORLAB_SEED set, and refuses a seed that already ran (a live or
 completed job, or a run recorded by hand) so each seed lands in the ledger once; a seed whose
 jobs all failed may run again (rule V: fix the crash, rerun). `wait_for` waits for a list
 of jobs, or every job of an experiment, at most a bounded time, reporting progress as they end.
@@ -16,10 +16,9 @@ from collections.abc import Callable
 from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
 from rigorlab.clusters.model import Job, JobState
 from rigorlab.core.errors import UserError
+from rigorlab.tools.jobs.contract import MAX_SEEDS, MAX_WAITED
 from rigorlab.tools.results.ingest import SEED_VAR, seed_of
 
-MAX_SEEDS = 64
-MAX_WAITED = 200
 PROGRESS_EVERY_S = 5.0
 
 
@@ -29,9 +28,9 @@ def experiment_jobs(conn: sqlite3.Connection, experiment_id: str) -> list[Job]:
     return list(reversed(ledger.recent(conn, 100_000, experiment_id=experiment_id)))
 
 
-def dispatch_seeds(dispatcher: Dispatcher, req: JobRequest, seeds: list[int]) -> list[Job]:
-    """One job per seed of `req.experiment_id` (RIGORLAB_SEED set); all are checked first."""
-    from rigorlab.tools.jobs.api import dispatch
+def seed_requests(dispatcher: Dispatcher, req: JobRequest, seeds: list[int]) -> list[JobRequest]:
+    """One request per seed of `req.experiment_id` (RIGORLAB_SEED set), after checking them
+    all (`tools.jobs.api.dispatch_seeds` submits them)."""
     if not req.experiment_id:
         raise UserError("seeds need an experiment_id: each seed becomes one run of that "
                         "experiment (start_experiment first)")
@@ -44,8 +43,7 @@ def dispatch_seeds(dispatcher: Dispatcher, req: JobRequest, seeds: list[int]) ->
     if SEED_VAR in req.env:
         raise UserError(f"env sets {SEED_VAR}, which seeds sets per job: drop it from env")
     _refuse_seeds_that_ran(dispatcher.conn(), req.experiment_id, seeds)
-    return [dispatch(dispatcher, dataclasses.replace(req, env={**req.env, SEED_VAR: str(s)}))
-            for s in seeds]
+    return [dataclasses.replace(req, env={**req.env, SEED_VAR: str(s)}) for s in seeds]
 
 
 def _refuse_seeds_that_ran(conn: sqlite3.Connection, experiment_id: str, seeds: list[int]) -> None:

@@ -13,11 +13,15 @@ from rigorlab.core.contract import Command, Id, Name, RelPath, Result, Spec, bou
 
 MAX_WAIT_S = 50          # clients cut off silent calls after about 60 s
 DEFAULT_LOG_BYTES = 2048  # a default job_logs result stays well under 4 KB
+MAX_SEEDS = 64
+MAX_WAITED = 200
+JOBS_BUDGET = 2800        # bytes of job entries in one result (the rest is counts and notes)
 
 Runtime = Literal[RUNTIMES]  # type: ignore[valid-type]
 Stream = Literal[LOG_STREAMS]  # type: ignore[valid-type]
 EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 EnvValue = Annotated[str, StringConstraints(max_length=8192)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class NoArguments(Spec):
@@ -38,6 +42,8 @@ class DispatchJobSpec(Spec):
     image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
     depends_on: bounded_list(Id, items=20) | None = Field(  # type: ignore[valid-type]
         None, description="refused: jobs must be independent")
+    seeds: bounded_list(Seed, items=MAX_SEEDS, min_items=1) | None = Field(  # type: ignore[valid-type]
+        None, description="one job each, RIGORLAB_SEED set")
 
 
 class JobStatusSpec(Spec):
@@ -57,7 +63,9 @@ class JobIdSpec(Spec):
 
 
 class WaitJobSpec(Spec):
-    job_id: Id
+    job_id: Id | None = None
+    job_ids: bounded_list(Id, items=MAX_WAITED) | None = None  # type: ignore[valid-type]
+    experiment_id: Id | None = Field(None, description="all its jobs")
     timeout_s: float = Field(30, ge=0, le=MAX_WAIT_S)
 
 
@@ -91,20 +99,56 @@ class JobOut(Result):
     exit_code: int | None
     reason: str | None
     experiment_id: str | None
+    seed: int | None = None
     finished: str | None
+    metrics: str | None = Field(None, description="what its metrics file put into the ledger")
 
     @classmethod
-    def of(cls, job) -> JobOut:
+    def of(cls, job, metrics: str | None = None) -> JobOut:
+        from rigorlab.tools.results.ingest import seed_of
         when = job.finished_at
         return cls(id=job.id, state=job.state.value, target=job.target, assigned=job.assigned,
                    exit_code=job.exit_code, reason=job.reason, experiment_id=job.experiment_id,
+                   seed=seed_of(job), metrics=metrics,
                    finished=dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(timespec="seconds")
                    if when else None)
 
     def summary(self) -> str:
         extra = [f"exit {self.exit_code}" if self.exit_code is not None else "",
+                 f"seed {self.seed}" if self.seed is not None else "",
                  f"on {','.join(self.assigned)}" if self.assigned else "", self.reason or ""]
-        return " ".join([f"job {self.id} {self.state} ({self.target})", *filter(None, extra)])[:400]
+        head = " ".join([f"job {self.id} {self.state} ({self.target})", *filter(None, extra)])[:400]
+        return head + (f"; metrics: {self.metrics}" if self.metrics else "")
+
+
+class DispatchOut(Result):
+    jobs: list[JobOut]
+
+    def summary(self) -> str:
+        if len(self.jobs) == 1:
+            return self.jobs[0].summary()
+        first = self.jobs[0]
+        return (f"{len(self.jobs)} jobs of {first.experiment_id}: " + ", ".join(
+            f"{j.id} (seed {j.seed}) {j.state}" for j in self.jobs[:8])
+            + (" ..." if len(self.jobs) > 8 else "") + "; wait_job(experiment_id) waits for all")
+
+
+class WaitOut(Result):
+    jobs: list[JobOut] = Field(description="the live ones first; all when they fit")
+    done: int
+    total: int
+    states: dict[str, int]
+    experiment_id: str | None
+    experiment_status: str | None
+    note: str
+
+    def summary(self) -> str:
+        if self.total == 1:
+            return self.jobs[0].summary() + (f". {self.note}" if self.note else "")
+        states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items()))
+        lines = [f"{self.done} of {self.total} jobs ended ({states}). {self.note}"]
+        lines += [j.summary() for j in self.jobs if j.metrics][:6]
+        return "\n".join(lines)
 
 
 class StatusOut(Result):
