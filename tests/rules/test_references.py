@@ -61,6 +61,24 @@ async def test_every_text_names_only_listed_tools_and_arguments(workspace, mcp_s
         assert set(r.gates) <= set(catalog), f"rule {r.id} is enforced by a tool that is not listed"
 
 
+def test_the_sources_name_tools_only_through_checked_references(tool_catalog):
+    """A tool named in plain text ("record_result (tier and scale included)") escapes the
+    check of its arguments: the sources may name a tool only as [[tool(...)]]."""
+    from pathlib import Path
+
+    import rigorlab.rules as pkg
+    root = Path(pkg.__file__).parent
+    sources = [root / "rules.toml", root / "templates" / "workflow.md",
+               *sorted((root / "prompts").glob("*.md"))]
+    plain = re.compile(r"\b(" + "|".join(map(re.escape, tool_catalog)) + r")\b")
+    for path in sources:
+        text = re.sub(r"\[\[[^\]]*\]\]", "", path.read_text())
+        if path.name == "rules.toml":  # the enforcement lists name tools as data, not prose
+            text = "\n".join(x for x in text.splitlines()
+                             if not x.startswith(("enforced_by", "proved_by", "#")))
+        assert not plain.findall(text), f"{path.name}: {sorted(set(plain.findall(text)))} outside [[...]]"
+
+
 def test_a_reference_to_a_missing_tool_or_argument_fails_the_render():
     tools = {"dispatch_job": ["command", "experiment_id"], "wait_job": ["job_id"]}
     assert expand("[[dispatch_job(command, experiment_id)]] then [[wait_job]]", tools) == \
