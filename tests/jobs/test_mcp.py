@@ -112,3 +112,38 @@ async def test_metrics_reach_the_results_ledger_through_the_hook(workspace, serv
             import anyio
             await anyio.sleep(0.1)
         assert rows["rows"][0]["metrics.acc"] == 0.75
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_seeds_in_one_call_and_one_bounded_wait_with_progress(workspace, server, mode):
+    gate = workspace / "go"
+    line = 'echo "{\\"acc\\": 0.$RIGORLAB_SEED}" >> "$RIGORLAB_METRICS_FILE"; echo "{bad" >> "$RIGORLAB_METRICS_FILE"'
+    seen = []
+
+    async def progress(done, total, message):
+        seen.append((done, total, message))
+    async with Client(server, mode=mode) as client:
+        eid = (await call(client, "start_experiment", goal="seeds"))["experiment_id"]
+        out = await client.call_tool("dispatch_job", {
+            "command": f"while [ ! -e {gate} ]; do sleep 0.05; done; {line}", "gpus": 0,
+            "experiment_id": eid, "seeds": [1, 2, 3]})
+        assert "3 jobs of E001" in tool_text(out) and "wait_job" in tool_text(out)
+        assert [j["seed"] for j in out.structured_content["jobs"]] == [1, 2, 3]
+        early = await client.call_tool("wait_job", {"experiment_id": eid, "timeout_s": 1.5},
+                                       progress_callback=progress)
+        assert early.structured_content["done"] == 0 and "still running" in tool_text(early)
+        assert seen and seen[0][:2] == (0, 3), seen
+        gate.touch()
+        waited = await call(client, "wait_job", experiment_id=eid, timeout_s=30)
+        assert (waited["done"], waited["total"], waited["experiment_status"]) == (3, 3, "finished")
+        import re
+        stored = [re.sub(r"^run \d+ ", "run N ", j["metrics"]).split(";")[:2] for j in waited["jobs"]]
+        assert stored == [["run N of E001 stored (1 points from 2 lines)",
+                           " 1 malformed line(s) skipped: line 2: not JSON (Expecting property "
+                           "name enclosed in double quotes at column 2)"]] * 3
+        assert "compare_to_baseline" in waited["note"]
+        again = await client.call_tool("dispatch_job", {"command": "true", "gpus": 0,
+                                                        "experiment_id": eid, "seeds": [3]})
+        assert again.is_error and "seed 3: job J0000" in tool_text(again)
+        assert "unknown argument 'seed'" in tool_text(await client.call_tool(
+            "dispatch_job", {"command": "true", "seed": 4}))
