@@ -6,7 +6,8 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.clusters import ledger
+from rigorlab.core.state import has_table
 
 
 def dispatch_verifications(workspace: Path, conn: sqlite3.Connection, dispatcher) -> list[str]:
@@ -29,7 +30,8 @@ def dispatch_verifications(workspace: Path, conn: sqlite3.Connection, dispatcher
 
 def gpu_inventory(conn: sqlite3.Connection, dispatcher_factory) -> dict[str, int] | None:
     """GPUs per target of the jobs waiting now (rule C1); None when nothing is queued."""
-    targets = {j.target for j in ledger.active_jobs(conn) if j.state == "QUEUED"}
+    targets = ({j.target for j in ledger.active(conn) if j.state == "QUEUED"}
+               if has_table(conn, "jobs") else set())
     if not targets:
         return None
     dispatcher = dispatcher_factory()

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from rigorlab.core.contract import Command, RelPath, Result, Spec, Text, bounded_list
+from rigorlab.core.contract import Command, RelPath, Result, Spec, bounded_list
 from rigorlab.rules.model import Violation
 
 RuleId = Annotated[str, StringConstraints(min_length=1, max_length=16)]
@@ -24,7 +24,6 @@ class ProtectEvaluationSpec(Spec):
     command: Command = Field(description="exact evaluation command")
     files: bounded_list(RelPath) = Field(  # type: ignore[valid-type]
         default_factory=list, description="metric, test data, fixed params")
-    reason: Text | None = Field(None, description="researcher's reason to re-protect")
 
 
 class CheckOut(Result):

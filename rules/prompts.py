@@ -7,9 +7,10 @@ import re
 import sqlite3
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.rules.catalog import all_rules
 from rigorlab.rules.references import Tools, expand
-from rigorlab.rules.render import find_instruction_file, project_fields
+from rigorlab.rules.render import project_fields, read_instruction_file
 
 _DIR = Path(__file__).with_name("prompts")
 RETRO_LISTED = 12  # the prompt stays under 8 KB whatever the workspace holds
@@ -30,10 +31,10 @@ def _checked(name: str, tools: Tools, **fields: str) -> str:
 
 
 def _instruction(workspace: Path) -> tuple[str, str]:
-    found = find_instruction_file(workspace)
+    found, text = read_instruction_file(workspace)
     if found is None:
         return "CLAUDE.md (or AGENTS.md / GEMINI.md: run `rigorlab init --tool <client>` first)", ""
-    return found.name, found.read_text(encoding="utf-8")
+    return found.name, text
 
 
 def setup_research_plan(workspace: Path, tools: Tools) -> str:
@@ -70,11 +71,8 @@ _ACCEPTED_RE = re.compile(r"^.*\[accepted\].*$", re.MULTILINE)
 
 def update_base(workspace: Path, tools: Tools) -> str:
     name, _ = _instruction(Path(workspace))
-    revision = Path(workspace) / "REVISION.md"
-    notes = ""
-    if revision.is_file():
-        notes = "\n".join(line for line in _ACCEPTED_RE.findall(revision.read_text(encoding="utf-8"))
-                          if "[folded]" not in line)
+    revision = safefs.read_text(Path(workspace) / "REVISION.md", root=Path(workspace)) or ""
+    notes = "\n".join(line for line in _ACCEPTED_RE.findall(revision) if "[folded]" not in line)
     return _checked(
         "update_base", tools, notes=notes or "(none: REVISION.md has no note marked [accepted]; run the retro prompt "
                        "first and have the researcher accept notes)", instruction_file=name)

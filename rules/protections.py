@@ -9,7 +9,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from rigorlab.rules.ledger import has_table
+from rigorlab.core.state import has_table
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Protection:
     changed: tuple[str, ...]      # files of the previous protection changed or dropped since
     added: tuple[str, ...]        # files protected now that the previous protection lacked
     command_changed: bool
+    how: str = "tool"             # "person": `rigorlab protect --reprotect`; "tool": anything else
 
     @property
     def reprotection(self) -> bool:
@@ -40,14 +41,14 @@ def history(conn: sqlite3.Connection) -> list[Protection]:
     out: list[Protection] = []
     prev_files: dict[str, str] | None = None
     prev_command: str | None = None
-    for r in conn.execute("SELECT id, command, digest, roots, reason, created_at FROM "
-                          "rules_protections ORDER BY id"):
+    for r in conn.execute("SELECT * FROM rules_protections ORDER BY id"):
         now = files.get(r["id"], {})
         before = prev_files or {}
         changed = tuple(sorted(p for p in before if now.get(p) != before[p]))
         added = tuple(sorted(set(now) - set(before))) if prev_files is not None else ()
         out.append(Protection(r["id"], r["command"], r["digest"], tuple(json.loads(r["roots"] or "[]")),
                               r["reason"], r["created_at"], len(now), changed, added,
-                              prev_command is not None and r["command"] != prev_command))
+                              prev_command is not None and r["command"] != prev_command,
+                              r["how"] if "how" in r.keys() else "tool"))
         prev_files, prev_command = now, r["command"]
     return out

@@ -8,9 +8,11 @@ fails before it could send an agent to a tool or argument that does not exist.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 from rigorlab.rules import markers as mk
 from rigorlab.rules.catalog import MODULE_TITLES, MODULES, in_modules
@@ -116,9 +118,17 @@ def find_instruction_file(workspace: Path) -> Path | None:
     return None
 
 
-def project_settings(workspace: Path) -> dict[str, str]:
+def read_instruction_file(workspace: Path) -> tuple[Path | None, str]:
+    """(the instruction file, its text); read through safefs, so a link out of the workspace
+    is refused rather than read."""
     found = find_instruction_file(Path(workspace))
-    return project_fields(found.read_text(encoding="utf-8")) if found else {}
+    if found is None:
+        return None, ""
+    return found, safefs.read_text(found, root=workspace) or ""
+
+
+def project_settings(workspace: Path) -> dict[str, str]:
+    return project_fields(read_instruction_file(workspace)[1])
 
 
 def min_decision_scale(workspace: Path) -> float | None:
@@ -128,11 +138,16 @@ def min_decision_scale(workspace: Path) -> float | None:
     return float(m.group(0)) if m else None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Files of the workspace root (instruction file, report.tex, TODO.md): a new one is
-    0644 like any file a person commits; a link at the name is refused, never followed."""
-    from rigorlab.core import safefs
-    safefs.write_text(path, text, root=Path(path).parent)
+def write_instructions(workspace: Path, tool: str, modules: list[str] | None = None, *,
+                       tools: Tools) -> str:
+    """Render the client's instruction file in place (safe writer; a new one is 0644 like any
+    file a person commits); "created", "updated" or "unchanged"."""
+    target = Path(workspace) / instruction_file(tool)
+    old = safefs.read_text(target, root=workspace)
+    new = render(old, modules, tools=tools)
+    if new != old:
+        safefs.write_text(target, new, root=workspace)
+    return "created" if old is None else ("updated" if new != old else "unchanged")
 
 
 def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None, *,
@@ -143,31 +158,27 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None,
     Returns {file: "created" | "updated" | "unchanged" | "kept"}.
     """
     workspace = Path(workspace)
-    done: dict[str, str] = {}
-    target = workspace / instruction_file(tool)
-    old = target.read_text(encoding="utf-8") if target.exists() else None
-    new = render(old, modules, tools=tools)
-    if new != old:
-        write_atomic(target, new)
-    done[target.name] = "created" if old is None else ("updated" if new != old else "unchanged")
-    done[".gitignore"] = _write_gitignore(workspace / ".gitignore")
+    done: dict[str, str] = {instruction_file(tool): write_instructions(workspace, tool, modules,
+                                                                       tools=tools)}
+    done[".gitignore"] = _write_gitignore(workspace)
     for name in ("report.tex", "TODO.md"):
         path = workspace / name
-        if path.exists():
+        if os.path.lexists(path):
             done[name] = "kept"
         else:
-            write_atomic(path, template(name))
+            safefs.write_text(path, template(name), root=workspace, replace=False)
             done[name] = "created"
     return done
 
 
-def _write_gitignore(path: Path) -> str:
+def _write_gitignore(workspace: Path) -> str:
     """rigorlab's block of ignored tool outputs (core/outputs.py), the rest kept."""
     from rigorlab.core.outputs import render_gitignore
-    old = path.read_text(encoding="utf-8") if path.exists() else None
+    path = Path(workspace) / ".gitignore"
+    old = safefs.read_text(path, root=workspace)
     new = render_gitignore(old)
     if new != old:
-        write_atomic(path, new)
+        safefs.write_text(path, new, root=workspace)
     return "created" if old is None else ("updated" if new != old else "unchanged")
 
 

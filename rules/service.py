@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.core.state import has_table
 from rigorlab.rules.checks import run_checks, select
 from rigorlab.rules.model import Violation
 
@@ -40,10 +40,13 @@ def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[st
     if "bibliography" in names and not online:
         notes.append("bibliography ids not looked up (offline): only missing ids and "
                      "unverified marks are reported (--online / online=true resolves them)")
-    if not ledger.has_table(conn, "results_experiments"):
+    if not has_table(conn, "results_experiments"):
         notes.append("no results ledger yet: ledger parts of II, V, VI, IX not checked")
-    if "gpus" in names and not ledger.has_table(conn, "jobs"):
+    if "gpus" in names and not has_table(conn, "jobs"):
         notes.append("no job ledger yet: C1 (idle GPUs) not checked")
+    if "evaluation" in names:
+        from rigorlab.rules.fingerprints import reprotection_notes
+        notes += reprotection_notes(conn)
     return Report(run_checks(workspace, conn, rule_ids, online=online, inventory=inventory), notes)
 
 

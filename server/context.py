@@ -14,7 +14,7 @@ from pathlib import Path
 from rigorlab.core import state
 from rigorlab.core.errors import UserError
 from rigorlab.core.paths import state_dir_for
-from rigorlab.server.jail import Workspace
+from rigorlab.core.jail import Workspace
 
 
 class NoWorkspace(UserError):

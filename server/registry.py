@@ -125,8 +125,9 @@ def _translate(name: str, exc: Exception, ctx: ServerContext) -> ToolError:
         pass
     log.exception("tool %s failed", name)
     return ToolError(
-        f"internal error in {name} ({type(exc).__name__}: {str(exc)[:300]}). The server is still running and "
-        f"nothing was half-written; the traceback is in {ctx.log_path}. Retrying with other "
+        f"internal error in {name} ({type(exc).__name__}: {str(exc)[:300]}). The server is still running; "
+        f"the traceback is in {ctx.log_path}. Files rigorlab writes appear whole or not at all, "
+        "but check what this call was to produce before relying on it. Retrying with other "
         "arguments may help; otherwise report this as a rigorlab bug."
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from rigorlab.server.context import ServerContext
-from rigorlab.server.jail import RefusedWorkspace, refused_reason
+from rigorlab.core.jail import RefusedWorkspace, refused_reason
 
 ROOTS_TIMEOUT_S = 10.0
 DECIDE_WAIT_S = 15.0  # a handshake-era call waits at most this long for the roots answer

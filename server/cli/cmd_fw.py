@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rigorlab.server.jail import Workspace
+    from rigorlab.core.jail import Workspace
     from rigorlab.tools.fw.contract import FWSpec
     from rigorlab.tools.fw.service import run_fw_solver
     ws = Workspace(workspace_of(args))
@@ -69,7 +69,7 @@ def _print_summary(r) -> None:
 
 
 def _worst_case(args: argparse.Namespace) -> int:
-    from rigorlab.server.jail import Workspace
+    from rigorlab.core.jail import Workspace
     from rigorlab.tools.fw.contract import WorstCaseSpec
     from rigorlab.tools.fw.service import fw_worst_case
     ws = Workspace(workspace_of(args))

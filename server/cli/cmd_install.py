@@ -71,10 +71,11 @@ def path_problem() -> str | None:
 def install(client: str, scope: str, workspace: Path, *, print_only: bool = False,
             url: str | None = None, token_env: str = "RIGORLAB_TOKEN") -> tuple[Change, Path | None]:
     """Plan (and unless print_only, write) the registration; returns (change, backup)."""
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
     ws = check_workspace_root(workspace) if scope == "project" else Path(workspace)
     launch = Launch(url=url, token_env=token_env) if url else Launch(command=serve_command(scope))
-    change = plan(client, config_path(client, scope, ws), launch)
+    change = plan(client, config_path(client, scope, ws), launch,
+                  root=ws if scope == "project" else None)
     backup = None if print_only else apply(change, mode=0o644 if scope == "project" else 0o600)
     return change, backup
 

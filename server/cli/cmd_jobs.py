@@ -95,7 +95,7 @@ def _list(args) -> int:
 
 def _dispatch(args) -> int:
     from rigorlab.core.errors import UserError
-    from rigorlab.server.jail import Workspace
+    from rigorlab.core.jail import Workspace
     from rigorlab.tools.jobs.api import dispatch_spec
     from rigorlab.tools.jobs.contract import DispatchJobSpec
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd

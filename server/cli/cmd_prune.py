@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 
 def _setup(args):
-    from rigorlab.server.jail import Workspace
+    from rigorlab.core.jail import Workspace
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)

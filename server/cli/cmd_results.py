@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
-from rigorlab.server.cli.spec_args import add_spec_args, pairs, spec_from_args
+from rigorlab.core.keyvalue import parse_pairs
+from rigorlab.server.cli.spec_args import add_spec_args, spec_from_args
 
 
 def register(sub) -> None:
@@ -94,7 +95,8 @@ def _summary(args) -> int:
                         value=s.value, min_scale=s.min_scale, workspace=ctx.workspace.root)
     how = None
     if s.report:
-        how = tables.write_to_report(table, ctx.workspace.path(s.report, what="report"), s.report)
+        how = tables.write_to_report(table, ctx.workspace.path(s.report, what="report"), s.report,
+                                     root=ctx.workspace.root)
     if s.format == "latex":
         print(tables.booktabs(table), end="")
     else:
@@ -112,7 +114,7 @@ def _plot(args) -> int:
     p = spec_from_args(PlotResultsSpec, args)
     ctx = _ctx(args)
     out = plot(ctx.db(), ctx.workspace.path("images"), p.metric, x=p.x, filter=p.filter,
-               value=p.value, name=p.name or None)
+               value=p.value, name=p.name or None, root=ctx.workspace.root)
     for path in out["paths"]:
         print(ctx.workspace.rel(path))
     return 0
@@ -134,7 +136,7 @@ def _start(args) -> int:
 def _record(args) -> int:
     from rigorlab.tools.results.contract import RecordResultSpec
     from rigorlab.tools.results.runs import record
-    r = spec_from_args(RecordResultSpec, args, metrics=pairs(getattr(args, "metrics", None) or [], "--metrics"))
+    r = spec_from_args(RecordResultSpec, args, metrics=parse_pairs(getattr(args, "metrics", None) or [], "--metrics", json_values=True))
     ctx = _ctx(args)
     out = record(ctx.db(), r.experiment_id, r.metrics, seed=r.seed, experiment_status=r.experiment_status,
                  workspace=ctx.workspace.root)

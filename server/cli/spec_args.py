@@ -10,7 +10,6 @@ parse), lists as several values after one option.
 from __future__ import annotations
 
 import argparse
-import json
 import types
 import typing
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from pydantic.fields import FieldInfo
 
 from rigorlab.core.contract import S, parse
-from rigorlab.core.errors import UserError
+from rigorlab.core.keyvalue import parse_pairs
 
 
 def flag(name: str) -> str:
@@ -59,7 +58,7 @@ def spec_from_args(spec: type[S], args: argparse.Namespace, **fixed: Any) -> S:
         if value is None and field.is_required() is False:
             continue
         if _kind(field.annotation)[0] is dict:
-            value = pairs(value, flag(name), as_json=not _str_values(field.annotation))
+            value = parse_pairs(value or [], flag(name), json_values=not _str_values(field.annotation))
         values[name] = value
     return parse(spec, {**values, **fixed}, what="option")
 
@@ -105,14 +104,3 @@ def _help(field: FieldInfo) -> str:
     return (field.description or "") + shown
 
 
-def pairs(items: list[str], what: str, as_json: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"{what} must look like KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value) if as_json else value
-        except json.JSONDecodeError:
-            out[key] = value
-    return out

@@ -62,7 +62,7 @@ def register(app, ctx: ServerContext) -> None:
         updated = None
         if args.report:
             updated = tables.write_to_report(table, ctx.workspace.path(args.report, what="report"),
-                                             args.report)
+                                             args.report, root=ctx.workspace.root)
         shown = {**table, "rows": table["rows"][:args.limit]}
         text = tables.booktabs(shown) if args.format == "latex" else tables.markdown(shown)
         return SummaryOut(text=text, notes=table["notes"], report=updated, total=len(table["rows"]),
@@ -73,7 +73,8 @@ def register(app, ctx: ServerContext) -> None:
         """Plot a metric per experiment or parameter, seeds as error bars; PNG+PDF in images/."""
         from rigorlab.tools.results.plots import plot
         out = plot(ctx.db(), ctx.workspace.path("images", what="images folder"), args.metric, x=args.x,
-                   filter=args.filter, value=args.value, name=args.name or None)
+                   filter=args.filter, value=args.value, name=args.name or None,
+                   root=ctx.workspace.root)
         return PlotOut(paths=[ctx.workspace.rel(p) for p in out["paths"]])
 
     @app.resource("rigorlab://results/summary", name="results-summary", mime_type="text/markdown",

@@ -22,11 +22,11 @@ def register(app, ctx: ServerContext) -> None:
 
     @tool(app, ctx, ProtectEvaluationSpec)
     def protect_evaluation(args: ProtectEvaluationSpec) -> ProtectOut:
-        """Fingerprint the evaluation (rule II): runs after a later change are invalid."""
+        """Fingerprint the evaluation (rule II); runs after a change are invalid. Adds files; only the researcher re-protects a change."""
         from rigorlab.rules.fingerprints import protect, protected_roots
         paths = [ctx.workspace.rel(ctx.workspace.path(f, must_exist=True, what="protected file"))
                  for f in args.files]
-        status = protect(ctx.workspace.root, ctx.db(), args.command, paths, args.reason)
+        status = protect(ctx.workspace.root, ctx.db(), args.command, paths)
         return ProtectOut(files=protected_roots(ctx.db()), digest=status.digest or "")
 
     @app.prompt(title="Set up the research plan")
@@ -65,9 +65,8 @@ def register(app, ctx: ServerContext) -> None:
     @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
     def project_resource() -> str:
         """The project section of the workspace's instruction file."""
-        from rigorlab.rules.render import find_instruction_file, project_section
-        found = find_instruction_file(ctx.workspace.root)
-        text = project_section(found.read_text(encoding="utf-8")) if found else ""
+        from rigorlab.rules.render import project_section, read_instruction_file
+        text = project_section(read_instruction_file(ctx.workspace.root)[1])
         return text or ("No project instructions yet: run `rigorlab init` and the "
                         "`setup_research_plan` prompt.")
 

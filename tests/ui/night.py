@@ -104,7 +104,7 @@ def _reprotect(workspace: Path) -> bool:
     conn = state.connect(state.db_path(workspace))
     try:
         protect(workspace, conn, "python3 eval.py", ["eval.py"],
-                reason="researcher approved the new test split")
+                reason="researcher approved the new test split", by_person=True)
     finally:
         conn.close()
     return True

@@ -111,11 +111,13 @@ def test_protection_history_tells_reprotections_apart(workspace):
     protect(workspace, conn, "python eval.py", ["eval.py", "data.txt"])     # only adds a file
     (workspace / "eval.py").write_text("v2")
     time.sleep(0.01)
-    protect(workspace, conn, "python eval.py", ["eval.py", "data.txt"], reason="new split")
+    protect(workspace, conn, "python eval.py", ["eval.py", "data.txt"], reason="new split",
+            by_person=True)
     first, added, changed = history(conn)
     assert not first.reprotection and first.added == ()
     assert not added.reprotection and added.added == ("data.txt",) and added.changed == ()
     assert changed.reprotection and changed.changed == ("eval.py",) and changed.reason == "new split"
+    assert changed.how == "person" and first.how == "tool"
 
 
 def test_a_workspace_without_a_ledger_gets_pages_that_say_so(workspace, state_home):

@@ -2,12 +2,11 @@
 
 In-process (`run_spec`, used by the MCP tool and the CLI) or as a dispatched job:
     python -I -m rigorlab.tools.fw.run --workspace ROOT --spec-json '{...FWSpec...}'
-The output folder appears complete or not at all (written aside, then renamed).
+The output folder appears complete or not at all (rigorlab.core.safefs.new_folder).
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,21 +16,10 @@ from rigorlab.core.errors import UserError
 from rigorlab.tools.fw.contract import FWOut, FWSpec
 
 
-def root_resolver(root: Path) -> Callable:
-    """Resolve workspace-relative paths, refusing any that leave the workspace."""
-    root = Path(os.path.realpath(root))
-
-    def resolve(value: str, what: str = "path") -> Path:
-        p = Path(os.path.realpath(os.path.join(root, value)))
-        if p != root and not p.is_relative_to(root):
-            raise UserError(f"the {what} {value!r} lies outside the workspace {root}")
-        return p
-    return resolve
-
-
 def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
-             callback: Callable | None = None) -> dict:
-    """Solve, save into out_dir (must not exist), return the compact summary."""
+             callback: Callable | None = None, root: Path | None = None) -> dict:
+    """Solve, save into out_dir (must not exist) below `root` (the workspace; default: the
+    folder holding out_dir), return the compact summary."""
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
     from rigorlab.tools.fw.steps import make_step
@@ -47,7 +35,7 @@ def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callab
                 time_limit=spec.time_limit_s, device=spec.device, dtype=spec.dtype, callback=cb)
     summary = {**res.summary(), "step": step_name, "set": oracle.describe(), "objective": spec.objective,
                "trajectory": trajectory_summary(res.trajectory)}
-    _save(res, oracle, spec, summary, out_dir)
+    _save(res, oracle, spec, summary, out_dir, root or out_dir.parent)
     return summary
 
 
@@ -74,10 +62,10 @@ def trajectory_summary(traj: dict, rows: int = 8) -> list[dict]:
              "time_s": round(float(traj["time"][i]), 6)} for i in picks]
 
 
-def _save(res, oracle, spec, summary, out_dir: Path) -> None:
+def _save(res, oracle, spec, summary, out_dir: Path, root: Path) -> None:
     import numpy as np
-    from rigorlab.tools.fw.files import atomic_dir
-    with atomic_dir(out_dir) as tmp:
+    from rigorlab.core import safefs
+    with safefs.new_folder(out_dir, root=root) as tmp:
         np.save(tmp / "x.npy", res.x.detach().cpu().numpy().reshape(oracle.shape))
         t = res.trajectory
         np.savetxt(tmp / "trajectory.csv", np.column_stack([t["iteration"], t["primal"], t["gap"], t["time"]]),
@@ -120,8 +108,10 @@ def plot_run(traj: dict, stem: Path, f_star: float | None = None, title: str = "
 
 
 def _job(spec: FWSpec, workspace: Path, progress):
-    resolve = root_resolver(workspace)
-    summary = run_spec(spec, resolve, resolve(spec.out, "output folder"), progress=progress)
+    from rigorlab.core.jail import Workspace
+    ws = Workspace(workspace, checked=False)
+    resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
+    summary = run_spec(spec, resolve, resolve(spec.out, "output folder"), progress=progress, root=ws.root)
     return FWOut.of(summary, spec.out, lambda p: Path(p).relative_to(workspace).as_posix())
 
 

@@ -26,7 +26,7 @@ def run_fw_solver(args: FWSpec, ws, progress=None) -> FWOut:
     if args.job or (args.job is None and args.time_limit_s > IN_CALL_LIMIT_S):
         return _dispatch(args, ws, resolve, out, out_rel)
     from rigorlab.tools.fw.run import run_spec
-    return FWOut.of(run_spec(args, resolve, out, progress=progress), out_rel, lambda p: ws.rel(Path(p)))
+    return FWOut.of(run_spec(args, resolve, out, progress=progress, root=ws.root), out_rel, lambda p: ws.rel(Path(p)))
 
 
 def _dispatch(args: FWSpec, ws, resolve: Callable, out: Path, out_rel: str) -> FWOut:
@@ -48,6 +48,6 @@ def fw_worst_case(args: WorstCaseSpec, ws) -> WorstCaseOut:
     from rigorlab.tools.fw.files import default_out
     from rigorlab.tools.fw.worst_case import save, worst_case
     out = ws.path(args.out or default_out("worst-case"), what="output folder")
-    summary = save(worst_case(r_end=args.r_end, bits=args.bits, step=args.step), out)
+    summary = save(worst_case(r_end=args.r_end, bits=args.bits, step=args.step), out, ws.root)
     summary["files"] = {k: ws.rel(Path(v)) for k, v in summary["files"].items()}
     return WorstCaseOut(**result_fields(summary, WorstCaseOut))

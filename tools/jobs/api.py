@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,18 +42,24 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
-    """Submit `req` after every check; a job of a settled experiment opens it again (and a
-    submit that fails leaves it settled as before)."""
+    """Gate and submit; a job of a settled experiment opens it again (a submit that fails
+    leaves it settled as before), and for a run of an experiment the evaluation is
+    fingerprinted (rule II: compared again when the job ends, a change in between makes the
+    run invalid)."""
     validate_dispatch(dispatcher, req)
     if not req.experiment_id:
         return dispatcher.submit(req)
+    from rigorlab.rules.fingerprints import job_started
     from rigorlab.tools.results.lifecycle import open_for_job, settle
     conn = dispatcher.conn()
     open_for_job(conn, req.experiment_id)
+    at = time.time()
     try:
-        return dispatcher.submit(req)
+        job = dispatcher.submit(req)
     finally:
         settle(conn, req.experiment_id)
+    job_started(dispatcher.workspace_root, conn, job.id, at)
+    return job
 
 
 def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> list[Job]:

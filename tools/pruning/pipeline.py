@@ -4,13 +4,13 @@ Block by block: the calibration batches' inputs to the block are kept; the block
 are pruned group by group (layers fed the same tensor, e.g. q/k/v, form one group), each
 group's Gram matrices taken after the earlier groups were pruned. The pruned block's
 outputs feed the next block. Optional local reconstruction (see reconstruct.py). The
-result folder (model, masks, report) is written to a temporary name and renamed at the end.
+result folder (model, masks, report) is staged privately and appears whole at the end
+(rigorlab.core.safefs.new_folder).
 """
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,8 +32,12 @@ class LayerRow:
     seconds: float
 
 
-def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bool = False) -> dict:
-    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json)."""
+def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bool = False,
+                root: Path | None = None) -> dict:
+    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json).
+
+    `root` is the folder trusted not to be swapped for a link (the workspace; default: the
+    folder that holds `out`)."""
     from rigorlab.tools.pruning.calibration import block_inputs, run_block
     from rigorlab.tools.pruning.corpus import read_documents, token_windows
     from rigorlab.tools.pruning.models import block_stack, linear_layers, load_model
@@ -89,7 +93,7 @@ def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bo
         "mean_vs_wanda": sum(r.vs_wanda for r in rows) / max(len(rows), 1),
         "reconstruction": recon, "seconds": time.perf_counter() - t0, "calibration_tokens": int(windows.numel()),
     }
-    _write_result(out, model, loaded.tokenizer, masks, report, overwrite)
+    _write_result(out, model, loaded.tokenizer, masks, report, overwrite, root or out.parent)
     return report
 
 
@@ -155,21 +159,13 @@ def _prune_block(block, prefix, inputs, spec, options, pattern, masks, rows, tot
     return done_here
 
 
-def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool) -> None:
+def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool, root: Path) -> None:
     from transformers.utils import logging as hf_logging
+    from rigorlab.core import safefs
     from rigorlab.tools.pruning.masks_io import save_masks
     hf_logging.disable_progress_bar()
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with safefs.new_folder(out, root=root, replace=overwrite) as tmp:   # private: no agent reaches it
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
-        save_masks(tmp / "masks.safetensors", masks)
+        save_masks(tmp / "masks.safetensors", masks, root=tmp)
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        if out.exists() and overwrite:
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

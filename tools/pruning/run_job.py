@@ -13,7 +13,7 @@ from pathlib import Path
 
 def _run(spec, workspace: Path, progress):
     from rigorlab.tools.pruning.service import model_out, run_model
-    report = run_model(spec, progress)
+    report = run_model(spec, progress, root=workspace)
     return model_out(report, Path(spec.out).relative_to(workspace).as_posix())
 
 

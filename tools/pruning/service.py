@@ -51,7 +51,7 @@ def prune_layer(args: PruneLayerSpec, ws, progress=None) -> PruneLayerOut:
     if mask_path.suffix != ".safetensors":
         raise UserError("the mask file must end in .safetensors")
     result = run(inputs, args.method, pattern, warm_start=args.warm_start, options=args.options,
-                 mask_out=mask_path, progress=progress)
+                 mask_out=mask_path, progress=progress, root=ws.root)
     return PruneLayerOut(**{**result, "mask_file": ws.rel(mask_path)})
 
 
@@ -77,14 +77,15 @@ def prune_model(args: PruneModelSpec, ws, progress=None) -> PruneModelOut:
                             name="prune", gpus=1 if args.device.startswith("cuda") else 0)
         return PruneModelOut(status="DISPATCHED", out=out_rel, job_id=job.id,
                              note=f"progress per layer in the job's stdout (job_logs {job.id})")
-    report = run_model(resolved, progress)
+    report = run_model(resolved, progress, root=ws.root)
     return model_out(report, out_rel)
 
 
-def run_model(spec: PruneModelSpec, progress=None) -> dict:
-    """The pipeline on a spec whose paths are resolved (in the server, or in the job)."""
+def run_model(spec: PruneModelSpec, progress=None, *, root: Path) -> dict:
+    """The pipeline on a spec whose paths are resolved (in the server, or in the job), writing
+    below `root` (the workspace)."""
     from rigorlab.tools.pruning.pipeline import prune_model as run
-    return run(spec, Path(spec.out), progress=progress)
+    return run(spec, Path(spec.out), progress=progress, root=root)
 
 
 def model_out(report: dict, out_rel: str) -> PruneModelOut:

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from rigorlab.core.errors import NotFound, UserError
+from rigorlab.core.git import commit_and_dirty
 from rigorlab.tools.results import gates
-from rigorlab.tools.results.gitinfo import commit_and_dirty
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 ID_RE = re.compile(r"^E(\d{3,})$")

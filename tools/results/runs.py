@@ -5,6 +5,7 @@ import math
 import sqlite3
 from pathlib import Path
 
+from rigorlab.core import chain
 from rigorlab.core.errors import UserError
 from rigorlab.tools.results import experiments, gates
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
@@ -39,6 +40,8 @@ def store_run(conn: sqlite3.Connection, experiment_id: str, *, series: Series, s
     conn.executemany("INSERT INTO results_series VALUES(?,?,?,?)",
                      [(run_id, key, step, _stored(v)) for key, points in series.items()
                       for step, v in points.items()])
+    if any(series.values()):
+        chain.append_group(conn, "results_series", (run_id,))   # one chain entry per run's series
     conn.executemany("INSERT INTO results_metrics VALUES(?,?,?,?,?,?,?,?,?,?)",
                      [(run_id, key, experiment_id, valid, *summarize(points))
                       for key, points in series.items() if points])

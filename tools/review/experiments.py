@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
-from rigorlab.rules.ledger import has_table
+from rigorlab.core.state import has_table
 from rigorlab.tools.results import experiments as results_experiments
 from rigorlab.tools.results.query import query
 from rigorlab.tools.review.project import focus, metrics_known

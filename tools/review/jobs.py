@@ -10,7 +10,7 @@ from pathlib import Path
 from rigorlab.clusters import ledger
 from rigorlab.clusters.model import ACTIVE, JobState
 from rigorlab.core.errors import UserError
-from rigorlab.rules.ledger import has_table
+from rigorlab.core.state import has_table
 
 PAGE = 50
 TAIL_BYTES = 16384

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
-from rigorlab.rules.ledger import has_table
+from rigorlab.core.state import has_table
 from rigorlab.tools.review.project import Focus, focus
 
 TIMELINE_MAX = 1500

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from rigorlab.rules.ledger import has_table
+from rigorlab.core.state import has_table
 
 _LOWER_WORDS = re.compile(r"\b(lower|minimi[sz]e|smaller|less)\b", re.IGNORECASE)
 _HIGHER_WORDS = re.compile(r"\b(higher|maximi[sz]e|larger|greater|more)\b", re.IGNORECASE)

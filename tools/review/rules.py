@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from rigorlab.rules.ledger import has_table
+from rigorlab.core.state import has_table
 
 PAGE = 50
 SHOWN_PER_RULE = 25       # a rule broken thousands of times shows its first ones and a count
