@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from rigorlab.core import state
 from rigorlab.core.errors import NotFound, UserError
 from rigorlab.tools.results import experiments
-from rigorlab.tools.results.ingest import ingest_finished_job
 from rigorlab.tools.results.runs import record
 
 METRIC = 'echo "{\\"acc\\": 0.$RIGORLAB_SEED, \\"seed\\": 99}" >> "$RIGORLAB_METRICS_FILE"'
 
 
 @pytest.fixture
-def lab(workspace):
-    from rigorlab.clusters import hooks
-    from rigorlab.tools.jobs import api
-    conn = state.connect(state.db_path(workspace))
-    experiments.start(conn, goal="seeds")
-    d = api.dispatcher_for(workspace)
-    hooks.on_job_finished(lambda job: ingest_finished_job(d.conn(), job, workspace), name="results.ingest")
-    yield d, conn
-    hooks.unregister("results.ingest")
-    api.forget(workspace)
+def lab(ingesting_dispatcher):
+    experiments.start(ingesting_dispatcher[1], goal="seeds")
+    return ingesting_dispatcher
 
 
 def _req(d, command: str, experiment_id: str | None = "E001", **kw):

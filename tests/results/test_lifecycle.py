@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from rigorlab.core import state
 from rigorlab.core.errors import UserError
 from rigorlab.rules.checks.report import check_report
 from rigorlab.tools.results import experiments
-from rigorlab.tools.results.ingest import ingest_finished_job
 from rigorlab.tools.results.lifecycle import settle
 
 
 @pytest.fixture
-def lab(workspace, tool_catalog):
-    """A dispatcher on the workspace with the results hook, as the server registers it."""
-    from rigorlab.clusters import hooks
+def lab(workspace, tool_catalog, ingesting_dispatcher):
     from rigorlab.rules.render import init_workspace
-    from rigorlab.tools.jobs import api
     init_workspace(workspace, "claude", tools=tool_catalog)  # report.tex, for rule IX
-    conn = state.connect(state.db_path(workspace))
-    experiments.start(conn, goal="baseline")
-    d = api.dispatcher_for(workspace)
-    hooks.on_job_finished(lambda job: ingest_finished_job(d.conn(), job, workspace), name="results.ingest")
-    yield d, conn
-    hooks.unregister("results.ingest")
-    api.forget(workspace)
+    experiments.start(ingesting_dispatcher[1], goal="baseline")
+    return ingesting_dispatcher
 
 
 def _run(d, command: str, experiment_id: str = "E001"):
