@@ -52,7 +52,7 @@ def serve_command(scope: str) -> list[str]:
     if scope == "project":
         return ["rigorlab", "serve"]
     exe = own_executable() or shutil.which("rigorlab")
-    return [str(Path(exe).absolute()), "serve"] if exe else [sys.executable, "-m", "rigorlab.server", "serve"]
+    return [str(Path(exe).absolute()), "serve"] if exe else [sys.executable, "-I", "-m", "rigorlab.server", "serve"]
 
 
 def path_problem() -> str | None:

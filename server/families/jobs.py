@@ -21,27 +21,26 @@ def register(app, ctx: ServerContext) -> None:
 
     @tool(app, ctx, NoArguments, read_only=True)
     def list_nodes(args: NoArguments) -> NodesOut:
-        """Targets (local, SSH nodes, SLURM clusters) with their GPUs: idle or held by which job."""
+        """Targets (local, SSH, SLURM) and their GPUs: idle or held by which job."""
         from rigorlab.tools.jobs.api import nodes
         return nodes(dispatcher())
 
     @tool(app, ctx, DispatchJobSpec, open_world=True)
     def dispatch_job(args: DispatchJobSpec) -> DispatchOut:
-        """Start a detached job (one per seed with seeds); returns ids at once. With
-        experiment_id, JSON lines appended to $RIGORLAB_METRICS_FILE ({"acc": 0.9}) become its run."""
+        """Start a detached job (one per seed); returns ids at once. JSON lines it appends to
+        $RIGORLAB_METRICS_FILE become its run."""
         from rigorlab.tools.jobs.api import dispatch_spec
-        cwd = ctx.workspace.path(args.cwd, must_exist=True, what="cwd")
-        return DispatchOut(jobs=[JobOut.of(j) for j in dispatch_spec(dispatcher(), args, cwd)])
+        return DispatchOut(jobs=[JobOut.of(j) for j in dispatch_spec(dispatcher(), args)])
 
     @tool(app, ctx, JobStatusSpec, read_only=True, idempotent=True)
     def job_status(args: JobStatusSpec) -> StatusOut:
-        """One job's state, exit code, reason and stored metrics; or counts and the latest jobs."""
+        """One job's state, exit code, reason and stored metrics; or counts and latest jobs."""
         from rigorlab.tools.jobs.api import status_view
         return status_view(dispatcher(), args)
 
     @tool(app, ctx, JobLogsSpec, read_only=True, idempotent=True)
     def job_logs(args: JobLogsSpec) -> LogOut:
-        """A slice of a job's output (the tail by default); page on with next_offset."""
+        """A job's output, the tail by default; page on with next_offset."""
         from rigorlab.tools.jobs.api import log_slice
         return log_slice(dispatcher(), args)
 
@@ -52,8 +51,8 @@ def register(app, ctx: ServerContext) -> None:
 
     @tool(app, ctx, WaitJobSpec, read_only=True, idempotent=True)
     def wait_job(args: WaitJobSpec, progress) -> WaitOut:
-        """Wait (bounded) for job_id, job_ids or an experiment's jobs; says what each stored.
-        Call again to wait more."""
+        """Wait (bounded) for job_ids or an experiment's jobs and what each stored; call again
+        for more."""
         from rigorlab.tools.jobs.api import wait_view
         return wait_view(dispatcher(), args, progress)
 

@@ -46,7 +46,7 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         status = await call(client, "job_status")
         assert status["counts"]["QUEUED"] == 1 and [j["id"] for j in status["recent"]][:1] == [c["id"]]
         gate.touch()
-        [done] = (await call(client, "wait_job", job_id=c["id"], timeout_s=30))["jobs"]
+        [done] = (await call(client, "wait_job", job_ids=[c["id"]], timeout_s=30))["jobs"]
         assert done["state"] == "COMPLETED" and done["exit_code"] == 0 and done["assigned"]
         both = await call(client, "wait_job", job_ids=[a["id"], b["id"]], timeout_s=30)
         assert [j["state"] for j in both["jobs"]] == ["COMPLETED"] * 2 and both["done"] == 2
@@ -70,10 +70,16 @@ async def test_bad_input_comes_back_as_tool_errors(workspace, server):
         assert "outside the workspace" in await refused(client, "dispatch_job", command="true", cwd="../..")
         assert "unknown target 'gpu9'" in await refused(client, "dispatch_job", command="true", target="gpu9")
         assert "ask for at most 2" in await refused(client, "dispatch_job", command="true", gpus=5)
-        assert "'command': String should have at least 1 character" in await refused(
-            client, "dispatch_job", command="")
+        assert "the command is empty" in await refused(client, "dispatch_job", command="")
         assert "only independent jobs" in await refused(client, "dispatch_job", command="true",
                                                         depends_on=["J00001"])
+        assert "'bare', 'bwrap', 'docker', 'podman' or 'apptainer'" in await refused(
+            client, "dispatch_job", command="true", runtime="dokcer")
+        assert "image reference" in await refused(client, "dispatch_job", command="true",
+                                                  runtime="docker", image="--volume=/:/host")
+        assert "at most" in await refused(client, "dispatch_job", command="true",
+                                          env={"BIG": "x" * 200_000})
+        assert (await call(client, "job_status"))["counts"] == {}, "no refused dispatch left a row"
         assert "no job 'J00042'" in await refused(client, "job_status", job_id="J00042")
         assert "'stream': Input should be 'stdout', 'stderr'" in await refused(
             client, "job_logs", job_id="J00001", stream="/etc/passwd")
@@ -88,7 +94,7 @@ async def test_arguments_are_strict(workspace, server):
             client, "dispatch_job", command="true", experiment="E003")
         assert "'gpus': Input should be a valid integer" in await refused(
             client, "dispatch_job", command="true", gpus="1")
-        assert "'runtime': Input should be 'bare', 'docker'" in await refused(
+        assert "'runtime': Input should be 'bare', 'bwrap', 'docker'" in await refused(
             client, "dispatch_job", command="true", runtime="dokcer")
         assert "'limit': Input should be less than or equal to 100" in await refused(
             client, "job_status", limit=2**63)
@@ -102,7 +108,7 @@ async def test_metrics_reach_the_results_ledger_through_the_hook(workspace, serv
         exp = await call(client, "start_experiment", goal="hook test", config={"lr": 0.1}, tier=3, scale=1)
         [job] = (await call(client, "dispatch_job", experiment_id=exp["experiment_id"], gpus=0,
                             command='echo \'{"acc": 0.75, "seed": 1}\' >> "$RIGORLAB_METRICS_FILE"'))["jobs"]
-        [ended] = (await call(client, "wait_job", job_id=job["id"], timeout_s=30))["jobs"]
+        [ended] = (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=30))["jobs"]
         assert ended["state"] == "COMPLETED" and ended["metrics"].startswith("run 1 of E001 stored")
         rows = {}
         for _ in range(50):

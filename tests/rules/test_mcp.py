@@ -83,7 +83,7 @@ async def test_run_verify_dispatches_jobs_and_records_their_verdicts(workspace):
         note = " ".join(res["notes"])
         jobs = re.findall(r"scripts/verify_gap\.py as job (\S+)", note)
         assert len(jobs) == 1, note
-        waited = await client.call_tool("wait_job", {"job_id": jobs[0].rstrip(",;"), "timeout_s": 50})
+        waited = await client.call_tool("wait_job", {"job_ids": [jobs[0].rstrip(",;")], "timeout_s": 50})
         assert waited.structured_content["jobs"][0]["state"] == "FAILED", waited.structured_content
         again = (await client.call_tool("check_rules", {"rules": ["X"], "run_verify": True})).structured_content
         assert "every verification script has a verdict" in " ".join(again["notes"])

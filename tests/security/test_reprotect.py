@@ -175,7 +175,7 @@ async def test_a_job_whose_evaluation_moved_while_it_ran_yields_an_invalid_run(d
             protect(ws, state.connect(state.db_path(ws)), "python metric.py", ["test.csv"],
                     "new metric", by_person=True)
         (ws / "go").write_text("")
-        [done] = (await call(client, "wait_job", job_id=job["id"], timeout_s=50))["jobs"]
+        [done] = (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=50))["jobs"]
         assert done["state"] == "COMPLETED", done
     valid, reason = _run_of(ws, job["id"])
     assert (valid == 1) == (problem is None), reason

@@ -51,7 +51,7 @@ async def job(client, command: str, experiment: str | None = None, *, wait: bool
               **args) -> dict:
     [out] = (await call(client, "dispatch_job", command=command, experiment_id=experiment, **args))["jobs"]
     if wait:
-        [out] = (await call(client, "wait_job", job_id=out["id"], timeout_s=45))["jobs"]
+        [out] = (await call(client, "wait_job", job_ids=[out["id"]], timeout_s=45))["jobs"]
     return out
 
 
@@ -79,7 +79,7 @@ async def build(client, workspace: Path) -> dict:
     e4 = (await call(client, "start_experiment", goal="an even larger learning rate", parent=e2,
                      config={"lr": 0.5, "opt": "adam", "layers": 4}, tier=2))["experiment_id"]
     cancelled = await job(client, "python3 train.py lr=0.5 seed=0 sleep=60", e4, gpus=1, wait=False)
-    await call(client, "wait_job", job_id=cancelled["id"], timeout_s=1)
+    await call(client, "wait_job", job_ids=[cancelled["id"]], timeout_s=1)
     cancelled = await call(client, "cancel_job", job_id=cancelled["id"])
     plain = await job(client, "echo housekeeping; ls", gpus=0)
     for eid in (e1, e2):

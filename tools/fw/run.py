@@ -17,9 +17,11 @@ from rigorlab.tools.fw.contract import FWOut, FWSpec
 
 
 def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
-             callback: Callable | None = None, root: Path | None = None) -> dict:
+             callback: Callable | None = None, root: Path | None = None,
+             allow_code: bool = False) -> dict:
     """Solve, save into out_dir (must not exist) below `root` (the workspace; default: the
-    folder holding out_dir), return the compact summary."""
+    folder holding out_dir), return the compact summary. Only the job entry point runs a
+    python objective (workspace code): `allow_code` is its alone."""
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
     from rigorlab.tools.fw.steps import make_step
@@ -27,7 +29,8 @@ def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callab
     if out_dir.exists():
         raise UserError(f"output folder {out_dir} already exists: choose another out (runs are never overwritten)")
     opts = spec.solver_options()
-    obj, oracle = build({**spec.model_dump(exclude_none=True), **opts.model_dump()}, resolve)
+    obj, oracle = build({**spec.model_dump(exclude_none=True), **opts.model_dump()}, resolve,
+                        allow_code=allow_code)
     step_name = spec.step or ("exact" if obj.quadratic else "adaptive")
     cb = _callback(progress, callback, spec.max_iter)
     res = solve(obj, oracle, algorithm=spec.algorithm, step=make_step(step_name, opts.step_params),
@@ -111,13 +114,14 @@ def _job(spec: FWSpec, workspace: Path, progress):
     from rigorlab.core.jail import Workspace
     ws = Workspace(workspace, checked=False)
     resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
-    summary = run_spec(spec, resolve, resolve(spec.out, "output folder"), progress=progress, root=ws.root)
+    summary = run_spec(spec, resolve, resolve(spec.out, "output folder"), progress=progress,
+                       root=ws.root, allow_code=True)
     return FWOut.of(summary, spec.out, lambda p: Path(p).relative_to(workspace).as_posix())
 
 
 def main(argv: list[str] | None = None) -> int:
     from rigorlab.tools.jobs.modules import module_main
-    return module_main(FWSpec, _job, argv, prog="python -m rigorlab.tools.fw.run")
+    return module_main(FWSpec, _job, argv, prog="python -I -m rigorlab.tools.fw.run")
 
 
 if __name__ == "__main__":

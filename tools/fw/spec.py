@@ -19,6 +19,8 @@ from rigorlab.core.errors import UserError
 
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
 OBJECTIVES = (*NEEDS, "python")
+CODE_ONLY_IN_JOBS = ("objective 'python' runs workspace code, which runs only as a job (in the "
+                     "job runtime's sandbox), never inside rigorlab's own process: dispatch it")
 
 
 def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:
@@ -98,8 +100,9 @@ def generate(objective: str, seed: int, size) -> dict:
             .to(torch.float64)}
 
 
-def build(spec: dict, resolve: Callable):
-    """(objective, oracle) for a spec; every problem with the input is a UserError."""
+def build(spec: dict, resolve: Callable, *, allow_code: bool = False):
+    """(objective, oracle) for a spec; every problem with the input is a UserError.
+    A python objective imports workspace code: only a job's process (allow_code) does that."""
     from rigorlab.tools.fw.objectives import LeastSquares, Logistic, Quadratic
     from rigorlab.tools.fw.oracles import make_oracle
     kind = spec.get("objective")
@@ -109,6 +112,8 @@ def build(spec: dict, resolve: Callable):
     if set_name == "hull" and isinstance(set_params.get("atoms"), str):
         set_params["atoms"] = _read(set_params["atoms"], "atoms", resolve)
     if kind == "python":
+        if not allow_code:
+            raise UserError(CODE_ONLY_IN_JOBS)
         oracle = make_oracle(set_name, set_params)
         obj = _python_objective(spec, oracle, resolve)
         if not spec.get("allow_nonconvex"):

@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.dispatcher import Dispatcher
 from rigorlab.clusters.model import Job
+from rigorlab.clusters.request import JobRequest
 from rigorlab.tools.jobs.contract import (JOBS_BUDGET, MAX_WAIT_S, DispatchJobSpec, JobLogsSpec, JobOut,
                                           JobStatusSpec, LogOut, NodeOut, NodesOut, StatusOut,
                                           WaitJobSpec, WaitOut)
-from rigorlab.tools.jobs.validate import validate_dispatch
+from rigorlab.tools.jobs.validate import admit_dispatch
 
 LOG_RESOURCE_BYTES = 6144
 
@@ -42,32 +43,29 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
-    """Gate and submit; a job of a settled experiment opens it again (a submit that fails
-    leaves it settled as before), and for a run of an experiment the evaluation is
-    fingerprinted (rule II: compared again when the job ends, a change in between makes the
-    run invalid)."""
-    validate_dispatch(dispatcher, req)
+    """The boundary every dispatch crosses once: admit (request rules, rules gates), submit.
+    A job of an experiment opens it again when it had settled (a submit that fails leaves it
+    settled as before), and fingerprints the evaluation (rule II: it is compared again when
+    the job ends, and a change in between makes the run invalid)."""
+    admitted = admit_dispatch(dispatcher, req)
     if not req.experiment_id:
-        return dispatcher.submit(req)
+        return dispatcher.submit(admitted)
     from rigorlab.rules.fingerprints import job_started
     from rigorlab.tools.results.lifecycle import open_for_job, settle
     conn = dispatcher.conn()
     open_for_job(conn, req.experiment_id)
     at = time.time()
     try:
-        job = dispatcher.submit(req)
+        job = dispatcher.submit(admitted)
     finally:
         settle(conn, req.experiment_id)
     job_started(dispatcher.workspace_root, conn, job.id, at)
     return job
 
 
-def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> list[Job]:
-    """dispatch_job: the validated spec, its cwd already resolved inside the workspace; one
-    job, or one per seed."""
-    fields = spec.model_dump(exclude={"cwd", "env", "depends_on", "seeds"})
-    req = JobRequest(cwd=cwd, env=dict(spec.env or {}), depends_on=list(spec.depends_on or []),
-                     **fields)
+def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec) -> list[Job]:
+    """dispatch_job: one job, or one per seed."""
+    req = spec.request()
     if spec.seeds is not None:
         return dispatch_seeds(dispatcher, req, list(spec.seeds))
     return [dispatch(dispatcher, req)]
@@ -89,12 +87,11 @@ def job_view(dispatcher: Dispatcher, job: Job) -> JobOut:
 
 
 def wait_view(dispatcher: Dispatcher, spec: WaitJobSpec, progress=None) -> WaitOut:
-    """wait_job: one job, several, or every job of an experiment, at most `timeout_s`."""
+    """wait_job: the jobs named, and every job of an experiment, at most `timeout_s`."""
     from rigorlab.core.contract import fitting
     from rigorlab.tools.jobs.batch import jobs_to_wait, wait_for
     conn = dispatcher.conn()
-    ids = jobs_to_wait(conn, ([spec.job_id] if spec.job_id else []) + list(spec.job_ids or []),
-                       spec.experiment_id)
+    ids = jobs_to_wait(conn, list(spec.job_ids or []), spec.experiment_id)
     jobs = wait_for(dispatcher, ids, min(spec.timeout_s, MAX_WAIT_S), progress)
     views = [job_view(dispatcher, j) for j in jobs]
     done = sum(j.terminal for j in jobs)
@@ -168,19 +165,12 @@ def log_tail(dispatcher: Dispatcher, job_id: str, stream: str, max_bytes: int = 
     return dispatcher.logs(job_id, stream, max(0, probe.size - max_bytes), max_bytes).text or probe.note
 
 
-def submit(command: str, *, workspace: str | Path, cwd: str | Path = ".", target: str | None = None,
-           gpus: int | None = None, cpus: int = 1, mem_mb: int | None = None,
-           time_limit_s: int | None = None, env: dict[str, str] | None = None,
-           experiment_id: str | None = None, name: str | None = None,
-           runtime: str | None = None, image: str | None = None) -> str:
-    """Submit `command` (a shell command line) as a job; returns its id at once."""
+def submit(command: str, *, workspace: str | Path, **fields) -> str:
+    """Submit `command` (a shell command line) as a job; returns its id at once. `fields` are
+    JobRequest's (cwd relative to the workspace, target, gpus, cpus, mem_mb, time_limit_s,
+    env, experiment_id, name, runtime, image); a bad one is a UserError."""
     d = dispatcher_for(workspace)
-    path = Path(cwd)
-    req = JobRequest(command=command, cwd=path if path.is_absolute() else d.workspace_root / path,
-                     target=target, gpus=gpus, cpus=cpus, mem_mb=mem_mb, time_limit_s=time_limit_s,
-                     env=dict(env or {}), experiment_id=experiment_id, name=name, runtime=runtime,
-                     image=image)
-    return dispatch(d, req).id
+    return dispatch(d, JobRequest.of(command=command, **fields)).id
 
 
 def status(job_id: str, *, workspace: str | Path) -> Job:

@@ -8,12 +8,12 @@ of jobs, or every job of an experiment, at most a bounded time, reporting progre
 """
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable
 
-from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.dispatcher import Dispatcher
+from rigorlab.clusters.request import JobRequest
 from rigorlab.clusters.model import Job, JobState
 from rigorlab.core.errors import UserError
 from rigorlab.tools.jobs.contract import MAX_SEEDS, MAX_WAITED
@@ -43,7 +43,8 @@ def seed_requests(dispatcher: Dispatcher, req: JobRequest, seeds: list[int]) -> 
     if SEED_VAR in req.env:
         raise UserError(f"env sets {SEED_VAR}, which seeds sets per job: drop it from env")
     _refuse_seeds_that_ran(dispatcher.conn(), req.experiment_id, seeds)
-    return [dataclasses.replace(req, env={**req.env, SEED_VAR: str(s)}) for s in seeds]
+    return [JobRequest.of(**{**req.model_dump(), "env": {**req.env, SEED_VAR: str(s)}})
+            for s in seeds]
 
 
 def _refuse_seeds_that_ran(conn: sqlite3.Connection, experiment_id: str, seeds: list[int]) -> None:
@@ -85,7 +86,7 @@ def jobs_to_wait(conn: sqlite3.Connection, job_ids: list[str], experiment_id: st
             raise UserError(f"{experiment_id} has no jobs yet: dispatch_job with experiment_id")
         ids += [i for i in found if i not in ids]
     if not ids:
-        raise UserError("name what to wait for: job_id, job_ids or experiment_id")
+        raise UserError("name what to wait for: job_ids, or experiment_id for all its jobs")
     if len(ids) > MAX_WAITED:
         raise UserError(f"{len(ids)} jobs: wait for at most {MAX_WAITED} at a time")
     return ids

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
-from rigorlab.clusters.config import RUNTIMES
 from rigorlab.clusters.dispatcher import LOG_STREAMS
-from rigorlab.core.contract import Command, Id, Name, RelPath, Result, Spec, bounded_dict, bounded_list
+from rigorlab.clusters.request import NAME, JobRequest
+from rigorlab.core.contract import Id, Result, Spec, bounded_list
 
 MAX_WAIT_S = 50          # clients cut off silent calls after about 60 s
 DEFAULT_LOG_BYTES = 2048  # a default job_logs result stays well under 4 KB
@@ -17,10 +18,7 @@ MAX_SEEDS = 64
 MAX_WAITED = 200
 JOBS_BUDGET = 2800        # bytes of job entries in one result (the rest is counts and notes)
 
-Runtime = Literal[RUNTIMES]  # type: ignore[valid-type]
 Stream = Literal[LOG_STREAMS]  # type: ignore[valid-type]
-EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-EnvValue = Annotated[str, StringConstraints(max_length=8192)]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
@@ -28,22 +26,17 @@ class NoArguments(Spec):
     pass
 
 
-class DispatchJobSpec(Spec):
-    command: Command
-    cwd: RelPath = "."
-    target: Name | None = Field(None, description="see list_nodes")
-    gpus: int | None = Field(None, ge=0, le=64, description="default 1 if the target has GPUs")
-    cpus: int = Field(1, ge=1, le=1024)
-    mem_mb: int | None = Field(None, ge=1, le=16_777_216)
-    time_limit_s: int | None = Field(None, ge=1, le=30 * 86400)
-    env: bounded_dict(EnvValue, keys=64, key_len=128) | None = None  # type: ignore[valid-type]
-    experiment_id: Id | None = None
-    runtime: Runtime | None = None  # type: ignore[valid-type]
-    image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
-    depends_on: bounded_list(Id, items=20) | None = Field(  # type: ignore[valid-type]
-        None, description="refused: jobs must be independent")
-    seeds: bounded_list(Seed, items=MAX_SEEDS, min_items=1) | None = Field(  # type: ignore[valid-type]
-        None, description="one job each, RIGORLAB_SEED set")
+class DispatchJobSpec(JobRequest):
+    """dispatch_job's arguments: the job system's own request model (bounds, descriptions and
+    the runtime names come from there; the MCP tool, the CLI and tools.jobs.submit all build
+    it), plus the seeds to start it with, one job each."""
+    seeds: list[Seed] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
+    # rigorlab's own label for the jobs it starts (verification, pruning): not in the agent's
+    # tools/list, which every turn pays for
+    name: SkipJsonSchema[str | None] = Field(None, pattern=NAME)
+
+    def request(self) -> JobRequest:
+        return JobRequest.model_validate(self.model_dump(exclude={"seeds"}))
 
 
 class JobStatusSpec(Spec):
@@ -63,9 +56,8 @@ class JobIdSpec(Spec):
 
 
 class WaitJobSpec(Spec):
-    job_id: Id | None = None
     job_ids: bounded_list(Id, items=MAX_WAITED) | None = None  # type: ignore[valid-type]
-    experiment_id: Id | None = Field(None, description="all its jobs")
+    experiment_id: Id | None = None
     timeout_s: float = Field(30, ge=0, le=MAX_WAIT_S)
 
 
