@@ -100,7 +100,10 @@ class Job:
         return self.job_dir / "stderr"
 
 
-METRICS_NAME = "metrics.jsonl"
+# The only part of its folder a sandboxed job may write: the host-side wrapper writes the rest
+# (pid, exit_code, ...), so the job must not be able to plant links there.
+OUT_DIR = "out"
+METRICS_NAME = f"{OUT_DIR}/metrics.jsonl"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rigorlab.clusters.model import JobState, Observation
+from rigorlab.clusters.model import OUT_DIR, JobState, Observation
 
 KILL_GRACE_S = 10
 OOM_PATTERNS = ("CUDA out of memory", "OutOfMemoryError", "MemoryError", "std::bad_alloc",
@@ -31,7 +31,7 @@ OOM_PATTERNS = ("CUDA out of memory", "OutOfMemoryError", "MemoryError", "std::b
 WRAPPER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The job-folder files the wrapper reads.
 CWD, ENV0, LAUNCH0, SHIELD = "cwd", "env0", "launch0", "shield"
-INSIDE = "inside"      # written by a shielded job's first process once its signals are restored
+INSIDE = f"{OUT_DIR}/inside"   # written by a shielded job's first process once its signals are restored
 # That first process, inside the runtime: restore TERM/INT/HUP, say so, run command.sh.
 # Absolute paths: the job's own PATH, set inside, must not pick these programs.
 SHIELDED_START = ("/usr/bin/env", "--default-signal=TERM,INT,HUP", "/bin/sh", "-c",
@@ -88,6 +88,7 @@ forward() {{
 trap forward TERM INT HUP
 finish() {{ printf '%s\\n' "$1" > "$D/exit_code.tmp" && mv -f "$D/exit_code.tmp" "$D/exit_code"; }}
 echo $$ > "$D/pid.tmp" && mv -f "$D/pid.tmp" "$D/pid"
+mkdir -p "$D/{OUT_DIR}"
 cwd=
 IFS= read -r -d '' cwd < "$D/{CWD}"
 launch=()

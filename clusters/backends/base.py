@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rigorlab.core import safefs
-from rigorlab.clusters.model import METRICS_NAME, Job, Observation
+from rigorlab.clusters.model import METRICS_NAME, OUT_DIR, Job, Observation
 from rigorlab.clusters.wrapper import (INSIDE, SHIELDED_START, data_files, parse_status,
                                        status_script, wrapper_script)
 from rigorlab.core.runtimes import BARE, RUNTIMES
@@ -229,7 +229,7 @@ class Backend:
         else:
             # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
             inside = {k: v for k, v in env.items() if k not in GPU_VARS}
-        binds = [(run_dir, "rw"), *self.extra_binds(job)]
+        binds = [(run_dir, "ro"), (posixpath.join(run_dir, OUT_DIR), "rw"), *self.extra_binds(job)]
         return job_argv(rt.name, inner, workspace=workspace, workdir=cwd, image=job.image,
                         gpus=gpus, env=inside, extra_binds=binds, network=self.network(),
                         detached=True)

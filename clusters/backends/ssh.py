@@ -7,11 +7,11 @@ from pathlib import Path
 from rigorlab.clusters.backends.base import quote
 from rigorlab.clusters.backends.slots import SlotBackend
 from rigorlab.clusters.inventory import from_config
-from rigorlab.clusters.model import Job
+from rigorlab.clusters.model import METRICS_NAME, Job
 from rigorlab.clusters.shell import ShellError
 
 SYNC_SKIP = (".git", ".venv", "__pycache__", "node_modules", ".run")
-FETCHED = ("stdout", "stderr", "env", "exit_code", "metrics.jsonl", "started", "timed_out",
+FETCHED = ("stdout", "stderr", "env", "exit_code", METRICS_NAME, "started", "timed_out",
            "cancelled", "no_cwd")
 
 

@@ -31,7 +31,7 @@ def test_run_logs_exit_codes_env_and_job_folder(make_dispatcher, workspace):
     assert d.logs(ok.id).text == "gpu=0 exp=E001\n"
     assert d.logs(ok.id, "stderr").text == "warn\n"
     assert json.loads(ok.metrics_file.read_text()) == {"loss": 0.5}
-    assert ok.metrics_file.parent == ok.job_dir and not ok.job_dir.is_relative_to(workspace)
+    assert ok.metrics_file.parent == ok.job_dir / "out" and not ok.job_dir.is_relative_to(workspace)
     env = d.logs(ok.id, "env").text
     assert "SEED=7" in env and f"RIGORLAB_JOB_ID={ok.id}" in env and "CUDA_VISIBLE_DEVICES=0" in env
     assert (ok.job_dir / "command.sh").read_text().startswith('echo "gpu=')
