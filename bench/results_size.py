@@ -45,14 +45,16 @@ async def _default_calls(client, ws: Path) -> list[tuple[str, dict]]:
         for seed in range(3):
             await client.call_tool("record_result", {"experiment_id": eid, "seed": seed,
                                                      "metrics": {"acc": 0.8 + 0.01 * seed, "loss": 0.3}})
-    job = (await client.call_tool("dispatch_job", {"command": noisy, "gpus": 0})).structured_content
-    await client.call_tool("wait_job", {"job_id": job["id"], "timeout_s": 30})
+    job = (await client.call_tool("dispatch_job", {"command": noisy, "gpus": 0})).structured_content["jobs"][0]
+    await client.call_tool("wait_job", {"job_ids": [job["id"]], "timeout_s": 30})
+    seeded = {"command": noisy, "gpus": 0, "experiment_id": "E003", "seeds": [10, 11, 12]}
     await client.call_tool("prune_model", {"model": "tiny-gpt2", "n_samples": 4, "seq_len": 32, "out": "p/g"})
     return [
         ("server_info", {}), ("list_nodes", {}),
         ("dispatch_job", {"command": "true", "gpus": 0}), ("job_status", {}),
         ("job_status", {"job_id": job["id"]}), ("job_logs", {"job_id": job["id"]}),
-        ("wait_job", {"job_id": job["id"]}), ("cancel_job", {"job_id": job["id"]}),
+        ("wait_job", {"job_ids": [job["id"]]}), ("cancel_job", {"job_id": job["id"]}),
+        ("dispatch_job", seeded), ("wait_job", {"experiment_id": "E003"}),
         ("start_experiment", {"goal": "one more", "parent": "E001", "config": {"lr": 0.5, "depth": 4}}),
         ("record_result", {"experiment_id": "E004", "metrics": {"acc": 0.7}}),
         ("query_results", {}), ("query_results", {"aggregate": "mean"}),

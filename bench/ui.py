@@ -54,10 +54,11 @@ def build(workspace: Path, runs: int, jobs: int) -> None:
     from rigorlab.core import state
     from rigorlab.rules.fingerprints import protect
     from rigorlab.rules.render import init_workspace
+    from rigorlab.server.app import offline_tools
     from rigorlab.tools.results.schema import ensure, transaction
     from results import SEEDS, populate
 
-    init_workspace(workspace, "claude")
+    init_workspace(workspace, "claude", tools=offline_tools())
     instructions = workspace / "CLAUDE.md"
     instructions.write_text(instructions.read_text().replace(
         "- metric:\n", "- metric: acc (higher is better)\n", 1).replace("- baseline:\n", "- baseline: E001\n", 1))

@@ -125,6 +125,23 @@ def _render_toml(current: str | None, key: str, new_entry: dict[str, Any]) -> st
     return tomlkit.dumps(doc)
 
 
+def trust_step(client: Client, scope: Scope, workspace: Path) -> str | None:
+    """What the person must do once before `client` starts a server registered this way."""
+    if client == "claude" and scope == "project":
+        return ("Claude Code lists servers from .mcp.json as 'Pending approval' until you approve "
+                "them: run `claude` in this folder and accept rigorlab (once per person who "
+                "clones the project).")
+    if client == "codex" and scope == "project":
+        return ("Codex reads .codex/config.toml only in a trusted project: run `codex` in this "
+                "folder and trust it, or add to ~/.codex/config.toml:\n"
+                f"  [projects.{json.dumps(str(workspace))}]\n  trust_level = \"trusted\"")
+    if client == "gemini":
+        return ("Gemini CLI disables MCP servers in folders it does not trust: trust each "
+                "project folder when Gemini asks (the choice lands in "
+                "~/.gemini/trustedFolders.json).")
+    return None
+
+
 def read_entry(client: Client, text: str) -> dict[str, Any] | None:
     """rigorlab's entry as the client would read it back from `text` (for checks and tests)."""
     if client == "codex":
@@ -158,11 +175,12 @@ def plan(client: Client, path: Path, launch: Launch, root: Path | None = None) -
     return Change(path=path, before=before, after=render(client, before, launch), root=root)
 
 
-def apply(change: Change) -> Path | None:
-    """Write the change with the safe writer, keeping the old file as <name>.rigorlab.bak
-    (same mode as the file; 0600 for a new file, which may hold a token).
+def apply(change: Change, *, mode: int = 0o600) -> Path | None:
+    """Write the change with the safe writer, keeping the old file as <name>.rigorlab.bak.
 
-    Returns the backup path, or None when there was nothing to back up or nothing changed.
+    A new file gets `mode` (a user file may hold tokens: 0600; a project file is meant to be
+    committed: 0644); an existing one keeps its own. Returns the backup path, or None when
+    there was nothing to back up or nothing changed.
     """
     if not change.changed:
         return None
@@ -173,5 +191,5 @@ def apply(change: Change) -> Path | None:
         backup = path.with_name(path.name + ".rigorlab.bak")
         mode = os.stat(path, follow_symlinks=False).st_mode & 0o777
         safefs.write_text(backup, change.before, root=root, mode=mode)
-    safefs.write_text(path, change.after, root=root, mode=0o600)
+    safefs.write_text(path, change.after, root=root, mode=mode)
     return backup

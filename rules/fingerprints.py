@@ -79,9 +79,10 @@ def files_in_command(workspace: Path, command: str) -> list[str]:
         for part in word.split("=", 1)[-1:]:
             try:
                 path = (workspace / part).resolve()
-            except (OSError, ValueError):
+                is_file = path.is_file()
+            except (OSError, ValueError):  # a word too long for a file name is just a word
                 continue
-            if path.is_file() and path.is_relative_to(workspace):
+            if is_file and path.is_relative_to(workspace):
                 found.append(path.relative_to(workspace).as_posix())
     return found
 

@@ -91,11 +91,35 @@ def clean_tree(workspace: Path) -> Violation | None:
     dirty = git.changed_paths(workspace)
     if not dirty:
         return None
-    shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
-    return Violation(rule_id="W3", evidence="git status: " + shown,
+    return Violation(rule_id="W3", evidence="git status: " + _listed(dirty),
                      message="uncommitted changes before a new experiment",
-                     fix="commit the previous experiment's work (git add <files>; never git add "
-                         "-A) or discard it, then start the experiment")
+                     fix=_clean_tree_fix(dirty))
+
+
+def _listed(paths: list[str], most: int = 8) -> str:
+    return ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+def _clean_tree_fix(dirty: list[str]) -> str:
+    """Say per kind of path what clears it: tool outputs are ignored, plots committed with
+    the report, everything else committed or discarded."""
+    from rigorlab.core.outputs import gitignore_block, is_output
+    outputs = [p for p in dirty if is_output(p)]
+    plots = [p for p in dirty if p not in outputs and p.strip('"').startswith("images/")]
+    rest = [p for p in dirty if p not in outputs and p not in plots]
+    fixes = []
+    if outputs:
+        lines = [x for x in gitignore_block().splitlines() if not x.startswith("#")]
+        fixes.append(f"{_listed(outputs)} are rigorlab tool outputs, not to be committed: run "
+                     "`rigorlab init --tool <your client>` (it writes their .gitignore entries) or "
+                     "add these lines to .gitignore: " + " ".join(lines))
+    if plots:
+        fixes.append(f"commit the plots {_listed(plots)} with the experiment's report entry "
+                     f"(git add {' '.join(p.strip(chr(34)) for p in plots[:8])})")
+    if rest:
+        fixes.append(f"commit the previous experiment's work ({_listed(rest)}: git add <files>; "
+                     "never git add -A) or discard it")
+    return "; ".join(fixes) + ", then start the experiment"
 
 
 def dispatch_allowed(workspace: Path, conn: sqlite3.Connection,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from rigorlab.core import safefs
 from rigorlab.rules.catalog import all_rules
+from rigorlab.rules.references import Tools, expand
 from rigorlab.rules.render import project_fields, read_instruction_file
 
 _DIR = Path(__file__).with_name("prompts")
+RETRO_LISTED = 12  # the prompt stays under 8 KB whatever the workspace holds
 ROUNDS = (("goal", "metric"),
           ("evaluation command", "baseline", "fixed constraints"),
           ("approaches", "references", "minimum decision scale", "off-limits files",
@@ -22,6 +24,12 @@ def _text(name: str) -> str:
     return (_DIR / f"{name}.md").read_text(encoding="utf-8")
 
 
+def _checked(name: str, tools: Tools, **fields: str) -> str:
+    """The prompt's text with its tool references checked (rules/references.py), then filled
+    in (what comes from the workspace is never read as a reference)."""
+    return expand(_text(name), tools, f"{name} prompt").format(**fields)
+
+
 def _instruction(workspace: Path) -> tuple[str, str]:
     found, text = read_instruction_file(workspace)
     if found is None:
@@ -29,7 +37,7 @@ def _instruction(workspace: Path) -> tuple[str, str]:
     return found.name, text
 
 
-def setup_research_plan(workspace: Path) -> str:
+def setup_research_plan(workspace: Path, tools: Tools) -> str:
     name, text = _instruction(Path(workspace))
     fields = project_fields(text)
     filled = {k: v for k, v in fields.items() if v}
@@ -43,26 +51,28 @@ def setup_research_plan(workspace: Path) -> str:
                  + (f"Continue with round {todo[0]} and ask only the fields still empty."
                     if todo else "Every field is filled: ask the researcher whether anything "
                     "changed, then do the final steps."))
-    return _text("setup_research_plan").format(state=state, instruction_file=name)
+    return _checked("setup_research_plan", tools, state=state, instruction_file=name)
 
 
-def retro(workspace: Path, conn: sqlite3.Connection) -> str:
+def retro(workspace: Path, conn: sqlite3.Connection, tools: Tools) -> str:
     from rigorlab.rules.checks import run_checks
     violations = run_checks(Path(workspace), conn)
-    listed = "\n".join("- " + v.line() for v in violations) or "- none"
-    rules = "\n".join(f"- {r.id} ({r.module}) {r.title}: {' '.join(r.text.split())}"
-                      for r in all_rules())
-    return _text("retro").format(violations=listed, rules=rules,
-                                 date=dt.date.today().isoformat())
+    listed = "\n".join("- " + v.line()[:300] for v in violations[:RETRO_LISTED]) or "- none"
+    if len(violations) > RETRO_LISTED:
+        listed += (f"\n- ... and {len(violations) - RETRO_LISTED} more: check_rules lists them "
+                   "page by page")
+    rules = expand("\n".join(f"- {r.id} ({r.module}) {r.title}: {' '.join(r.text.split())}"
+                              for r in all_rules()), tools, "rules")
+    return _checked("retro", tools, violations=listed, rules=rules, date=dt.date.today().isoformat())
 
 
 _ACCEPTED_RE = re.compile(r"^.*\[accepted\].*$", re.MULTILINE)
 
 
-def update_base(workspace: Path) -> str:
+def update_base(workspace: Path, tools: Tools) -> str:
     name, _ = _instruction(Path(workspace))
     revision = safefs.read_text(Path(workspace) / "REVISION.md", root=Path(workspace)) or ""
     notes = "\n".join(line for line in _ACCEPTED_RE.findall(revision) if "[folded]" not in line)
-    return _text("update_base").format(
-        notes=notes or "(none: REVISION.md has no note marked [accepted]; run the retro prompt "
+    return _checked(
+        "update_base", tools, notes=notes or "(none: REVISION.md has no note marked [accepted]; run the retro prompt "
                        "first and have the researcher accept notes)", instruction_file=name)

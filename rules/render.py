@@ -2,7 +2,9 @@
 
 The file has two regions: the rules block, which rigorlab owns and rewrites on every render,
 and the project section, which belongs to the researcher and is never rewritten once present.
-Anything outside both regions is left as it was.
+Anything outside both regions is left as it was. The rules block names tools only through
+checked references (rules/references.py): `tools` is what the server lists, so a render
+fails before it could send an agent to a tool or argument that does not exist.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 from rigorlab.rules import markers as mk
 from rigorlab.rules.catalog import MODULE_TITLES, MODULES, in_modules
+from rigorlab.rules.references import Tools, expand
 
 INSTRUCTION_FILES = {"claude": "CLAUDE.md", "codex": "AGENTS.md", "opencode": "AGENTS.md",
                      "gemini": "GEMINI.md"}
@@ -33,7 +36,7 @@ def instruction_file(tool: str) -> str:
         raise UserError(f"unknown client {tool!r}: choose one of {', '.join(INSTRUCTION_FILES)}") from None
 
 
-def rules_block(modules: tuple[str, ...] | list[str] = DEFAULT_MODULES) -> str:
+def rules_block(modules: tuple[str, ...] | list[str], tools: Tools) -> str:
     unknown = set(modules) - set(MODULES)
     if unknown:
         raise UserError(f"unknown rule module(s) {sorted(unknown)}: choose from {', '.join(MODULES)}")
@@ -48,7 +51,7 @@ def rules_block(modules: tuple[str, ...] | list[str] = DEFAULT_MODULES) -> str:
         lines += [f"## {MODULE_TITLES[module]}", ""]
         lines += [r.markdown() + "\n" for r in rules if r.module == module]
     lines += [template("workflow.md").rstrip(), mk.RULES_END]
-    return "\n".join(lines) + "\n"
+    return expand("\n".join(lines) + "\n", tools, "instruction file")
 
 
 def project_block() -> str:
@@ -71,11 +74,12 @@ def modules_in(text: str) -> tuple[str, ...] | None:
     return tuple(m.group(1).split(",")) if m else None
 
 
-def render(existing: str | None, modules: tuple[str, ...] | list[str] | None = None) -> str:
+def render(existing: str | None, modules: tuple[str, ...] | list[str] | None = None, *,
+           tools: Tools) -> str:
     """The instruction file text: rules block replaced, project section kept (or added)."""
     existing = existing or ""
     modules = tuple(modules or modules_in(existing) or DEFAULT_MODULES)
-    block = rules_block(modules)
+    block = rules_block(modules, tools)
     span = _region(existing, mk.RULES_BEGIN_PREFIX, mk.RULES_END)
     if span:
         text = existing[:span[0]] + block.rstrip("\n") + existing[span[1]:]
@@ -134,24 +138,29 @@ def min_decision_scale(workspace: Path) -> float | None:
     return float(m.group(0)) if m else None
 
 
-def write_instructions(workspace: Path, tool: str, modules: list[str] | None = None) -> str:
-    """Render the client's instruction file in place (safe writer); "created", "updated" or
-    "unchanged"."""
+def write_instructions(workspace: Path, tool: str, modules: list[str] | None = None, *,
+                       tools: Tools) -> str:
+    """Render the client's instruction file in place (safe writer; a new one is 0644 like any
+    file a person commits); "created", "updated" or "unchanged"."""
     target = Path(workspace) / instruction_file(tool)
     old = safefs.read_text(target, root=workspace)
-    new = render(old, modules)
+    new = render(old, modules, tools=tools)
     if new != old:
         safefs.write_text(target, new, root=workspace)
     return "created" if old is None else ("updated" if new != old else "unchanged")
 
 
-def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None) -> dict[str, str]:
-    """Write the instruction file (project section kept), report.tex and TODO.md if missing.
+def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None, *,
+                   tools: Tools) -> dict[str, str]:
+    """Write the instruction file (project section kept), .gitignore's block of tool outputs,
+    and report.tex and TODO.md if missing.
 
     Returns {file: "created" | "updated" | "unchanged" | "kept"}.
     """
     workspace = Path(workspace)
-    done: dict[str, str] = {instruction_file(tool): write_instructions(workspace, tool, modules)}
+    done: dict[str, str] = {instruction_file(tool): write_instructions(workspace, tool, modules,
+                                                                       tools=tools)}
+    done[".gitignore"] = _write_gitignore(workspace)
     for name in ("report.tex", "TODO.md"):
         path = workspace / name
         if os.path.lexists(path):
@@ -162,11 +171,22 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None)
     return done
 
 
-def rules_reference() -> str:
+def _write_gitignore(workspace: Path) -> str:
+    """rigorlab's block of ignored tool outputs (core/outputs.py), the rest kept."""
+    from rigorlab.core.outputs import render_gitignore
+    path = Path(workspace) / ".gitignore"
+    old = safefs.read_text(path, root=workspace)
+    new = render_gitignore(old)
+    if new != old:
+        safefs.write_text(path, new, root=workspace)
+    return "created" if old is None else ("updated" if new != old else "unchanged")
+
+
+def rules_reference(tools: Tools) -> str:
     """Every rule with module and enforcement, as markdown (the rules resource)."""
     from rigorlab.rules.catalog import all_rules
     out = ["# rigorlab research rules", ""]
     for r in all_rules():
         out += [f"## {r.id}. {r.title} ({r.module})", "", " ".join(r.text.split()), "",
                 "Enforced by: " + ", ".join(r.enforced_by), ""]
-    return "\n".join(out)
+    return expand("\n".join(out), tools, "rules resource")

@@ -23,6 +23,7 @@ INSTRUCTIONS = (
 )
 # Messages answered before the tools are registered: the handshake needs no tool.
 _HANDSHAKE = frozenset({"initialize", "ping", "notifications/initialized", "notifications/cancelled"})
+WAIT_S = 60
 
 
 def family_modules() -> list[str]:
@@ -38,6 +39,13 @@ def register_families(app: MCPServer, ctx: ServerContext) -> None:
     compact_schemas(app)
 
 
+def offline_tools() -> dict[str, list[str]]:
+    """`listed_tools` for a person's command (init, sandbox), from a server built without a
+    workspace: the same families, the same registration."""
+    from rigorlab.server.registry import listed_tools
+    return listed_tools(_build(ServerContext.unbound("not serving"), None))
+
+
 def build_server(workspace: str | Path, *, context: ServerContext | None = None,
                  background: bool = False) -> MCPServer:
     """The server for `workspace`.
@@ -47,9 +55,23 @@ def build_server(workspace: str | Path, *, context: ServerContext | None = None,
     registration (pydantic schemas for every tool) off the path to the first answer.
     """
     ctx = context or ServerContext.open(workspace)
-    gate = _ReadyGate() if background else None
+    return _build(ctx, _ReadyGate() if background else None)
+
+
+def build_session_server(explicit: str | Path | None, start: str | Path) -> MCPServer:
+    """The server of one stdio session: its workspace is `explicit`, else the client's roots,
+    else `start` (see server/roots.py); without one it still serves, and every call answers
+    with the fix."""
+    from rigorlab.server.roots import WorkspaceSource
+    ctx = ServerContext.unbound("")
+    source = WorkspaceSource(ctx, Path(start), Path(explicit) if explicit else None)
+    return _build(ctx, _ReadyGate(), source)
+
+
+def _build(ctx: ServerContext, gate: "_ReadyGate | None", source: Any = None) -> MCPServer:
+    middleware = [m for m in (gate, source) if m is not None]
     app = MCPServer("rigorlab", version=__version__, instructions=INSTRUCTIONS,
-                    warn_on_duplicate_tools=True, middleware=[gate] if gate else None)
+                    warn_on_duplicate_tools=True, middleware=middleware or None)
     app.rigorlab_context = ctx  # type: ignore[attr-defined]
     if gate is None:
         register_families(app, ctx)
@@ -96,5 +118,5 @@ class _ReadyGate:
                 self.start()
         self.start()
         import anyio.to_thread
-        await anyio.to_thread.run_sync(self.ready.wait, 60)
+        await anyio.to_thread.run_sync(self.ready.wait, WAIT_S)
         return await call_next(ctx)

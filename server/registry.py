@@ -8,7 +8,8 @@ every worker thread is busy. The function then runs in a worker thread. Its resu
 as structured content plus a short text summary (never the same payload twice).
 `UserError` becomes a tool error with its message; anything else is logged with its traceback
 to the state folder and reported as an internal error that names the log, while the server
-keeps running. Annotations are explicit so that each family states truthfully which tools only
+keeps running. Without a workspace (server/roots.py) every call answers with the fix
+instead. Annotations are explicit so that each family states truthfully which tools only
 read and which destroy. `contracts(app)` lists every tool's spec, result model and description.
 """
 from __future__ import annotations
@@ -50,6 +51,13 @@ def contracts(app: MCPServer) -> dict[str, Contract]:
     return dict(getattr(app, "rigorlab_contracts", {}))
 
 
+def listed_tools(app: MCPServer) -> dict[str, list[str]]:
+    """Each tool the server lists, with its parameter names as tools/list gives them: what
+    instruction files, prompts and resources may name (rules/references.py)."""
+    return {t.name: list((t.parameters or {}).get("properties", {}))
+            for t in app._tool_manager.list_tools()}
+
+
 def tool(app: MCPServer, ctx: ServerContext, spec: type[Spec], *, read_only: bool = False,
          destructive: bool = False, idempotent: bool = False,
          open_world: bool = False) -> Callable[[F], F]:
@@ -64,6 +72,8 @@ def tool(app: MCPServer, ctx: ServerContext, spec: type[Spec], *, read_only: boo
 
         async def run(arguments: dict[str, Any], mcp_ctx: Any) -> Result:
             import anyio.to_thread
+            if not ctx.bound:  # a server without a workspace answers every call with the fix
+                raise ToolError(ctx.missing)
             try:
                 if TOO_DEEP in arguments:
                     raise UserError(f"the arguments nest {arguments[TOO_DEEP]} levels deep; at most "
@@ -142,13 +152,18 @@ def progress_reporter(mcp_ctx: Any) -> Callable[[float, float | None, str | None
     return report
 
 
+PATH_SIZED = 1024
+
+
 def compact_schemas(app: MCPServer) -> None:
     """Shrink every tool's listing: tools/list is paid on every agent turn.
 
     Input schemas keep every name, type, bound, enum, default and description, and drop what
     JSON Schema or MCP already implies: pydantic's titles, empty defaults (null, "", false,
     []: an absent argument means that), `anyOf [T, null]` of optional arguments (left out
-    means none), `minLength: 1` (a blank value is refused anyway), `additionalProperties`
+    means none), `minLength: 1` (a blank value is refused anyway), path-sized `maxLength`s
+    (1 KiB and more: no agent comes near them, and a longer value is refused with the bound
+    named), `additionalProperties`
     (unknown names are refused with the closest valid ones) and the spec's own docstring.
     Output schemas say only "an object": every result names its fields itself, and the field
     list of 20 results would cost every agent 2.4 KB on every turn (the result models, with
@@ -205,6 +220,8 @@ def _compact(node: Any, output: bool = False) -> Any:
         if k == "title" and isinstance(v, str) or k == "default" and v in (None, "", False, []):
             continue
         if k == "additionalProperties" and isinstance(v, bool) or k in ("minLength", "minItems") and v in (0, 1) and not isinstance(v, bool):
+            continue
+        if k == "maxLength" and isinstance(v, int) and v >= PATH_SIZED:
             continue
         if output and k in ("required", "description") and not isinstance(v, dict):
             continue

@@ -91,6 +91,29 @@ def mcp_server(server_ctx):
     return build_server(server_ctx.workspace.root, context=server_ctx)
 
 
+@pytest.fixture(scope="session")
+def tool_catalog() -> dict[str, list[str]]:
+    """The tools the server lists, with their parameters (what instruction files may name)."""
+    from rigorlab.server.app import offline_tools
+    return offline_tools()
+
+
+@pytest.fixture
+def ingesting_dispatcher(workspace):
+    """(dispatcher, ledger connection) of the workspace, with the results hook registered as
+    the server registers it, so finished jobs of an experiment become runs."""
+    from rigorlab.clusters import hooks
+    from rigorlab.core import state
+    from rigorlab.tools.jobs import api
+    from rigorlab.tools.results.ingest import ingest_finished_job
+    conn = state.connect(state.db_path(workspace))
+    d = api.dispatcher_for(workspace)
+    hooks.on_job_finished(lambda job: ingest_finished_job(d.conn(), job, workspace), name="results.ingest")
+    yield d, conn
+    hooks.unregister("results.ingest")
+    api.forget(workspace)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -182,6 +182,7 @@ class Night:
                 except Interrupted as exc:
                     job.attempts.append(Attempt(name, "uncertain", error=str(exc)))
                     return
+            out = out["jobs"][0]                         # one job: no seeds list
             job.attempts.append(Attempt(name, "ok", out["id"]))
             job.job_id, job.state = out["id"], out["state"]
             self.by_id[out["id"]] = job
@@ -232,7 +233,7 @@ class Night:
             if done:
                 await self.agent.call("job_logs", job_id=self.rng.choice(done).job_id)
             if live:
-                await self.agent.call("wait_job", job_id=self.rng.choice(live).job_id, timeout_s=2)
+                await self.agent.call("wait_job", job_ids=[self.rng.choice(live).job_id], timeout_s=2)
         except (Refused, Interrupted):
             pass
 

@@ -95,16 +95,16 @@ def _list(args) -> int:
 
 def _dispatch(args) -> int:
     from rigorlab.core.errors import UserError
-    from rigorlab.tools.jobs.api import dispatch
+    from rigorlab.tools.jobs.api import dispatch_spec
     from rigorlab.tools.jobs.contract import DispatchJobSpec
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
     spec = spec_from_args(DispatchJobSpec, args, command=cmd[0] if len(cmd) == 1 else shlex.join(cmd))
     d = _dispatcher(args)
-    job = dispatch(d, spec)
-    console().print(_job_table([job], "dispatched"))
-    if job.state.value == "QUEUED":
+    jobs = dispatch_spec(d, spec)
+    console().print(_job_table(jobs, "dispatched"))
+    if any(job.state.value == "QUEUED" for job in jobs):
         from rigorlab.clusters.runner import spawn
         spawn(d.workspace_root)
         console().print("[yellow]queued: a detached queue runner starts it when a slot frees[/]")
@@ -122,7 +122,16 @@ def _status(args) -> int:
     for e in ledger.events(d.conn(), job.id):
         when = dt.datetime.fromtimestamp(e["at"]).strftime("%H:%M:%S")
         console().print(f"  {when}  {e['from_state'] or '-':>10} -> {e['to_state']:<10} {e['note'] or ''}")
+    _print_ingest(d, job)
     return 0
+
+
+def _print_ingest(d, job) -> None:
+    """A finished job of an experiment: what its metrics file put into the results ledger."""
+    from rigorlab.tools.results.ingest import describe, finished_job_report
+    report = finished_job_report(d.conn(), job, d.workspace_root)
+    if report:
+        console().print(f"metrics: {describe(report)}", markup=False, highlight=False)
 
 
 def _logs(args) -> int:
@@ -144,6 +153,7 @@ def _wait(args) -> int:
         job = d.wait(args.job_id, args.timeout,
                      lambda done, total, msg: status.update(f"{msg} ({done:.0f} s)"))
     console().print(_job_table([job], "result"))
+    _print_ingest(d, job)
     return 0 if job.state.value == "COMPLETED" else 1
 
 

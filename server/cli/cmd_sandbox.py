@@ -94,4 +94,5 @@ def run_sandbox(args: argparse.Namespace) -> int:
 def _write_instructions(workspace: Path, tool: str) -> None:
     """The client's instruction file (CLAUDE.md, AGENTS.md, GEMINI.md) with the rules block."""
     from rigorlab.rules.render import write_instructions
-    write_instructions(workspace, tool)
+    from rigorlab.server.app import offline_tools
+    write_instructions(workspace, tool, tools=offline_tools())

@@ -23,13 +23,20 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rigorlab.server.app import build_server
-    app = build_server(workspace_of(args), background=True)
     if not args.http:
+        # A client starts this: it must connect whatever folder it starts in (server/roots.py).
+        import os
+        from rigorlab.server.app import build_session_server
         from rigorlab.server.stdio import run_stdio
-        run_stdio(app)
+        explicit = getattr(args, "workspace", None) or os.environ.get("RIGORLAB_WORKSPACE")
+        try:
+            start = os.getcwd()
+        except OSError:  # started in a folder that was removed
+            start = "/"
+        run_stdio(build_session_server(explicit, start))
         return 0
-    return _serve_http(app, args)
+    from rigorlab.server.app import build_server
+    return _serve_http(build_server(workspace_of(args), background=True), args)
 
 
 def _serve_http(app, args: argparse.Namespace) -> int:

@@ -14,14 +14,13 @@ async def run(demo) -> None:
         "[local]\ngpus = 2\ncpu_slots = 2\n")
     await demo.call("list_nodes")
     py = sys.executable
-    ok = await demo.call("dispatch_job", command=f"{py} -c \"import os; print('on GPU', "
-                         "os.environ['CUDA_VISIBLE_DEVICES'])\"")
-    bad = await demo.call("dispatch_job", command="echo 'about to fail' >&2; exit 3")
-    late = await demo.call("dispatch_job", command="sleep 30")
+    [ok] = (await demo.call("dispatch_job", command=f"{py} -c \"import os; print('on GPU', "
+                            "os.environ['CUDA_VISIBLE_DEVICES'])\""))["jobs"]
+    [bad] = (await demo.call("dispatch_job", command="echo 'about to fail' >&2; exit 3"))["jobs"]
+    [late] = (await demo.call("dispatch_job", command="sleep 30"))["jobs"]
     demo.console.print(f"[dim]{late['id']} is {late['state']}: both GPUs are taken[/]")
     await demo.call("list_nodes")
-    for job in (ok, bad):
-        await demo.call("wait_job", job_id=job["id"], timeout_s=30)
+    await demo.call("wait_job", job_ids=[ok["id"], bad["id"]], timeout_s=30)
     await demo.call("job_logs", job_id=ok["id"])
     await demo.call("job_logs", job_id=bad["id"], stream="stderr")
     await demo.call("cancel_job", job_id=late["id"])

@@ -10,7 +10,9 @@ METRIC = "def accuracy(y, p):\n    return sum(a == b for a, b in zip(y, p)) / le
 async def run(demo) -> None:
     from rigorlab.rules.render import init_workspace
     ws = demo.workspace
-    done = init_workspace(ws, "claude")
+    listed = (await demo.client.list_tools()).tools
+    done = init_workspace(ws, "claude", tools={t.name: list(t.input_schema.get("properties", {}))
+                                               for t in listed})
     demo.console.print("rigorlab init --tool claude (files only): "
                        + ", ".join(f"{k} {v}" for k, v in done.items()))
     prompt = await demo.client.get_prompt("setup_research_plan", {})

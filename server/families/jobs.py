@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from rigorlab.server.context import ServerContext
 from rigorlab.server.registry import tool
-from rigorlab.tools.jobs.contract import (MAX_WAIT_S, DispatchJobSpec, JobIdSpec, JobLogsSpec, JobOut,
+from rigorlab.tools.jobs.contract import (DispatchJobSpec, DispatchOut, JobIdSpec, JobLogsSpec, JobOut,
                                           JobStatusSpec, LogOut, NoArguments, NodesOut, StatusOut,
-                                          WaitJobSpec)
+                                          WaitJobSpec, WaitOut)
 
 
 def register(app, ctx: ServerContext) -> None:
@@ -21,25 +21,26 @@ def register(app, ctx: ServerContext) -> None:
 
     @tool(app, ctx, NoArguments, read_only=True)
     def list_nodes(args: NoArguments) -> NodesOut:
-        """Targets (local, SSH nodes, SLURM clusters) with their GPUs: idle or held by which job."""
+        """Targets (local, SSH, SLURM) and their GPUs: idle or held by which job."""
         from rigorlab.tools.jobs.api import nodes
         return nodes(dispatcher())
 
     @tool(app, ctx, DispatchJobSpec, open_world=True)
-    def dispatch_job(args: DispatchJobSpec) -> JobOut:
-        """Start a command as a detached job; returns its id at once (QUEUED while GPUs are busy)."""
-        from rigorlab.tools.jobs.api import dispatch
-        return JobOut.of(dispatch(dispatcher(), args))     # admitted once: cwd, runtime, image, ...
+    def dispatch_job(args: DispatchJobSpec) -> DispatchOut:
+        """Start a detached job (one per seed); returns ids at once. JSON lines it appends to
+        $RIGORLAB_METRICS_FILE become its run."""
+        from rigorlab.tools.jobs.api import dispatch_spec
+        return DispatchOut(jobs=[JobOut.of(j) for j in dispatch_spec(dispatcher(), args)])
 
     @tool(app, ctx, JobStatusSpec, read_only=True, idempotent=True)
     def job_status(args: JobStatusSpec) -> StatusOut:
-        """One job's state, exit code and reason; or per-state counts and the latest jobs."""
+        """One job's state, exit code, reason and stored metrics; or counts and latest jobs."""
         from rigorlab.tools.jobs.api import status_view
         return status_view(dispatcher(), args)
 
     @tool(app, ctx, JobLogsSpec, read_only=True, idempotent=True)
     def job_logs(args: JobLogsSpec) -> LogOut:
-        """A slice of a job's output (the tail by default); page on with next_offset."""
+        """A job's output, the tail by default; page on with next_offset."""
         from rigorlab.tools.jobs.api import log_slice
         return log_slice(dispatcher(), args)
 
@@ -49,9 +50,11 @@ def register(app, ctx: ServerContext) -> None:
         return JobOut.of(dispatcher().cancel(args.job_id))
 
     @tool(app, ctx, WaitJobSpec, read_only=True, idempotent=True)
-    def wait_job(args: WaitJobSpec, progress) -> JobOut:
-        """Wait (bounded) for the job to finish; returns its state either way; call again to wait more."""
-        return JobOut.of(dispatcher().wait(args.job_id, min(args.timeout_s, MAX_WAIT_S), progress))
+    def wait_job(args: WaitJobSpec, progress) -> WaitOut:
+        """Wait (bounded) for job_ids or an experiment's jobs and what each stored; call again
+        for more."""
+        from rigorlab.tools.jobs.api import wait_view
+        return wait_view(dispatcher(), args, progress)
 
     @app.resource("rigorlab://jobs/{job_id}/{stream}", name="job_log", mime_type="text/plain",
                   description="a job's stdout, stderr, env or command.sh (last 6 KB; job_logs pages)")
@@ -63,4 +66,4 @@ def register(app, ctx: ServerContext) -> None:
         except UserError as exc:
             return str(exc)
 
-    dispatcher().start_monitor()
+    ctx.when_bound(lambda: dispatcher().start_monitor())

@@ -11,7 +11,7 @@ from rigorlab.tools.results.contract import (CompareOut, CompareSpec, PlotOut, P
 
 
 def register(app, ctx: ServerContext) -> None:
-    _register_hook(ctx)
+    ctx.when_bound(lambda: _register_hook(ctx))
 
     @tool(app, ctx, StartExperimentSpec)
     def start_experiment(args: StartExperimentSpec) -> StartOut:

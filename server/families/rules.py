@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rigorlab.rules.contract import CheckOut, CheckRulesSpec, ProtectEvaluationSpec, ProtectOut
 from rigorlab.server.context import ServerContext
-from rigorlab.server.registry import tool
+from rigorlab.server.registry import listed_tools, tool
 
 
 def register(app, ctx: ServerContext) -> None:
@@ -33,37 +33,40 @@ def register(app, ctx: ServerContext) -> None:
     def setup_research_plan() -> str:
         """Dialogue in rounds that fills in the project instructions (resumes where it stopped)."""
         from rigorlab.rules.prompts import setup_research_plan as text
-        return text(ctx.workspace.root)
+        return text(ctx.workspace.root, listed_tools(app))
 
     @app.prompt(title="Retrospective")
     def retro() -> str:
         """Grade each rule against this session's evidence and append notes to REVISION.md."""
         from rigorlab.rules.prompts import retro as text
-        return text(ctx.workspace.root, ctx.db())
+        return text(ctx.workspace.root, ctx.db(), listed_tools(app))
 
     @app.prompt(title="Update the base rules")
     def update_base() -> str:
         """Fold accepted REVISION.md notes into the project's rules."""
         from rigorlab.rules.prompts import update_base as text
-        return text(ctx.workspace.root)
+        return text(ctx.workspace.root, listed_tools(app))
 
     @app.resource("rigorlab://rules", title="Research rules", mime_type="text/markdown")
     def rules_resource() -> str:
         """All methodology rules with their ids, modules and how each is enforced."""
         from rigorlab.rules.render import rules_reference
-        return rules_reference()
+        return rules_reference(listed_tools(app))
 
     @app.resource("rigorlab://rules/{rule_id}", title="One research rule", mime_type="text/markdown")
     def rule_resource(rule_id: str) -> str:
         """One rule by id (I..X, M1, M2, C1, C2, N1..N5, W1..W3)."""
         from rigorlab.rules.catalog import enforcement, rule
+        from rigorlab.rules.references import expand
         r = rule(rule_id)
-        return f"{r.markdown()}\n\nModule: {r.module}. Enforced by: {enforcement(r)}.\n"
+        return expand(f"{r.markdown()}\n\nModule: {r.module}. Enforced by: {enforcement(r)}.\n",
+                      listed_tools(app), f"rule {r.id}")
 
     @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
     def project_resource() -> str:
         """The project section of the workspace's instruction file."""
         from rigorlab.rules.render import project_section, read_instruction_file
         text = project_section(read_instruction_file(ctx.workspace.root)[1])
-        return text or "No project instructions yet: run `rigorlab init` and the setup_research_plan prompt."
+        return text or ("No project instructions yet: run `rigorlab init` and the "
+                        "`setup_research_plan` prompt.")
 

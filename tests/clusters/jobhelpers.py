@@ -37,3 +37,10 @@ def until_running(d, job_id: str, timeout: float = 30.0):
         d.tick(force=True)
         time.sleep(0.05)
     return job
+
+
+def experiment(d, experiment_id: str) -> str:
+    """`experiment_id` started in the dispatcher's ledger (jobs of an unknown experiment are
+    refused): use as `experiment_id=experiment(d, "E001")`."""
+    from rigorlab.tools.results.experiments import start
+    return start(d.conn(), goal="jobs of an experiment", experiment_id=experiment_id)["experiment_id"]

@@ -21,7 +21,7 @@ from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
 from rigorlab.clusters.shell import ShellError
 from rigorlab.tools.jobs import dispatch
-from tests.clusters.jobhelpers import shared_dir, ssh_node_toml, until_running  # noqa: F401 - fixture
+from tests.clusters.jobhelpers import experiment, shared_dir, ssh_node_toml, until_running  # noqa: F401 - fixture
 from tests.clusters.test_slurm import slurm  # noqa: F401 - fixture
 from tests.clusters.test_ssh import sshd  # noqa: F401 - fixture
 from tests.conftest import require_service
@@ -47,7 +47,7 @@ def test_a_node_folder_goes_once_the_job_is_home_and_its_hooks_are_done(sshd, ma
     hooks.on_job_finished(ingest, name="t.ingest")
     try:
         job = dispatch(d, req(workspace, "echo out; echo '{\"acc\": 1}' > $RIGORLAB_METRICS_FILE",
-                              experiment_id="E001"))
+                              experiment_id=experiment(d, "E001")))
         remote = Path(job.remote_dir)
         copy = remote.parent.parent / "ws" / job.uuid
         job = d.wait(job.id, 45)
@@ -115,10 +115,10 @@ def test_slurm_folders_go_through_the_login_node_and_on_a_shared_root(slurm, mak
         f'[slurm.hpc]\nvia = "login"\npartition = "debug"\nmax_gpus = 2\nremote_workspace = "{shared_dir}"\n'
         'root = "rl-slurm"\n')
     shared = f'[slurm.hpc]\nvia = "local"\npartition = "debug"\nmax_gpus = 2\nroot = "{shared_dir}/root"\n'
-    for toml in (login, shared):
+    for n, toml in enumerate((login, shared)):
         d = make_dispatcher(toml)
         job = dispatch(d, req(workspace, "echo '{\"x\": 3}' > $RIGORLAB_METRICS_FILE; echo hi", "hpc",
-                              experiment_id="E002"))
+                              experiment_id=experiment(d, f"E00{n + 2}")))
         remote = Path(job.remote_dir)
         job = d.wait(job.id, 60)
         assert job.state == JobState.COMPLETED, job.reason

@@ -18,7 +18,7 @@ from rigorlab.clusters.model import Job, JobState, Observation
 from rigorlab.clusters.shell import ShellError
 from rigorlab.core.errors import UserError
 from rigorlab.tools.jobs import dispatch
-from tests.clusters.jobhelpers import ssh_node_toml
+from tests.clusters.jobhelpers import experiment, ssh_node_toml
 from tests.clusters.test_slurm import TOML as SLURM_TOML
 from tests.clusters.test_slurm import slurm  # noqa: F401 - fixture
 from tests.clusters.test_ssh import kill_tree, second_sshd, sshd  # noqa: F401 - fixtures
@@ -201,7 +201,7 @@ def test_a_finished_job_is_not_final_until_its_files_are_home(sshd, make_dispatc
 
     shell.get_files = flaky_get
     job = dispatch(d, req(workspace, "echo '{\"acc\": 0.5}' > $RIGORLAB_METRICS_FILE", "box", gpus=0,
-                          experiment_id="E001"))
+                          experiment_id=experiment(d, "E001")))
     job = d.wait(job.id, 45)
     assert job.state == JobState.COMPLETED and not job.reason, job.reason
     assert len(failures) == 3 and job.metrics_file.read_text() == '{"acc": 0.5}\n'

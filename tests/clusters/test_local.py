@@ -11,7 +11,7 @@ from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
 from rigorlab.core.errors import UserError
-from tests.clusters.jobhelpers import until_running
+from tests.clusters.jobhelpers import experiment, until_running
 
 
 def req(ws: Path, command: str, **kw) -> JobRequest:
@@ -22,7 +22,7 @@ def test_run_logs_exit_codes_env_and_job_folder(make_dispatcher, workspace):
     d = make_dispatcher()
     ok = dispatch(d, req(workspace, 'echo "gpu=$CUDA_VISIBLE_DEVICES exp=$RIGORLAB_EXPERIMENT_ID"; '
                       'echo \'{"loss": 0.5}\' >> "$RIGORLAB_METRICS_FILE"; echo warn >&2',
-                      experiment_id="E001", env={"SEED": "7"}))
+                      experiment_id=experiment(d, "E001"), env={"SEED": "7"}))
     bad = dispatch(d, req(workspace, "exit 3"))
     assert ok.state == JobState.SUBMITTED and ok.assigned == ["0"] and bad.assigned == ["1"]
     ok, bad = d.wait(ok.id, 20), d.wait(bad.id, 20)

@@ -8,6 +8,7 @@ import pytest
 from rigorlab.core.errors import UserError
 
 from rigorlab.tools.jobs import dispatch
+from tests.clusters.jobhelpers import experiment
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
 from tests.conftest import require_service
@@ -27,7 +28,7 @@ def test_a_bwrap_job_sees_only_the_workspace_and_its_folder(make_dispatcher, wor
     job = dispatch(d, JobRequest.of(command=f'cat in.txt; cat {beside} 2>&1 | head -1; touch /usr/x 2>/dev/null '
                               '|| echo ro; echo \'{"a": 1}\' > "$RIGORLAB_METRICS_FILE"; '
                               'echo made > out.txt', cwd=workspace, runtime="bwrap",
-                              experiment_id="E005"))
+                              experiment_id=experiment(d, "E005")))
     job = d.wait(job.id, 30)
     assert (job.state, job.exit_code) == (JobState.COMPLETED, 0), d.logs(job.id, "stderr").text
     out = d.logs(job.id).text.splitlines()

@@ -12,7 +12,7 @@ from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import Job, JobState
 from tests.conftest import require_service
 
-from tests.clusters.jobhelpers import shared_dir, ssh_node_toml, until_running  # noqa: F401 - fixture
+from tests.clusters.jobhelpers import experiment, shared_dir, ssh_node_toml, until_running  # noqa: F401 - fixture
 
 TOML = '[slurm.hpc]\nvia = "local"\npartition = "debug"\nmax_gpus = 2\naccounting = false\n'
 
@@ -36,7 +36,7 @@ def scontrol(native_id: str) -> str:
 def test_sbatch_run_logs_exit_codes(slurm, make_dispatcher, workspace):
     d = make_dispatcher(TOML)
     ok = dispatch(d, req(workspace, 'echo "gpu=[$CUDA_VISIBLE_DEVICES] exp=$RIGORLAB_EXPERIMENT_ID"; '
-                      'echo \'{"acc": 1}\' > "$RIGORLAB_METRICS_FILE"', experiment_id="E002"))
+                      'echo \'{"acc": 1}\' > "$RIGORLAB_METRICS_FILE"', experiment_id=experiment(d, "E002")))
     bad = dispatch(d, req(workspace, "echo oops >&2; exit 4", gpus=0))
     assert ok.state == JobState.SUBMITTED and ok.native_id and ok.native_id.isdigit()
     assert f"JobName=rl-{ok.uuid}" in scontrol(ok.native_id), "the UUID rides in the job name"
@@ -107,7 +107,7 @@ def test_slurm_through_a_login_node_over_ssh(slurm, make_dispatcher, workspace, 
         f'remote_workspace = "{remote_ws}"\nroot = "rl-slurm"\n')
     d = make_dispatcher(toml)
     job = dispatch(d, req(workspace, "whoami; pwd; echo '{\"x\": 2}' > $RIGORLAB_METRICS_FILE; exit 6",
-                       gpus=1, experiment_id="E003"))
+                       gpus=1, experiment_id=experiment(d, "E003")))
     assert job.remote_dir and job.remote_dir.startswith("/home/")
     job = d.wait(job.id, 60)
     assert (job.state, job.exit_code) == (JobState.FAILED, 6)

@@ -14,7 +14,7 @@ import pytest
 from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
-from tests.clusters.jobhelpers import ssh_node_toml, until_running
+from tests.clusters.jobhelpers import experiment, ssh_node_toml, until_running
 from tests.conftest import require_service
 
 
@@ -34,7 +34,7 @@ def test_run_logs_exit_codes_sync_and_fetch(sshd, make_dispatcher, workspace):
     ok = dispatch(d, req(workspace, 'cat ../data.txt; echo "gpu=$CUDA_VISIBLE_DEVICES"; whoami; '
                       "mkdir -p ../results && echo done > ../results/out.txt; "
                       'echo \'{"f1": 0.9}\' > "$RIGORLAB_METRICS_FILE"',
-                      cwd=workspace / "sub", experiment_id="E004"))
+                      cwd=workspace / "sub", experiment_id=experiment(d, "E004")))
     bad = dispatch(d, req(workspace, "echo bad >&2; exit 9"))
     assert ok.remote_dir.startswith("/home/") and ok.assigned == ["0"] and bad.assigned == ["1"]
     ok, bad = d.wait(ok.id, 30), d.wait(bad.id, 30)

@@ -5,11 +5,12 @@ import json
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from rigorlab.core.clientconfig import CLIENTS, Launch, config_path, read_entry, render
-from rigorlab.server.cli.cmd_install import install
+from rigorlab.server.cli.cmd_install import install, notes
 
 EXISTING = {
     "claude": '{\n  "numStartups": 7,\n  "mcpServers": {\n    "other": {"type": "stdio", "command": "x"}\n  }\n}\n',
@@ -51,8 +52,11 @@ def test_round_trip_merges_backs_up_and_is_idempotent(client, scope, home, works
     entry = read_entry(client, after)
     cmd = entry["command"] if client != "opencode" else entry["command"][0]
     args = entry.get("args", []) if client != "opencode" else entry["command"][1:]
-    assert cmd.endswith("rigorlab") or cmd == sys.executable
-    assert "serve" in args and (("--workspace" in args) == (scope == "project"))
+    assert args == ["serve"], "the workspace comes from the client, never a path in the file"
+    if scope == "project":  # committed: found on PATH, no path of this machine
+        assert cmd == "rigorlab" and str(workspace) not in after and str(home) not in after
+    else:  # the user's own file: this installation, whatever PATH the client has
+        assert Path(cmd).is_absolute() and Path(cmd).name == "rigorlab"
     assert _others(client, after) == _others(client, EXISTING[client])  # nothing else touched
     if client == "codex":
         assert "# my codex config" in after and "# keep me" in after
@@ -101,3 +105,30 @@ def test_cli_print_and_write(home, workspace):
     out = subprocess.run(base, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert read_entry("gemini", (home / ".gemini" / "settings.json").read_text())
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("scope", ["user", "project"])
+def test_new_files_are_private_in_the_home_and_committable_in_the_project(client, scope, home, workspace):
+    change, _ = install(client, scope, workspace)
+    assert change.path.stat().st_mode & 0o777 == (0o644 if scope == "project" else 0o600)
+
+
+def test_user_scope_installs_from_any_folder(home, monkeypatch):
+    """The recommended scope needs no project: it works from the home folder."""
+    monkeypatch.chdir(home)
+    out = subprocess.run([sys.executable, "-m", "rigorlab.server", "install", "claude"],
+                         capture_output=True, text=True, timeout=60, cwd=home)
+    assert out.returncode == 0, out.stderr
+    assert read_entry("claude", (home / ".claude.json").read_text())["args"] == ["serve"]
+
+
+def test_notes_name_each_clients_trust_step_and_a_second_scope(home, workspace):
+    [codex] = [n for n in notes("codex", "project", workspace) if "[projects." in n]
+    trust = codex[codex.index("[projects."):]
+    assert tomllib.loads(trust)["projects"][str(workspace)]["trust_level"] == "trusted"
+    assert "Pending approval" in " ".join(notes("claude", "project", workspace))
+    assert "trust" in " ".join(notes("gemini", "user", workspace))
+    assert not [n for n in notes("claude", "user", workspace) if "scope" in n]
+    install("claude", "project", workspace)
+    assert any("two scopes" in n for n in notes("claude", "user", workspace))

@@ -129,8 +129,11 @@ def test_stdio_stdout_is_pure_json_rpc(workspace):
     assert json.loads(lines[0])["result"]["serverInfo"]["name"] == "rigorlab"
 
 
-def test_refused_workspace_exits_nonzero_with_reason(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "rigorlab.server", "serve", "--workspace", "/etc"],
+def test_http_with_a_refused_workspace_exits_nonzero_with_reason(tmp_path):
+    """A person starts the HTTP server: it fails at once (a client-started stdio server
+    connects and answers each call with the reason: test_workspace_source.py)."""
+    proc = subprocess.run([sys.executable, "-m", "rigorlab.server", "serve", "--http", "--port", "9",
+                           "--workspace", "/etc"],
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0
     assert "system directory" in proc.stderr and "Traceback" not in proc.stderr

@@ -34,9 +34,10 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         nodes = await call(client, "list_nodes")
         assert nodes["nodes"][0]["gpus_idle"] == ["0", "1"] and nodes["default_target"] == "local"
         hold = f"echo start; while [ ! -e {gate} ]; do sleep 0.05; done; seq 1 2000"
-        a = await call(client, "dispatch_job", command=hold, experiment_id="E001")
-        b = await call(client, "dispatch_job", command=hold)
-        c = await call(client, "dispatch_job", command="echo third")
+        exp = (await call(client, "start_experiment", goal="queue"))["experiment_id"]
+        a = (await call(client, "dispatch_job", command=hold, experiment_id=exp))["jobs"][0]
+        b = (await call(client, "dispatch_job", command=hold))["jobs"][0]
+        c = (await call(client, "dispatch_job", command="echo third"))["jobs"][0]
         assert {a["state"], b["state"]} <= {"SUBMITTED", "RUNNING"} and c["state"] == "QUEUED"
         nodes = await call(client, "list_nodes")
         local = nodes["nodes"][0]
@@ -45,17 +46,17 @@ async def test_queue_wait_logs_cancel_end_to_end(workspace, server, mode):
         status = await call(client, "job_status")
         assert status["counts"]["QUEUED"] == 1 and [j["id"] for j in status["recent"]][:1] == [c["id"]]
         gate.touch()
-        done = await call(client, "wait_job", job_id=c["id"], timeout_s=30)
+        [done] = (await call(client, "wait_job", job_ids=[c["id"]], timeout_s=30))["jobs"]
         assert done["state"] == "COMPLETED" and done["exit_code"] == 0 and done["assigned"]
-        for j in (a, b):
-            assert (await call(client, "wait_job", job_id=j["id"], timeout_s=30))["state"] == "COMPLETED"
+        both = await call(client, "wait_job", job_ids=[a["id"], b["id"]], timeout_s=30)
+        assert [j["state"] for j in both["jobs"]] == ["COMPLETED"] * 2 and both["done"] == 2
         tail = await call(client, "job_logs", job_id=a["id"], max_bytes=10)
         assert tail["text"] == "1998\n1999\n2000\n"[-10:] and tail["complete"]
         head = await call(client, "job_logs", job_id=a["id"], offset=0, max_bytes=8)
         assert head["text"] == "start\n1\n" and head["next_offset"] == 8 and not head["complete"]
         res = await client.read_resource(f"rigorlab://jobs/{c['id']}/stdout")
         assert res.contents[0].text == "third\n"
-        running = await call(client, "dispatch_job", command="sleep 30", gpus=0)
+        [running] = (await call(client, "dispatch_job", command="sleep 30", gpus=0))["jobs"]
         cancelled = await call(client, "cancel_job", job_id=running["id"])
         assert cancelled["state"] == "CANCELLED"
         again = await call(client, "cancel_job", job_id=running["id"])
@@ -105,9 +106,10 @@ async def test_arguments_are_strict(workspace, server):
 async def test_metrics_reach_the_results_ledger_through_the_hook(workspace, server):
     async with Client(server) as client:
         exp = await call(client, "start_experiment", goal="hook test", config={"lr": 0.1}, tier=3, scale=1)
-        job = await call(client, "dispatch_job", experiment_id=exp["experiment_id"], gpus=0,
-                         command='echo \'{"acc": 0.75, "seed": 1}\' >> "$RIGORLAB_METRICS_FILE"')
-        assert (await call(client, "wait_job", job_id=job["id"], timeout_s=30))["state"] == "COMPLETED"
+        [job] = (await call(client, "dispatch_job", experiment_id=exp["experiment_id"], gpus=0,
+                            command='echo \'{"acc": 0.75, "seed": 1}\' >> "$RIGORLAB_METRICS_FILE"'))["jobs"]
+        [ended] = (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=30))["jobs"]
+        assert ended["state"] == "COMPLETED" and ended["metrics"].startswith("run 1 of E001 stored")
         rows = {}
         for _ in range(50):
             rows = await call(client, "query_results", fields=["id", "metrics.acc"])
@@ -116,3 +118,38 @@ async def test_metrics_reach_the_results_ledger_through_the_hook(workspace, serv
             import anyio
             await anyio.sleep(0.1)
         assert rows["rows"][0]["metrics.acc"] == 0.75
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_seeds_in_one_call_and_one_bounded_wait_with_progress(workspace, server, mode):
+    gate = workspace / "go"
+    line = 'echo "{\\"acc\\": 0.$RIGORLAB_SEED}" >> "$RIGORLAB_METRICS_FILE"; echo "{bad" >> "$RIGORLAB_METRICS_FILE"'
+    seen = []
+
+    async def progress(done, total, message):
+        seen.append((done, total, message))
+    async with Client(server, mode=mode) as client:
+        eid = (await call(client, "start_experiment", goal="seeds"))["experiment_id"]
+        out = await client.call_tool("dispatch_job", {
+            "command": f"while [ ! -e {gate} ]; do sleep 0.05; done; {line}", "gpus": 0,
+            "experiment_id": eid, "seeds": [1, 2, 3]})
+        assert "3 jobs of E001" in tool_text(out) and "wait_job" in tool_text(out)
+        assert [j["seed"] for j in out.structured_content["jobs"]] == [1, 2, 3]
+        early = await client.call_tool("wait_job", {"experiment_id": eid, "timeout_s": 1.5},
+                                       progress_callback=progress)
+        assert early.structured_content["done"] == 0 and "still running" in tool_text(early)
+        assert seen and seen[0][:2] == (0, 3), seen
+        gate.touch()
+        waited = await call(client, "wait_job", experiment_id=eid, timeout_s=30)
+        assert (waited["done"], waited["total"], waited["experiment_status"]) == (3, 3, "finished")
+        import re
+        stored = [re.sub(r"^run \d+ ", "run N ", j["metrics"]).split(";")[:2] for j in waited["jobs"]]
+        assert stored == [["run N of E001 stored (1 points from 2 lines)",
+                           " 1 malformed line(s) skipped: line 2: not JSON (Expecting property "
+                           "name enclosed in double quotes at column 2)"]] * 3
+        assert "compare_to_baseline" in waited["note"]
+        again = await client.call_tool("dispatch_job", {"command": "true", "gpus": 0,
+                                                        "experiment_id": eid, "seeds": [3]})
+        assert again.is_error and "seed 3: job J0000" in tool_text(again)
+        assert "unknown argument 'seed'" in tool_text(await client.call_tool(
+            "dispatch_job", {"command": "true", "seed": 4}))

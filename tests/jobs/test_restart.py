@@ -116,10 +116,10 @@ def _scenario(workspace, env, runs, gate, cmd) -> None:
     try:
         exp = first.call("start_experiment", goal="restart", config={"a": 1}, tier=3, scale=1)["experiment_id"]
         jobs = {
-            "L1": first.call("dispatch_job", command=cmd("L1", 0), experiment_id=exp),
-            "L2": first.call("dispatch_job", command=cmd("L2", 3)),
-            "S1": first.call("dispatch_job", command=cmd("S1", 0), target="box"),
-            "H1": first.call("dispatch_job", command=cmd("H1", 5), target="hpc", gpus=1),
+            "L1": first.call("dispatch_job", command=cmd("L1", 0), experiment_id=exp)["jobs"][0],
+            "L2": first.call("dispatch_job", command=cmd("L2", 3))["jobs"][0],
+            "S1": first.call("dispatch_job", command=cmd("S1", 0), target="box")["jobs"][0],
+            "H1": first.call("dispatch_job", command=cmd("H1", 5), target="hpc", gpus=1)["jobs"][0],
         }
         assert jobs["L2"]["state"] == "QUEUED"
         deadline = time.monotonic() + 60
@@ -134,7 +134,8 @@ def _scenario(workspace, env, runs, gate, cmd) -> None:
     time.sleep(1.5)
     second = StdioServer(workspace, env)
     try:
-        final = {tag: second.call("wait_job", job_id=j["id"], timeout_s=45) for tag, j in jobs.items()}
+        final = {tag: second.call("wait_job", job_ids=[j["id"]], timeout_s=45)["jobs"][0]
+                 for tag, j in jobs.items()}
         assert {t: (f["state"], f["exit_code"]) for t, f in final.items()} == {
             "L1": ("COMPLETED", 0), "L2": ("FAILED", 3), "S1": ("COMPLETED", 0), "H1": ("FAILED", 5)}, {t: f["reason"] for t, f in final.items()}
         for tag, j in jobs.items():

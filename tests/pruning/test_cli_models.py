@@ -22,3 +22,26 @@ def test_models_list_says_tiny_lm_needs_a_build_and_build_refuses_other_names(st
     assert bad.returncode == 2 and "the one to build is tiny-lm" in bad.stderr
     ready = rigorlab("models", "build", "minilm", state_home=state_home)
     assert ready.returncode == 2 and "needs no build" in ready.stderr
+
+
+def test_a_hub_name_without_a_reachable_hub_is_refused_at_once(monkeypatch):
+    """The hub client retries for about 25 s; the loader says 'no network' after one refused
+    connection (to a closed port on this machine), where the hub client would
+    have retried and then said 'cannot load'."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from rigorlab.core.errors import UserError
+    from rigorlab.tools.pruning.models import load_model
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    try:
+        load_model("someorg/some-model")
+    except UserError as exc:
+        assert "no network" in str(exc) and "tiny-lm" in str(exc)
+    else:
+        raise AssertionError("a hub name with no hub loaded")

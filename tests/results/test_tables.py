@@ -135,9 +135,9 @@ def test_missing_report_is_a_user_error(tmp_path):
         report_region.update(tmp_path / "report.tex", "T", root=tmp_path)
 
 
-def test_minimum_scale_comes_from_the_project_instructions(populated, workspace):
+def test_minimum_scale_comes_from_the_project_instructions(populated, workspace, tool_catalog):
     from rigorlab.rules.render import init_workspace
-    init_workspace(workspace, "claude")
+    init_workspace(workspace, "claude", tools=tool_catalog)
     claude = workspace / "CLAUDE.md"
     claude.write_text(claude.read_text().replace("- minimum decision scale:",
                                                  "- minimum decision scale: 5000 samples"))

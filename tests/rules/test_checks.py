@@ -57,11 +57,11 @@ def test_idle_gpus_with_an_inventory(broken):
     assert check_gpus(ws, conn) == []                     # something runs: the heuristic is quiet
 
 
-def test_project_evaluation_command_must_be_the_protected_one(workspace):
+def test_project_evaluation_command_must_be_the_protected_one(workspace, tool_catalog):
     from rigorlab.rules.checks.evaluation import check_evaluation
     from rigorlab.rules.render import init_workspace
     conn, _ = build(workspace, broken=False)
-    init_workspace(workspace, "claude")
+    init_workspace(workspace, "claude", tools=tool_catalog)
     path = workspace / "CLAUDE.md"
     text = path.read_text()
     path.write_text(text.replace("- evaluation command:", "- evaluation command: `python eval/metric.py --split test`"))

@@ -2,25 +2,36 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from tests.rules.fixture_repo import build
 
 
-def _rigorlab(*args, cwd):
+def _rigorlab(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "rigorlab.server", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env=env)
 
 
-def test_init_writes_files_and_registers_the_server(workspace):
-    out = _rigorlab("init", "--tool", "claude", "--workspace", str(workspace), cwd=workspace)
+def test_init_writes_files_and_registers_the_server(workspace, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    out = _rigorlab("init", "--tool", "claude", "--workspace", str(workspace), cwd=workspace, env=env)
     assert out.returncode == 0, out.stderr
-    assert {"CLAUDE.md", "report.tex", "TODO.md", ".mcp.json"} <= {p.name for p in workspace.iterdir()}
-    servers = json.loads((workspace / ".mcp.json").read_text())["mcpServers"]
-    assert any("serve" in e.get("args", []) for e in servers.values())
-    again = _rigorlab("init", "--tool", "claude", "--workspace", str(workspace), cwd=workspace)
-    assert again.returncode == 0 and "unchanged" in again.stdout
+    assert {"CLAUDE.md", "report.tex", "TODO.md", ".gitignore"} == {p.name for p in workspace.iterdir()}
+    for name in ("CLAUDE.md", "report.tex", "TODO.md", ".gitignore"):
+        assert (workspace / name).stat().st_mode & 0o777 == 0o644, name  # files a person commits
+    assert "/pruning/" in (workspace / ".gitignore").read_text()
+    servers = json.loads((home / ".claude.json").read_text())["mcpServers"]  # the user scope
+    assert servers["rigorlab"]["args"] == ["serve"]
+    again = _rigorlab("init", "--tool", "claude", "--workspace", str(workspace), cwd=workspace, env=env)
+    assert again.returncode == 0 and "unchanged" in again.stdout and "already registers" in again.stdout
+    project = _rigorlab("init", "--tool", "codex", "--scope", "project", "--workspace", str(workspace),
+                        cwd=workspace, env=env)
+    assert project.returncode == 0 and 'trust_level = "trusted"' in project.stdout
+    assert (workspace / ".codex" / "config.toml").is_file()
 
 
 def test_check_exit_codes_and_json(workspace):

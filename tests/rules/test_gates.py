@@ -95,6 +95,30 @@ def test_clean_tree_gate(workspace):
     (workspace / "new.py").write_text("x\n")
     v = gates.clean_tree(workspace)
     assert v.rule_id == "W3" and "new.py" in v.evidence
+    assert "commit the previous experiment's work (new.py" in v.fix and ".gitignore" not in v.fix
+
+
+def test_clean_tree_names_the_fix_for_tool_outputs_and_plots(workspace, tool_catalog):
+    """Masks and solver runs are ignored (rigorlab init writes the entries), plots committed."""
+    from rigorlab.rules.render import init_workspace
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
+    (workspace / "pruning" / "masks").mkdir(parents=True)
+    (workspace / "pruning" / "masks" / "l0-wanda.safetensors").write_bytes(b"x")
+    (workspace / "fw_runs" / "run-1").mkdir(parents=True)
+    (workspace / "fw_runs" / "run-1" / "summary.json").write_text("{}")
+    (workspace / "images").mkdir()
+    (workspace / "images" / "E001-acc.png").write_bytes(b"png")
+    v = gates.clean_tree(workspace)
+    assert "fw_runs/, pruning/ are rigorlab tool outputs" in v.fix and "/pruning/ /fw_runs/" in v.fix
+    assert "git add images/" in v.fix and "previous experiment" not in v.fix
+    init_workspace(workspace, "claude", tools=tool_catalog)
+    git("add", "CLAUDE.md", "report.tex", "TODO.md", ".gitignore", "images")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "exp(E001): plots")
+    assert gates.clean_tree(workspace) is None, "the outputs are ignored once init has run"
 
 
 def test_dispatch_refused_for_an_experiment_while_the_evaluation_is_changed(workspace, conn):

@@ -46,8 +46,8 @@ async def test_protect_evaluation_through_the_jail(workspace, mcp_server):
         assert again.is_error and "rigorlab protect --reprotect" in tool_text(again)
 
 
-async def test_prompts_and_resources(workspace, mcp_server):
-    init_workspace(workspace, "claude")
+async def test_prompts_and_resources(workspace, mcp_server, tool_catalog):
+    init_workspace(workspace, "claude", tools=tool_catalog)
     async with Client(mcp_server) as client:
         names = {p.name for p in (await client.list_prompts()).prompts}
         assert {"setup_research_plan", "retro", "update_base"} <= names
@@ -83,8 +83,8 @@ async def test_run_verify_dispatches_jobs_and_records_their_verdicts(workspace):
         note = " ".join(res["notes"])
         jobs = re.findall(r"scripts/verify_gap\.py as job (\S+)", note)
         assert len(jobs) == 1, note
-        waited = await client.call_tool("wait_job", {"job_id": jobs[0].rstrip(",;"), "timeout_s": 50})
-        assert waited.structured_content["state"] == "FAILED", waited.structured_content
+        waited = await client.call_tool("wait_job", {"job_ids": [jobs[0].rstrip(",;")], "timeout_s": 50})
+        assert waited.structured_content["jobs"][0]["state"] == "FAILED", waited.structured_content
         again = (await client.call_tool("check_rules", {"rules": ["X"], "run_verify": True})).structured_content
         assert "every verification script has a verdict" in " ".join(again["notes"])
         evidence = {(v["evidence"], v["message"]) for v in again["violations"]}

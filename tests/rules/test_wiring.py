@@ -31,7 +31,9 @@ def protected(workspace):
 
 def test_dispatch_job_refuses_experiment_runs_while_the_evaluation_is_changed(protected):
     from rigorlab.tools.jobs import api
+    from rigorlab.tools.results.experiments import start
     ws, conn = protected
+    start(conn, goal="baseline")
     try:
         (ws / "metric.py").write_text("def score(p): return 1.0\n")
         with pytest.raises(UserError, match=r"\[II\].*metric\.py"):
@@ -77,8 +79,8 @@ async def test_start_experiment_gates_one_variable_and_a_clean_tree(workspace, m
         assert not one.is_error, tool_text(one)
 
 
-async def test_summary_table_uses_the_projects_minimum_decision_scale(workspace, mcp_server):
-    init_workspace(workspace, "claude")
+async def test_summary_table_uses_the_projects_minimum_decision_scale(workspace, mcp_server, tool_catalog):
+    init_workspace(workspace, "claude", tools=tool_catalog)
     path = workspace / "CLAUDE.md"
     path.write_text(path.read_text().replace("- minimum decision scale:", "- minimum decision scale: 1e9"))
     async with Client(mcp_server) as client:

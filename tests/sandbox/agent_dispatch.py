@@ -24,7 +24,7 @@ def checked(sid, name, args):
 
 def main():
     sid = session()
-    job = checked(sid, "dispatch_job", {"command": sys.argv[1], "gpus": 0})
+    job = checked(sid, "dispatch_job", {"command": sys.argv[1], "gpus": 0})["jobs"][0]
     deadline = time.time() + 120
     status = job
     while status["state"] not in TERMINAL:

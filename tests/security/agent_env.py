@@ -18,7 +18,8 @@ def main():
     command = (f"env > job-env.txt; needle=$(printf %s%s {SECRET[:half]} {SECRET[half:]}); "
                "grep -rl -- \"$needle\" \"$RIGORLAB_JOB_DIR\" > job-dir-hits.txt; "
                "ls \"$RIGORLAB_JOB_DIR\" > job-dir-files.txt; true")
-    _, job, _ = call(sid, "dispatch_job", {"command": command, "gpus": 0, "env": {"MINE": "declared"}})
+    _, dispatched, _ = call(sid, "dispatch_job", {"command": command, "gpus": 0, "env": {"MINE": "declared"}})
+    job = dispatched["jobs"][0]
     status = job
     deadline = time.time() + 120
     while status["state"] not in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST"):

@@ -76,8 +76,8 @@ def test_a_default_local_job_finds_no_ledger_and_a_bare_one_is_reported(workspac
             args = {"command": f"{sys.executable} flip.py", "gpus": 0, "experiment_id": exp}
             if runtime:
                 args["runtime"] = runtime
-            job = await call(client, "dispatch_job", **args)
-            done = await call(client, "wait_job", job_id=job["id"], timeout_s=40)
+            [job] = (await call(client, "dispatch_job", **args))["jobs"]
+            [done] = (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=40))["jobs"]
             done["runtime"] = ledger.get(conn_of(), job["id"]).runtime
             logs = await call(client, "job_logs", job_id=job["id"])
             valid = conn_of().execute("SELECT valid FROM results_runs WHERE id = 1").fetchone()[0]

@@ -54,6 +54,8 @@ def test_the_servers_environment_never_reaches_a_job(where, dispatcher_of, works
         d, fields = dispatcher_of(SLURM_TOML), dict(target="hpc", gpus=0)
     else:
         d, fields = dispatcher_of(), dict(gpus=0, runtime="bare" if where == "local-bare" else None)
+    from rigorlab.tools.results.experiments import start
+    start(d.conn(), goal="a job of an experiment gets the metrics variables")  # E001
     job = d.wait(run(d, command="env; cat /proc/self/environ | tr '\\0' '\\n'",
                      env={"MINE": "declared"}, experiment_id="E001", **fields).id, 90)
     assert job.state == JobState.COMPLETED, d.logs(job.id, "stderr").text

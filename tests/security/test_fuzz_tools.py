@@ -63,7 +63,9 @@ def _breakers(name: str, prop: dict) -> list:
         if "minimum" in prop:
             out.append(prop["minimum"] - 1)
     elif kind == "string":
-        out += [12, False, ["a"], "x" * (prop.get("maxLength", 10_000) + 1)]
+        out += [12, False, ["a"]]
+        if "maxLength" in prop:  # path-sized bounds are not listed: the 1 MB value covers them
+            out.append("x" * (prop["maxLength"] + 1))
     elif kind == "array":
         out += ["a,b", {"a": 1}, ["x"] * (prop.get("maxItems", 1000) + 1), [_nest(100)]]
     elif kind == "object":

@@ -34,7 +34,8 @@ def test_the_job_folder_is_read_only_inside_the_sandbox_but_metrics_get_out(disp
     victim.write_text("keep me")
     (workspace / "plant.py").write_text(PLANT)
     d = dispatcher_of("[local]\ngpus = 0\n")
-    job = d.wait(run(d, command=f"{sys.executable} plant.py", gpus=0, experiment_id="E001",
+    from tests.clusters.jobhelpers import experiment
+    job = d.wait(run(d, command=f"{sys.executable} plant.py", gpus=0, experiment_id=experiment(d, "E001"),
                      env={"VICTIM": str(victim)}).id, 60)
     assert job.runtime == "bwrap" and job.state.value == "COMPLETED", job.stderr_path.read_text()
     said = json.loads(job.stdout_path.read_text().strip().splitlines()[-1])

@@ -180,8 +180,8 @@ def test_a_255_byte_folder_and_quotes_work_end_to_end_through_mcp(workspace, fas
         async with Client(app) as client:
             done = []
             for n in names:
-                job = await call(client, "dispatch_job", command="pwd", cwd=n, gpus=0)
-                done.append(await call(client, "wait_job", job_id=job["id"], timeout_s=30))
+                [job] = (await call(client, "dispatch_job", command="pwd", cwd=n, gpus=0))["jobs"]
+                done += (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=30))["jobs"]
             return done
     try:
         done = anyio.run(go)

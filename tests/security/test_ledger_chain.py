@@ -58,9 +58,9 @@ async def _invalid_run(client, ws) -> int:
 
 
 async def _attack(client, how: str, env: dict | None = None) -> dict:
-    job = await call(client, "dispatch_job", command=f"{sys.executable} attack.py {how}", gpus=0,
-                     runtime="bare", env=env or {})
-    return await call(client, "wait_job", job_id=job["id"], timeout_s=50)
+    [job] = (await call(client, "dispatch_job", command=f"{sys.executable} attack.py {how}", gpus=0,
+                        runtime="bare", env=env or {}))["jobs"]
+    return (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=50))["jobs"][0]
 
 
 @pytest.fixture

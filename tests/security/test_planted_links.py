@@ -316,9 +316,9 @@ async def test_a_job_cannot_make_job_logs_return_a_host_file(workspace, mcp_serv
     (workspace / "plant.sh").write_text(script + "\n")
     async with Client(mcp_server) as client:
         exp = await call(client, "start_experiment", goal="g")
-        job = await call(client, "dispatch_job", command="bash plant.sh", gpus=0,
-                         experiment_id=exp["experiment_id"], runtime="bare")
-        done = await call(client, "wait_job", job_id=job["id"], timeout_s=50)
+        [job] = (await call(client, "dispatch_job", command="bash plant.sh", gpus=0,
+                            experiment_id=exp["experiment_id"], runtime="bare"))["jobs"]
+        [done] = (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=50))["jobs"]
         assert done["state"] == "COMPLETED", done
         for stream in ("stdout", "env"):
             res = await client.call_tool("job_logs", {"job_id": job["id"], "stream": stream})

@@ -162,7 +162,8 @@ async def test_a_job_whose_evaluation_moved_while_it_ran_yields_an_invalid_run(d
     async with Client(mcp_server) as client:
         await call(client, "protect_evaluation", command="python metric.py", files=["test.csv"])
         exp = await call(client, "start_experiment", goal="g")
-        job = await call(client, "dispatch_job", command=JOB, gpus=0, experiment_id=exp["experiment_id"])
+        [job] = (await call(client, "dispatch_job", command=JOB, gpus=0,
+                            experiment_id=exp["experiment_id"]))["jobs"]
         time.sleep(0.05)
         if during == "touch_and_restore":          # same bytes afterwards: only the ctime tells
             (ws / "test.csv").write_text("x,y\n1,3\n")
@@ -174,7 +175,7 @@ async def test_a_job_whose_evaluation_moved_while_it_ran_yields_an_invalid_run(d
             protect(ws, state.connect(state.db_path(ws)), "python metric.py", ["test.csv"],
                     "new metric", by_person=True)
         (ws / "go").write_text("")
-        done = await call(client, "wait_job", job_id=job["id"], timeout_s=50)
+        [done] = (await call(client, "wait_job", job_ids=[job["id"]], timeout_s=50))["jobs"]
         assert done["state"] == "COMPLETED", done
     valid, reason = _run_of(ws, job["id"])
     assert (valid == 1) == (problem is None), reason

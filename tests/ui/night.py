@@ -35,10 +35,11 @@ PROJECT_FIELDS = {"metric": "acc (higher is better)", "baseline": "E001",
 
 def prepare(workspace: Path) -> None:
     from rigorlab.rules.render import init_workspace
+    from rigorlab.server.app import offline_tools
     (workspace / "clusters.toml").write_text("[local]\ngpus = 2\ncpu_slots = 2\n")
     (workspace / "train.py").write_text(TRAIN)
     (workspace / "eval.py").write_text("TEST_SPLIT = 'test-v1'\n")
-    init_workspace(workspace, "claude")
+    init_workspace(workspace, "claude", tools=offline_tools())
     instructions = workspace / "CLAUDE.md"
     text = instructions.read_text()
     for field, value in PROJECT_FIELDS.items():
@@ -48,9 +49,9 @@ def prepare(workspace: Path) -> None:
 
 async def job(client, command: str, experiment: str | None = None, *, wait: bool = True,
               **args) -> dict:
-    out = await call(client, "dispatch_job", command=command, experiment_id=experiment, **args)
+    [out] = (await call(client, "dispatch_job", command=command, experiment_id=experiment, **args))["jobs"]
     if wait:
-        out = await call(client, "wait_job", job_id=out["id"], timeout_s=45)
+        [out] = (await call(client, "wait_job", job_ids=[out["id"]], timeout_s=45))["jobs"]
     return out
 
 
@@ -78,7 +79,7 @@ async def build(client, workspace: Path) -> dict:
     e4 = (await call(client, "start_experiment", goal="an even larger learning rate", parent=e2,
                      config={"lr": 0.5, "opt": "adam", "layers": 4}, tier=2))["experiment_id"]
     cancelled = await job(client, "python3 train.py lr=0.5 seed=0 sleep=60", e4, gpus=1, wait=False)
-    await call(client, "wait_job", job_id=cancelled["id"], timeout_s=1)
+    await call(client, "wait_job", job_ids=[cancelled["id"]], timeout_s=1)
     cancelled = await call(client, "cancel_job", job_id=cancelled["id"])
     plain = await job(client, "echo housekeeping; ls", gpus=0)
     for eid in (e1, e2):

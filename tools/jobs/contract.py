@@ -3,27 +3,40 @@ wait_job. The runtime and log-stream names come from the job system that defines
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from rigorlab.clusters.dispatcher import LOG_STREAMS
-from rigorlab.clusters.request import JobRequest
-from rigorlab.core.contract import Id, Result, Spec
+from rigorlab.clusters.request import NAME, JobRequest
+from rigorlab.core.contract import Id, Result, Spec, bounded_list
 
 MAX_WAIT_S = 50          # clients cut off silent calls after about 60 s
 DEFAULT_LOG_BYTES = 2048  # a default job_logs result stays well under 4 KB
+MAX_SEEDS = 64
+MAX_WAITED = 200
+JOBS_BUDGET = 2800        # bytes of job entries in one result (the rest is counts and notes)
 
 Stream = Literal[LOG_STREAMS]  # type: ignore[valid-type]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class NoArguments(Spec):
     pass
 
 
-# dispatch_job's arguments are the job system's own request model (bounds, descriptions and
-# the runtime names come from there); the MCP tool, the CLI and tools.jobs.submit all build it.
-DispatchJobSpec = JobRequest
+class DispatchJobSpec(JobRequest):
+    """dispatch_job's arguments: the job system's own request model (bounds, descriptions and
+    the runtime names come from there; the MCP tool, the CLI and tools.jobs.submit all build
+    it), plus the seeds to start it with, one job each."""
+    seeds: list[Seed] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
+    # rigorlab's own label for the jobs it starts (verification, pruning): not in the agent's
+    # tools/list, which every turn pays for
+    name: SkipJsonSchema[str | None] = Field(None, pattern=NAME)
+
+    def request(self) -> JobRequest:
+        return JobRequest.model_validate(self.model_dump(exclude={"seeds"}))
 
 
 class JobStatusSpec(Spec):
@@ -43,7 +56,8 @@ class JobIdSpec(Spec):
 
 
 class WaitJobSpec(Spec):
-    job_id: Id
+    job_ids: bounded_list(Id, items=MAX_WAITED) | None = None  # type: ignore[valid-type]
+    experiment_id: Id | None = None
     timeout_s: float = Field(30, ge=0, le=MAX_WAIT_S)
 
 
@@ -77,22 +91,58 @@ class JobOut(Result):
     exit_code: int | None
     reason: str | None
     experiment_id: str | None
+    seed: int | None = None
     finished: str | None
     progress: str | None = Field(None, description="last [done/total] line of its stdout")
+    metrics: str | None = Field(None, description="what its metrics file put into the ledger")
 
     @classmethod
-    def of(cls, job) -> JobOut:
+    def of(cls, job, metrics: str | None = None) -> JobOut:
+        from rigorlab.tools.results.ingest import seed_of
         when = job.finished_at
         return cls(id=job.id, state=job.state.value, target=job.target, assigned=job.assigned,
                    exit_code=job.exit_code, reason=job.reason, experiment_id=job.experiment_id,
+                   seed=seed_of(job), metrics=metrics,
                    finished=dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(timespec="seconds")
                    if when else None)
 
     def summary(self) -> str:
         extra = [f"exit {self.exit_code}" if self.exit_code is not None else "",
+                 f"seed {self.seed}" if self.seed is not None else "",
                  f"on {','.join(self.assigned)}" if self.assigned else "", self.reason or "",
                  f"progress {self.progress}" if self.progress else ""]
-        return " ".join([f"job {self.id} {self.state} ({self.target})", *filter(None, extra)])[:400]
+        head = " ".join([f"job {self.id} {self.state} ({self.target})", *filter(None, extra)])[:400]
+        return head + (f"; metrics: {self.metrics}" if self.metrics else "")
+
+
+class DispatchOut(Result):
+    jobs: list[JobOut]
+
+    def summary(self) -> str:
+        if len(self.jobs) == 1:
+            return self.jobs[0].summary()
+        first = self.jobs[0]
+        return (f"{len(self.jobs)} jobs of {first.experiment_id}: " + ", ".join(
+            f"{j.id} (seed {j.seed}) {j.state}" for j in self.jobs[:8])
+            + (" ..." if len(self.jobs) > 8 else "") + "; wait_job(experiment_id) waits for all")
+
+
+class WaitOut(Result):
+    jobs: list[JobOut] = Field(description="the live ones first; all when they fit")
+    done: int
+    total: int
+    states: dict[str, int]
+    experiment_id: str | None
+    experiment_status: str | None
+    note: str
+
+    def summary(self) -> str:
+        if self.total == 1:
+            return self.jobs[0].summary() + (f". {self.note}" if self.note else "")
+        states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items()))
+        lines = [f"{self.done} of {self.total} jobs ended ({states}). {self.note}"]
+        lines += [j.summary() for j in self.jobs if j.metrics][:6]
+        return "\n".join(lines)
 
 
 class StatusOut(Result):

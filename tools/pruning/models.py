@@ -85,7 +85,8 @@ def load_model(spec: str | Path, device: str = "cpu", *, progress=None) -> Loade
         model = Auto.from_config(tiny_config(text, tok.vocab_size))
         return Loaded(model.to(device).float().eval(), tok, True, text)
     path = minilm_path() if text == "minilm" else Path(text)
-    if not path.exists() and (text.startswith((".", "/")) or os.environ.get("HF_HUB_OFFLINE") == "1"):
+    if not path.exists() and (text.startswith((".", "/")) or os.environ.get("HF_HUB_OFFLINE") == "1"
+                              or _hub_unreachable()):
         raise UserError(f"model {text!r} is not a folder here, and there is no network; give a "
                         f"local Hugging Face folder or one of {', '.join(BUILTINS)}")
     try:
@@ -100,6 +101,21 @@ def load_model(spec: str | Path, device: str = "cpu", *, progress=None) -> Loade
                         f"(config.json + weights + tokenizer) or one of {', '.join(BUILTINS)}") from None
     corpus = getattr(config, "rigorlab_corpus", None) or DEFAULT_CORPUS
     return Loaded(model.to(device).float().eval(), tok, causal, text, corpus)
+
+
+def _hub_unreachable() -> bool:
+    """True when the model hub cannot be reached at once; the hub client would retry for about
+    25 s before saying so."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=3).close()
+    except OSError:
+        return True
+    return False
 
 
 def block_stack(model):

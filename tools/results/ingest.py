@@ -21,6 +21,7 @@ from rigorlab.tools.results.runs import Series, store_run
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 RESERVED = {"step", "seed", "time", "timestamp"}
+SEED_VAR = "RIGORLAB_SEED"  # set by dispatch_job(seeds=...): the run's seed
 NAMED_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 MAX_PROBLEMS = 5
 
@@ -121,13 +122,20 @@ def _report(row: sqlite3.Row, already: bool) -> dict:
 
 def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metrics_path: Path, *,
                status: str = "completed", workspace: Path | None = None,
-               since: float | None = None) -> dict:
-    """Store the job's metrics file as one run of `experiment_id`; a repeat returns the first report."""
+               since: float | None = None, seed: int | None = None) -> dict:
+    """Store the job's metrics file as one run of `experiment_id`; a repeat returns the first
+    report. `seed` is the one the job was dispatched with (RIGORLAB_SEED): it is the run's seed
+    whatever the lines say."""
     ensure(conn)
     seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
     if seen:
         return _report(seen, True)
     parsed = parse_file(Path(metrics_path))
+    if seed is not None:
+        if parsed.seed is not None and parsed.seed != seed:
+            parsed.problems.append(f"the lines say seed {parsed.seed}, but the job was dispatched "
+                                   f"with seed {seed} (RIGORLAB_SEED): the run keeps {seed}")
+        parsed.seed = seed
     invalid = gates.job_evaluation_problem(workspace, conn, job_id, since)
     with transaction(conn):
         seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
@@ -150,10 +158,54 @@ def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metric
     return _report(row, False)
 
 
+def seed_of(job) -> int | None:
+    """The seed a job was dispatched with (its RIGORLAB_SEED), if any."""
+    value = (job.env or {}).get(SEED_VAR)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = None) -> dict | None:
-    """The on_job_finished hook's work: a rigorlab.clusters.model.Job with an experiment id -> a run."""
+    """The on_job_finished hook's work: a rigorlab.clusters.model.Job with an experiment id -> a
+    run; the experiment settles when this was its last job (tools/results/lifecycle.py)."""
     if not job.experiment_id or job.metrics_file is None:
         return None
+    from rigorlab.tools.results.lifecycle import settle
     state = getattr(job.state, "value", job.state)
-    return ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
-                      workspace=workspace, since=job.created_at)
+    report = ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
+                        workspace=workspace, since=job.created_at, seed=seed_of(job))
+    settle(conn, job.experiment_id)
+    row = conn.execute("SELECT status FROM results_experiments WHERE id=?",
+                       (job.experiment_id,)).fetchone()
+    report["experiment_status"] = row["status"] if row else None
+    return report
+
+
+def finished_job_report(conn: sqlite3.Connection, job, workspace: Path | None = None) -> dict | None:
+    """What a finished job of an experiment put into the ledger (ingesting it now if its hook
+    has not run yet, so a caller never reads the ledger before the run is in); None for a
+    live job or one without an experiment."""
+    if not job.experiment_id or not job.terminal:
+        return None
+    return ingest_finished_job(conn, job, workspace)
+
+
+def describe(report: dict) -> str:
+    """One line for a person or an agent: the run stored, the lines refused, the experiment."""
+    eid = report["experiment_id"]
+    if report["run_id"] is None:
+        text = "nothing stored: " + "; ".join(report["problems"])
+    else:
+        invalid = " as INVALID" if report["outcome"] == "stored_invalid" else ""
+        text = (f"run {report['run_id']} of {eid} stored{invalid} ({report['points']} points "
+                f"from {report['lines']} lines)")
+        if report["malformed"]:
+            shown = [p for p in report["problems"] if p.startswith("line ")]
+            text += (f"; {report['malformed']} malformed line(s) skipped: " + "; ".join(shown)
+                     + (" ..." if report["malformed"] > len(shown) else ""))
+        elif not report["points"]:
+            text += "; the job wrote no metrics to $RIGORLAB_METRICS_FILE"
+    status = report.get("experiment_status")
+    return text + (f"; {eid} is {status}" if status else "")

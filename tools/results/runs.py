@@ -67,6 +67,8 @@ def record(conn: sqlite3.Connection, experiment_id: str, metrics: dict[str, floa
             experiments.set_status(conn, experiment_id, experiment_status)
         return {"experiment_id": experiment_id, "run_id": None, "seed": seed, "valid": True,
                 "invalid_reason": None, "metrics": [], "nan_metrics": []}
+    if seed is not None:
+        _refuse_seed_twice(conn, experiment_id, seed)
     points: Series = {k: dict(enumerate(float(v) for v in vs)) for k, vs in (series or {}).items()}
     for key, value in metrics.items():
         pts = points.setdefault(key, {})
@@ -81,3 +83,15 @@ def record(conn: sqlite3.Connection, experiment_id: str, metrics: dict[str, floa
     nan = sorted(k for k, pts in points.items() if not math.isfinite(pts[max(pts)]))
     return {"experiment_id": experiment_id, "run_id": run_id, "seed": seed, "valid": invalid is None,
             "invalid_reason": invalid, "metrics": sorted(points), "nan_metrics": nan}
+
+
+def _refuse_seed_twice(conn: sqlite3.Connection, experiment_id: str, seed: int) -> None:
+    """A seed is one run: recording it again by hand (say after its job's metrics were
+    ingested) would count it twice in every mean."""
+    row = conn.execute("SELECT id, job_id FROM results_runs WHERE experiment_id=? AND seed=? AND "
+                       "status='completed' LIMIT 1", (experiment_id, seed)).fetchone()
+    if row is not None:
+        where = f"from job {row['job_id']}'s metrics file" if row["job_id"] else "recorded by hand"
+        raise UserError(f"{experiment_id} already has a run with seed {seed} (run {row['id']}, {where}): "
+                        "each seed is one run. record_result is for work done outside jobs; a "
+                        "job's metrics reach the ledger through $RIGORLAB_METRICS_FILE")
