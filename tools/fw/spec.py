@@ -3,6 +3,8 @@
     {"objective": "least_squares", "data": {"A": "data/A.npy", "y": "data/y.npy"},
      "set": "l1", "set_params": {"radius": 5}}
     {"objective": "quadratic", "data": {"Q": "qp.safetensors:Q", "b": "qp.safetensors:b"}, ...}
+    {"objective": "quadratic", "data": {"d": "d.npy", "B": "B.npy", "b": "b.npy"}, ...}   # diag(d) + B^T B
+    {"objective": "quadratic", "data": {"Q": "Q.npz", "b": "b.npy"}, ...}                 # scipy sparse
     {"objective": "logistic", "seed": 0, "size": [500, 200], "set": "l2", ...}
     {"objective": "python", "function": "obj.py:f", "gradient": "grad_f", "set": "simplex",
      "set_params": {"n": 50}}
@@ -15,49 +17,53 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
+
 from rigorlab.core.errors import UserError
 
 OBJECTIVES = ("quadratic", "least_squares", "logistic", "python")
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
 
 
-def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:
+def load_arrays(objective: str, data: dict, resolve: Callable, mmap: bool = False) -> dict:
+    """The data arrays of `objective` as torch float64 tensors (Q of a quadratic may also be a
+    scipy sparse matrix); `mmap` maps .npy files instead of reading them (job processes only)."""
     import torch
-    need = NEEDS[objective]
-    extra = sorted(set(data) - set(need))
+
+    from rigorlab.tools.fw.arrays import read
+    need, allowed = _needs(objective, data)
+    extra = sorted(set(data) - set(allowed))
     if extra:
-        raise UserError(f"objective {objective!r} takes the arrays {', '.join(need)}; unexpected: {', '.join(extra)}")
+        raise UserError(f"objective {objective!r} takes the arrays {_takes(objective)}; unexpected: "
+                        f"{', '.join(extra)}")
     missing = [k for k in need if k not in data]
     if missing:
-        raise UserError(f"objective {objective!r} needs the arrays {', '.join(need)} (missing {', '.join(missing)}): "
-                        "give workspace paths to .npy or .safetensors files, or a seed to generate data")
-    return {k: torch.as_tensor(_read(str(data[k]), k, resolve)).to(torch.float64) for k in need}
+        raise UserError(f"objective {objective!r} needs the arrays {_takes(objective)} (missing "
+                        f"{', '.join(missing)}): give workspace paths to .npy or .safetensors files, or a "
+                        "seed to generate data")
+    out = {}
+    for k in allowed:
+        if k in data:
+            arr = read(str(data[k]), k, resolve, mmap=mmap, sparse_ok=k == "Q")
+            out[k] = arr if hasattr(arr, "tocsr") else torch.from_numpy(np.asarray(arr))
+    return out
 
 
-def _read(ref: str, name: str, resolve):
-    import numpy as np
-    path_part, key = ref.rsplit(":", 1) if ".safetensors:" in ref else (ref, "")
-    path = resolve(path_part, f"array {name}")
-    if not path.is_file():
-        raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise UserError(f"{path_part}: not a plain numeric .npy array ({exc})") from exc
-    elif path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
-        tensors = load_file(str(path))
-        key = key or name
-        if key not in tensors:
-            raise UserError(f"{path_part} has no tensor {key!r}; it holds: {', '.join(sorted(tensors))}. "
-                            f"Write 'file.safetensors:KEY' to pick one")
-        arr = tensors[key]
-    else:
-        raise UserError(f"{path_part}: arrays must be .npy or .safetensors files")
-    if arr.dtype.kind not in "fiu":
-        raise UserError(f"{path_part}: array {name} has dtype {arr.dtype}; a float array is needed")
-    return arr.astype("float64")
+def _needs(objective: str, data: dict) -> tuple[tuple, tuple]:
+    """(required, allowed) array names; a quadratic's Q is dense, sparse or given as d and B."""
+    if objective != "quadratic":
+        return NEEDS[objective], NEEDS[objective]
+    if "Q" in data:
+        return ("Q", "b"), ("Q", "b")
+    if "d" in data or "B" in data:
+        return ("b",), ("d", "B", "b")
+    return ("Q", "b"), ("Q", "d", "B", "b")
+
+
+def _takes(objective: str) -> str:
+    if objective == "quadratic":
+        return "Q (dense .npy/.safetensors or sparse .npz) or d and/or B (Q = diag(d) + B^T B), and b"
+    return ", ".join(NEEDS[objective])
 
 
 def generate(objective: str, seed: int, size) -> dict:
@@ -86,16 +92,17 @@ def generate(objective: str, seed: int, size) -> dict:
             .to(torch.float64)}
 
 
-def build(spec: dict, resolve: Callable):
+def build(spec: dict, resolve: Callable, mmap: bool = False):
     """(objective, oracle) for a spec; every problem with the input is a UserError."""
-    from rigorlab.tools.fw.objectives import FunctionObjective, LeastSquares, Logistic, Quadratic
+    from rigorlab.tools.fw.objectives import LeastSquares, Logistic
     from rigorlab.tools.fw.oracles import make_oracle
     kind = spec.get("objective")
     if kind not in OBJECTIVES:
         raise UserError(f"unknown objective {kind!r}; choose one of {', '.join(OBJECTIVES)}")
     set_name, set_params = spec.get("set", ""), dict(spec.get("set_params") or {})
     if set_name == "hull" and isinstance(set_params.get("atoms"), str):
-        set_params["atoms"] = _read(set_params["atoms"], "atoms", resolve)
+        from rigorlab.tools.fw.arrays import read
+        set_params["atoms"] = read(set_params["atoms"], "atoms", resolve)
     if kind == "python":
         oracle = make_oracle(set_name, set_params)
         obj = _python_objective(spec, oracle, resolve)
@@ -105,15 +112,24 @@ def build(spec: dict, resolve: Callable):
     if spec.get("data") and spec.get("seed") is not None:
         raise UserError("give either data files or a seed, not both")
     if spec.get("data"):
-        arrays = load_arrays(kind, spec["data"], resolve)
+        arrays = load_arrays(kind, spec["data"], resolve, mmap)
     elif spec.get("seed") is not None:
         arrays = generate(kind, spec["seed"], spec.get("size"))
     else:
         raise UserError(f"objective {kind!r} needs data (workspace array files) or a seed (with size) to generate it")
-    cls = {"quadratic": Quadratic, "least_squares": LeastSquares, "logistic": Logistic}[kind]
-    obj = cls(*[arrays[k] for k in NEEDS[kind]])
+    if kind == "quadratic":
+        obj = _quadratic(arrays, check_convex=not spec.get("allow_nonconvex"))
+    else:
+        obj = {"least_squares": LeastSquares, "logistic": Logistic}[kind](*[arrays[k] for k in NEEDS[kind]])
     oracle = make_oracle(set_name, _fill_dims(set_name, set_params, obj.dim))
     return obj, oracle
+
+
+def _quadratic(arrays: dict, check_convex: bool):
+    from rigorlab.tools.fw.qforms import Factored
+    from rigorlab.tools.fw.quadratic import Quadratic
+    Q = arrays["Q"] if "Q" in arrays else Factored(arrays.get("d"), arrays.get("B"))
+    return Quadratic(Q, arrays["b"], check_convex=check_convex)
 
 
 def _fill_dims(name: str, params: dict, dim: int) -> dict:
