@@ -35,9 +35,11 @@ class LowRankCorrective:
             U, V, S = u[:, keep], vh[keep].T, np.diag(s[keep].cpu().numpy())
         r = S.shape[0]
         self.U, self.V, self.S = U, V, S
-        self.Lf, self.Rf = self._factors(U, V, *np.divmod(np.arange(r * r), r))
-        self.H = self._gram(self.Lf, self.Rf)
-        self.pos = np.arange(r * r).reshape(r, r)   # S[a, b] <-> row pos[a, b] of Lf, Rf and H
+        self.mask = _mask(obj, oracle.shape)
+        if self.mask is None:
+            self.Lf, self.Rf = self._factors(U, V, *np.divmod(np.arange(r * r), r))
+            self.H = self._gram(self.Lf, self.Rf)
+            self.pos = np.arange(r * r).reshape(r, r)   # S[a, b] <-> row pos[a, b] of Lf, Rf and H
         self.p = obj.at(self._x())
         self.gap, self.lmo_calls, self.active, self.tol = float("inf"), 0, self, tol
 
@@ -73,14 +75,20 @@ class LowRankCorrective:
         U, V = mv.v
         for j in range(U.shape[1]):
             self._grow(U[:, j], V[:, j])
-        idx = self.pos.reshape(-1)
         G = self.p.g.reshape(self.oracle.shape)
         gs = (self.U.T @ G @ self.V).cpu().numpy().astype(np.float64).reshape(-1)
         tol_in = max(0.25 * self.tol, 1e-3 * self.gap)
-        self.S = nuclear_qp(self.H[np.ix_(idx, idx)], gs, self.S, self.tau, tol_in)
+        self.S = nuclear_qp(self._hessian(), gs, self.S, self.tau, tol_in)
         if self.S.shape[0] > len(self) + self.SPARE:
             self._compress()
         self.resync()
+
+    def _hessian(self):
+        """The Hessian of f(U S V^T) in vec(S) (row-major)."""
+        if self.mask is None:
+            idx = self.pos.reshape(-1)
+            return self.H[np.ix_(idx, idx)]
+        return _masked_gram(self.mask, self.U, self.V)
 
     def _grow(self, u, v) -> None:
         import torch
@@ -89,6 +97,11 @@ class LowRankCorrective:
             return
         r = self.S.shape[0]
         self.U, self.V = torch.cat([self.U, nu[:, None]], 1), torch.cat([self.V, nv[:, None]], 1)
+        if self.mask is not None:
+            S = np.zeros((r + 1, r + 1))
+            S[:r, :r] = self.S
+            self.S = S
+            return
         a = np.concatenate([np.arange(r + 1), np.full(r, r)])
         b = np.concatenate([np.full(r + 1, r), np.arange(r)])
         ln, rn = self._factors(self.U, self.V, a, b)
@@ -112,6 +125,10 @@ class LowRankCorrective:
         keep[0] = True
         P, Q = P[:, keep], Qt[keep].T
         r, k = self.S.shape[0], int(keep.sum())
+        if self.mask is not None:
+            Pt, Qt = (torch.as_tensor(m, dtype=self.U.dtype, device=self.U.device) for m in (P, Q))
+            self.U, self.V, self.S = self.U @ Pt, self.V @ Qt, np.diag(sig[keep])
+            return
         idx = self.pos.reshape(-1)
         H4 = self.H[np.ix_(idx, idx)].reshape(r, r, r, r)
         self.H = np.einsum("abcd,ai,bj,ck,dl->ijkl", H4, P, Q, P, Q, optimize=True).reshape(k * k, k * k)
@@ -123,6 +140,26 @@ class LowRankCorrective:
 
     def resync(self) -> None:
         self.p = self.obj.at(self._x())
+
+
+def _mask(obj, shape):
+    """The diagonal of Q as an m x n matrix when f is a quadratic with a diagonal Q (matrix
+    completion): its Hessian in S then comes from U, V and the mask in O(m n r^2), with no
+    r^2 Gram factors of length m n to keep."""
+    form = getattr(obj, "form", None)
+    if form is None or form.kind != "diagonal":
+        return None
+    return form.d.reshape(shape)
+
+
+def _masked_gram(D, U, V):
+    """H[(a, b), (c, d)] = sum_ij D_ij U_ia U_ic V_jb V_jd."""
+    r = U.shape[1]
+    P = (U[:, :, None] * U[:, None, :]).reshape(U.shape[0], r * r)     # (i, (a, c))
+    W = (V[:, :, None] * V[:, None, :]).reshape(V.shape[0], r * r)     # (j, (b, d))
+    H = (P.T @ (D @ W)).reshape(r, r, r, r)                            # (a, c, b, d)
+    H = H.permute(0, 2, 1, 3).reshape(r * r, r * r).cpu().numpy().astype(np.float64)
+    return 0.5 * (H + H.T)
 
 
 def _orth(B, u):
