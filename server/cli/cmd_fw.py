@@ -8,6 +8,7 @@ import time
 
 from rigorlab.core.errors import UserError
 from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.tools.fw.registry import ALGORITHMS, DEFAULT_ALGORITHM
 
 
 def register(sub) -> None:
@@ -26,7 +27,7 @@ def register(sub) -> None:
     r.add_argument("--size", type=int, nargs="+", help="m n (or n for quadratic)")
     r.add_argument("--function", help="objective python: file.py:f[,grad]")
     r.add_argument("--allow-nonconvex", action="store_true")
-    r.add_argument("--algorithm", default="bpcg", choices=["fw", "away", "pairwise", "bpcg", "bcg", "fcfw"])
+    r.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=ALGORITHMS)
     r.add_argument("--lazy", action="store_true")
     r.add_argument("--momentum", type=float)
     r.add_argument("--step", choices=["agnostic", "short", "exact", "backtracking", "adaptive", "fixed", "secant",
@@ -82,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
     line = _ProgressLine()
     try:
-        summary = run_spec(_spec(args), resolve, out, callback=line)
+        summary = run_spec({**_spec(args), "plot": "now"}, resolve, out, callback=line)
     finally:
         line.close()
     _print_summary(summary, ws)

@@ -11,13 +11,14 @@ from pydantic import Field
 
 from rigorlab.server.context import ServerContext
 from rigorlab.server.registry import progress_reporter, tool
+from rigorlab.tools.fw.registry import ALGORITHMS, DEFAULT_ALGORITHM
 
 IN_CALL_LIMIT_S = 60.0
 SETS_DOC = ("simplex unit_simplex l1 l2 lp linf box k_sparse hypersimplex birkhoff nuclear "
             "spectraplex hull product")
 
 
-OPTIONS = ("lazy", "momentum", "step_params", "allow_nonconvex", "f_star", "dispatch")
+OPTIONS = ("lazy", "momentum", "step_params", "allow_nonconvex", "f_star", "dispatch", "plot")
 
 
 def register(app, ctx: ServerContext) -> None:
@@ -33,7 +34,7 @@ def register(app, ctx: ServerContext) -> None:
         seed: Annotated[int | None, Field(description="random data of size")] = None,
         size: Annotated[list[int] | None, Field(description="[m,n]; [n] if quadratic")] = None,
         function: Annotated[str | None, Field(description="python: file.py:f[,grad]")] = None,
-        algorithm: Literal["fw", "away", "pairwise", "bpcg", "bcg", "fcfw"] = "bpcg",
+        algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM,  # type: ignore[valid-type]
         step: Annotated[str | None, Field(
             description="agnostic short exact backtracking adaptive fixed secant golden nonconvex")] = None,
         tol: float = 1e-7,
@@ -87,7 +88,8 @@ def _out(ctx: ServerContext, summary: dict, out_path) -> dict[str, Any]:
     from pathlib import Path
     files = {k: ctx.workspace.rel(Path(v)) for k, v in summary.get("files", {}).items()}
     keep = {k: summary[k] for k in ("status", "primal", "gap", "iterations", "time_s", "active_size",
-                                    "algorithm", "step", "lmo_calls", "trajectory")}
+                                    "algorithm", "step", "lmo_calls", "trajectory", "auto", "convexity",
+                                    "kernel_load_s", "kernel_compiled", "overhead_s", "plot") if k in summary}
     return {**keep, "out": ctx.workspace.rel(out_path), "files": files}
 
 

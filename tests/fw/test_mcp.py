@@ -29,13 +29,23 @@ async def test_least_squares_from_npy_files(workspace, mcp_server):
         assert 0.5 * np.sum((A @ x - y) ** 2) == pytest.approx(res["primal"], rel=1e-12)
         rows = np.loadtxt(workspace / res["files"]["trajectory"], delimiter=",", skiprows=1)
         assert rows.shape[0] == res["iterations"] + 1 and rows[-1, 2] == pytest.approx(res["gap"])
-        assert (workspace / "runs/ls/plot.png").read_bytes()[:4] == b"\x89PNG"
-        assert (workspace / "runs/ls/plot.pdf").read_bytes()[:4] == b"%PDF"
+        assert res["plot"].startswith("being written")        # after the answer, by the plot worker
+        assert (await _appears(workspace / "runs/ls/plot.png"))[:4] == b"\x89PNG"
+        assert (await _appears(workspace / "runs/ls/plot.pdf"))[:4] == b"%PDF"
         assert json.loads((workspace / "runs/ls/summary.json").read_text())["spec"]["set"] == "l1"
         assert res["trajectory"][0]["iteration"] == 0 and res["trajectory"][-1]["gap"] == res["gap"]
         again = await client.call_tool("run_fw_solver", {"objective": "least_squares", "set": "l1",
                                                          "seed": 1, "size": [5, 5], "out": "runs/ls"})
         assert again.is_error and "already exists" in tool_text(again)
+
+
+async def _appears(path, timeout_s=60.0):
+    """The bytes of `path` once it exists (files written after the answer)."""
+    import anyio
+    with anyio.fail_after(timeout_s):
+        while not path.exists():
+            await anyio.sleep(0.05)
+    return path.read_bytes()
 
 
 async def test_python_function_with_autograd_and_safetensors(workspace, mcp_server):

@@ -1,17 +1,24 @@
 """Frank-Wolfe (conditional gradient) solvers on torch, CPU or CUDA, with certificates.
 
-    from rigorlab.tools.fw import solve, make_oracle, make_step, LeastSquares
-    res = solve(LeastSquares(A, y), make_oracle("l1", {"n": 1000, "radius": 5}),
-                algorithm="bpcg", step=make_step("exact"), tol=1e-6)
+    from rigorlab.tools.fw import solve, make_oracle, LeastSquares
+    res = solve(LeastSquares(A, y), make_oracle("l1", {"n": 1000, "radius": 5}), tol=1e-6)
 
-See docs/fw.md. Nothing here imports torch at module import time except through functions.
+See docs/fw.md. The names below load on first use, so that the server can read the registry
+(names and defaults) without importing numpy or torch.
 """
-from rigorlab.tools.fw.objectives import FunctionObjective, LeastSquares, Logistic
-from rigorlab.tools.fw.oracles import make_oracle
-from rigorlab.tools.fw.qforms import Factored
-from rigorlab.tools.fw.quadratic import Quadratic
-from rigorlab.tools.fw.solver import INTERRUPTED, MAXITER, OPTIMAL, TIMEOUT, Result, solve
-from rigorlab.tools.fw.steps import make_step
+from __future__ import annotations
 
-__all__ = ["solve", "make_oracle", "make_step", "Result", "LeastSquares", "Quadratic", "Factored", "Logistic",
-           "FunctionObjective", "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"]
+import importlib
+
+_HOME = {
+    "solve": "solver", "Result": "solver", "OPTIMAL": "solver", "MAXITER": "solver", "TIMEOUT": "solver",
+    "INTERRUPTED": "solver", "make_oracle": "oracles", "make_step": "steps", "LeastSquares": "objectives",
+    "Logistic": "objectives", "FunctionObjective": "objectives", "Quadratic": "quadratic", "Factored": "qforms",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

@@ -25,13 +25,14 @@ def split_ref(ref: str) -> tuple[str, str]:
     return tuple(ref.rsplit(":", 1)) if ".safetensors:" in ref else (ref, "")  # type: ignore[return-value]
 
 
-def read(ref: str, name: str, resolve, *, mmap: bool = False, sparse_ok: bool = False):
+def read(ref: str, name: str, resolve, *, mmap: bool = False, sparse_ok: bool = False, on_rows=None):
     """The array named `name` from the workspace file `ref`: float64 numpy, or a scipy CSR
-    matrix for a .npz when sparse_ok."""
+    matrix for a .npz when sparse_ok. `on_rows(array, i0, i1)` is told of each block of rows of
+    a float64 matrix as it arrives (to scan it while it is in cache)."""
     path_part, key = split_ref(str(ref))
     path = resolve(path_part, f"array {name}")
     if path.suffix == ".npy":
-        arr = _npy(path, path_part, mmap)
+        arr = _npy(path, path_part, mmap, on_rows)
     elif path.suffix == ".safetensors":
         arr = _safetensors(path, path_part, key or name)
     elif path.suffix == ".npz" and sparse_ok:
@@ -58,7 +59,10 @@ def _open(path: Path, shown: str):
     return os.fdopen(fd, "rb")
 
 
-def _npy(path: Path, shown: str, mmap: bool) -> np.ndarray:
+CHUNK = 16 << 20      # bytes read between two on_rows calls
+
+
+def _npy(path: Path, shown: str, mmap: bool, on_rows=None) -> np.ndarray:
     fmt = np.lib.format
     with _open(path, shown) as fh:
         try:
@@ -74,10 +78,27 @@ def _npy(path: Path, shown: str, mmap: bool) -> np.ndarray:
         if mmap:
             return np.memmap(fh, dtype=dtype, mode="r", offset=fh.tell(), shape=shape, order=order)
         flat = np.empty(count, dtype=dtype)
-        got = fh.readinto(memoryview(flat.view(np.uint8)))
-    if got != flat.nbytes:
-        raise UserError(f"{shown}: the file is shorter than its header says ({got} of {flat.nbytes} bytes)")
+        _fill(fh, flat, shape, shown, on_rows if len(shape) == 2 and not fortran and dtype == np.float64 else None)
     return flat.reshape(shape, order=order)
+
+
+def _fill(fh, flat: np.ndarray, shape, shown: str, on_rows) -> None:
+    """Read the file's data into `flat`, in chunks of whole rows when on_rows is given."""
+    buf = memoryview(flat.view(np.uint8))
+    row = flat.itemsize * (shape[-1] if shape and shape[-1] else 1)
+    step = max(1, CHUNK // row) * row if on_rows is not None else max(flat.nbytes, 1)
+    M = flat.reshape(shape) if on_rows is not None else None
+    got = done = 0
+    while got < flat.nbytes:
+        end = min(flat.nbytes, got + step)
+        while got < end:
+            k = fh.readinto(buf[got:end])
+            if not k:
+                raise UserError(f"{shown}: the file is shorter than its header says ({got} of {flat.nbytes} bytes)")
+            got += k
+        if on_rows is not None:
+            on_rows(M, done, got // row)
+            done = got // row
 
 
 def _safetensors(path: Path, shown: str, key: str) -> np.ndarray:

@@ -14,7 +14,7 @@ SPARSE_SHARE = 8     # atoms with at most n / 8 nonzeros are kept sparse
 
 def atom_store(x, host: bool, probe):
     if host and np.count_nonzero(x) * SPARSE_SHARE <= x.shape[0]:
-        return SparseAtoms(x.shape[0], probe)
+        return SparseAtoms(x.shape[0], probe, x.dtype)
     return DenseAtoms(x, host, probe)
 
 
@@ -79,9 +79,9 @@ class DenseAtoms(_Fingerprints):
 
 
 class SparseAtoms(_Fingerprints):
-    def __init__(self, n, probe):
+    def __init__(self, n, probe, dtype):
         super().__init__(probe)
-        self.n, self.rows, self._flat = n, [], None
+        self.n, self.dtype, self.rows, self._flat = n, dtype, [], None
 
     def find(self, v, fp, k) -> int:
         for i in self._candidates(fp, k):
@@ -111,8 +111,7 @@ class SparseAtoms(_Fingerprints):
 
     def combine(self, u):
         idx, vals, owner, _ = self._gather(u.shape[0])
-        dtype = vals.dtype
-        return np.bincount(idx, weights=vals * u[owner], minlength=self.n).astype(dtype, copy=False)
+        return np.bincount(idx, weights=vals * u[owner], minlength=self.n).astype(self.dtype, copy=False)
 
     def dot(self, g, k) -> np.ndarray:
         idx, vals, owner, _ = self._gather(k)

@@ -28,7 +28,6 @@ import numpy as np
 from rigorlab.core.errors import UserError
 
 TOL = 1e-10
-BLOCK = 256               # rows per block of the dense pass
 BAND_MAX = 2 * 10 ** 7    # band entries (n x bandwidth) a banded Cholesky may hold
 LANCZOS_S = 20.0          # time budget of the Lanczos fallback
 
@@ -70,8 +69,9 @@ def _show(v: np.ndarray, most: int = 6) -> str:
     return "{" + body + f", ...}} ({nz.size} nonzero entries; the {most} largest shown)"
 
 
-def certify(form) -> Certificate:
-    """A Certificate for a qforms.Form, or NotConvex / UserError."""
+def certify(form, seen=None) -> Certificate:
+    """A Certificate for a qforms.Form, or NotConvex / UserError; `seen` is a DenseScan of a
+    dense Q made while reading it."""
     t0 = time.perf_counter()
     kind = form.kind
     if kind in ("diagonal", "factored"):
@@ -79,7 +79,7 @@ def certify(form) -> Certificate:
     elif kind == "sparse":
         cert = _sparse(form.S)
     else:
-        cert = _dense(form.numpy())
+        cert = _dense(form.numpy(), seen)
     cert.seconds = time.perf_counter() - t0
     return cert
 
@@ -111,10 +111,18 @@ def _factored(form) -> Certificate:
 
 # --- dense --------------------------------------------------------------------------------
 
-def _dense(Q: np.ndarray) -> Certificate:
+def _dense(Q: np.ndarray, seen=None) -> Certificate:
+    """`seen`: a dense_scan.DenseScan of Q made while it was read (else Q is scanned here)."""
+    from rigorlab.tools.fw.dense_scan import scan
+    st = seen if seen is not None and seen.complete else scan(Q)
     n = Q.shape[0]
-    scale, offsum, diag = _dense_pass(Q)
-    tau = tolerance(n, scale)
+    if not np.isfinite(st.absrow).all():
+        _finite(Q, "Q")
+    if st.asym > 1e-10 * (st.scale or 1.0):
+        raise UserError(f"Q is not symmetric (max |Q_ij - Q_ji| = {st.asym:.3g}): pass (Q + Q^T)/2, which "
+                        "defines the same objective")
+    tau = tolerance(n, st.scale)
+    diag, offsum = st.diag, st.offsum()
     i = int(np.argmin(diag))
     if diag[i] < -tau:
         raise NotConvex(_unit(n, i), float(diag[i]), "a negative diagonal entry of Q")
@@ -124,36 +132,10 @@ def _dense(Q: np.ndarray) -> Certificate:
     if gersh >= -tau:
         return Certificate("diagonally dominant (Gershgorin)", gersh)
     from rigorlab.tools.fw.structure import diagonal_plus_low_rank
-    found = diagonal_plus_low_rank(Q, diag, tau)
+    found = diagonal_plus_low_rank(Q, st, tau)
     if found is not None:
         return found
     return _dense_cholesky(Q, tau)
-
-
-def _dense_pass(Q):
-    """(max |Q_ij|, off-diagonal absolute row sums, diagonal) in one blocked pass that also
-    refuses non-finite entries and an asymmetric Q."""
-    n = Q.shape[0]
-    diag = np.array(Q.diagonal(), dtype=np.float64)
-    offsum = np.empty(n)
-    scale, asym = 0.0, 0.0
-    for i0 in range(0, n, BLOCK):
-        i1 = min(n, i0 + BLOCK)
-        R = Q[i0:i1]
-        A = np.abs(R)
-        top = float(A.max())
-        if not np.isfinite(top):
-            _finite(R, "Q")
-        scale = max(scale, top)
-        offsum[i0:i1] = A.sum(axis=1) - np.abs(diag[i0:i1])
-        D = R[:, i0:i1]
-        asym = max(asym, float(np.abs(D - D.T).max()))
-        if i1 < n:
-            asym = max(asym, float(np.abs(R[:, i1:] - Q[i1:, i0:i1].T).max()))
-    if asym > 1e-10 * (scale or 1.0):
-        raise UserError(f"Q is not symmetric (max |Q_ij - Q_ji| = {asym:.3g}): pass (Q + Q^T)/2, which "
-                        "defines the same objective")
-    return scale, np.maximum(offsum, 0.0), diag
 
 
 def _dense_cholesky(Q: np.ndarray, tau: float) -> Certificate:

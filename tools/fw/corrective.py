@@ -32,6 +32,12 @@ def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
     return WeightCorrective(obj, oracle, algorithm, x0, like, move_cls, lazy_k)
 
 
+def uses_qp_kernel(algorithm, oracle) -> bool:
+    """Whether the run solves weight QPs (compiled): all but fcfw on the nuclear ball (lowrank.py)."""
+    from rigorlab.tools.fw.oracles import NuclearNormBall
+    return not (algorithm == "fcfw" and isinstance(oracle, NuclearNormBall))
+
+
 def needs_quadratic(obj, algorithm):
     if not (obj.quadratic and obj.linear_images):
         raise UserError(f"algorithm {algorithm!r} needs a quadratic objective (quadratic or least_squares); "

@@ -16,8 +16,9 @@ class Quadratic(_VertexImages, Objective):
     quadratic = True
     linear_images = True
 
-    def __init__(self, Q, b, check_convex: bool = True, certificate=None):
-        """Q: a torch (n, n) tensor, a scipy sparse matrix or a qforms.Form (e.g. Factored(d, B))."""
+    def __init__(self, Q, b, check_convex: bool = True, certificate=None, seen=None):
+        """Q: a torch (n, n) tensor, a scipy sparse matrix or a qforms.Form (e.g. Factored(d, B));
+        `seen`: a dense_scan.DenseScan of a dense Q made while reading it."""
         form = as_form(Q)
         if b.ndim != 1 or b.shape[0] != form.n:
             raise UserError(f"shapes do not match: Q is {form.n} x {form.n} so b must have shape "
@@ -26,7 +27,7 @@ class Quadratic(_VertexImages, Objective):
         self.certificate = certificate
         if check_convex:
             from rigorlab.tools.fw.convexity import certify
-            self.certificate = certify(form)
+            self.certificate = certify(form, seen)
         self.form, self.dim = form, form.n
         self._init_cache(self.dim)
 

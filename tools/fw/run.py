@@ -2,7 +2,9 @@
 
 In-process (`run_spec`, used by the MCP tool and the CLI) or as a dispatched job:
     python -m rigorlab.tools.fw.run --workspace ROOT --out fw_runs/r1 --spec-json '{...}'
-The output folder appears complete or not at all (written aside, then renamed).
+The output folder appears complete or not at all (safefs.new_folder); the plot follows it
+(plot.py) unless `plot` is "now" (drawn first) or "off". The summary says where the time went:
+reading the data, certifying convexity, loading kernels, the solve and saving.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from rigorlab.core.errors import UserError
 SOLVE_KEYS = ("algorithm", "step", "step_params", "lazy", "momentum", "tol", "max_iter", "time_limit",
               "device", "dtype")
 SPEC_KEYS = ("objective", "data", "seed", "size", "function", "gradient", "allow_nonconvex", "set",
-             "set_params", "f_star") + SOLVE_KEYS
+             "set_params", "f_star", "plot") + SOLVE_KEYS
 
 
 def root_resolver(root: Path) -> Callable:
@@ -42,8 +44,10 @@ def check_spec(spec: dict) -> dict:
 
 
 def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
-             callback: Callable | None = None) -> dict:
-    """Solve, save into out_dir (must not exist), return the compact summary."""
+             callback: Callable | None = None, mmap: bool = False) -> dict:
+    """Solve, save into out_dir (must not exist, inside the workspace), return the compact summary.
+    `mmap` maps .npy data instead of reading it (job processes: see arrays.py)."""
+    from rigorlab.tools.fw import registry as reg
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
     from rigorlab.tools.fw.steps import make_step
@@ -51,18 +55,29 @@ def run_spec(spec: dict, resolve: Callable, out_dir: Path, *, progress: Callable
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise UserError(f"output folder {out_dir} already exists: choose another out (runs are never overwritten)")
-    obj, oracle = build(spec, resolve)
+    plot = spec.get("plot", reg.DEFAULT_PLOT)
+    if plot not in reg.PLOT_MODES:
+        raise UserError(f"plot must be one of {', '.join(reg.PLOT_MODES)}, got {plot!r}")
+    t0 = time.perf_counter()
+    obj, oracle = build(spec, resolve, mmap=mmap)
+    certify_s = obj.certificate.seconds if getattr(obj, "certificate", None) is not None else 0.0
     step_name = spec.get("step") or ("exact" if obj.quadratic else "adaptive")
-    max_iter = int(spec.get("max_iter", 10000))
+    max_iter = int(spec.get("max_iter", reg.DEFAULT_MAX_ITER))
     cb = _callback(progress, callback, max_iter)
-    res = solve(obj, oracle, algorithm=spec.get("algorithm", "bpcg"),
+    build_s = time.perf_counter() - t0
+    res = solve(obj, oracle, algorithm=spec.get("algorithm", reg.DEFAULT_ALGORITHM),
                 step=make_step(step_name, spec.get("step_params")), lazy=bool(spec.get("lazy", False)),
-                momentum=spec.get("momentum"), tol=float(spec.get("tol", 1e-7)), max_iter=max_iter,
-                time_limit=spec.get("time_limit"), device=spec.get("device", "cpu"),
-                dtype=spec.get("dtype", "float64"), callback=cb)
+                momentum=spec.get("momentum"), tol=float(spec.get("tol", reg.DEFAULT_TOL)), max_iter=max_iter,
+                time_limit=spec.get("time_limit"), device=spec.get("device", reg.DEFAULT_DEVICE),
+                dtype=spec.get("dtype", reg.DEFAULT_DTYPE), callback=cb, progress=progress)
     summary = {**res.summary(), "step": step_name, "set": oracle.describe(), "objective": spec["objective"],
                "trajectory": trajectory_summary(res.trajectory)}
-    _save(res, oracle, spec, summary, out_dir)
+    if hasattr(obj, "convexity"):
+        summary["convexity"] = obj.convexity
+    t1 = time.perf_counter()
+    _save(res, oracle, spec, summary, out_dir, resolve(".", "workspace"), plot)
+    summary["overhead_s"] = {"load": round(build_s - certify_s, 4), "convexity": round(certify_s, 4),
+                             "kernel": round(res.kernel_s, 4), "save": round(time.perf_counter() - t1, 4)}
     return summary
 
 
@@ -89,48 +104,33 @@ def trajectory_summary(traj: dict, rows: int = 8) -> list[dict]:
              "time_s": round(float(traj["time"][i]), 6)} for i in picks]
 
 
-def _save(res, oracle, spec, summary, out_dir: Path) -> None:
+def _save(res, oracle, spec, summary, out_dir: Path, root: Path, plot: str) -> None:
     import numpy as np
-    from rigorlab.tools.fw.files import atomic_dir
-    with atomic_dir(out_dir) as tmp:
+
+    from rigorlab.core import safefs
+    from rigorlab.tools.fw import plot as plots
+    names = {"x": "x.npy", "trajectory": "trajectory.csv", "summary": "summary.json"}
+    if plot != "off":
+        names.update(plot_png="plot.png", plot_pdf="plot.pdf")
+        summary["plot"] = "written" if plot == "now" else "being written just after this answer"
+    summary["files"] = {k: str(out_dir / v) for k, v in names.items()}
+    title = f"{summary['algorithm']} on {oracle.name}"
+    t = res.trajectory
+    with safefs.new_folder(out_dir, root=root) as tmp:
         np.save(tmp / "x.npy", res.x.detach().cpu().numpy().reshape(oracle.shape))
-        t = res.trajectory
-        np.savetxt(tmp / "trajectory.csv", np.column_stack([t["iteration"], t["primal"], t["gap"], t["time"]]),
-                   delimiter=",", header="iteration,primal,fw_gap,time_s", comments="", fmt="%.17g")
-        plot_run(t, tmp / "plot", spec.get("f_star"), title=f"{summary['algorithm']} on {oracle.name}")
-        summary["files"] = {k: str(out_dir / v) for k, v in
-                            {"x": "x.npy", "trajectory": "trajectory.csv", "plot_png": "plot.png",
-                             "plot_pdf": "plot.pdf", "summary": "summary.json"}.items()}
+        (tmp / "trajectory.csv").write_text(_csv(t))
+        if plot == "now":
+            for ext, data in plots.render(t, spec.get("f_star"), title).items():
+                (tmp / f"plot.{ext}").write_bytes(data)
         (tmp / "summary.json").write_text(json.dumps({**summary, "spec": spec}, indent=2, default=str))
+    if plot == "after":
+        plots.submit({"root": str(root), "out": str(out_dir), "traj": plots.thin(t),
+                      "f_star": spec.get("f_star"), "title": title})
 
 
-def plot_run(traj: dict, stem: Path, f_star: float | None = None, title: str = "") -> None:
-    """Primal gap (against f* if known, else the certified bound f - max(f - gap)) and FW gap."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    it = traj["iteration"] + 1
-    primal, gap = traj["primal"], traj["gap"]
-    if f_star is not None:
-        pg, label = primal - float(f_star), "primal gap f(x_t) - f*"
-    else:
-        pg, label = primal - np.max(primal - gap), "primal gap bound f(x_t) - max_s (f(x_s) - gap_s)"
-    fig, ax = plt.subplots(figsize=(6, 4))
-    floor = 1e-300
-    ax.loglog(it, np.maximum(pg, floor), label=label)
-    ax.loglog(it, np.maximum(gap, floor), "--", label="FW gap")
-    positive = np.concatenate([pg[pg > 0], gap[gap > 0]])
-    if positive.size:
-        ax.set_ylim(bottom=positive.min() / 10)
-    ax.set_xlabel("iteration + 1")
-    ax.set_ylabel("gap")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(f"{stem}.{ext}")
-    plt.close(fig)
+def _csv(t: dict) -> str:
+    rows = zip(t["iteration"].tolist(), t["primal"].tolist(), t["gap"].tolist(), t["time"].tolist())
+    return "iteration,primal,fw_gap,time_s\n" + "".join(f"{i},{p!r},{g!r},{s!r}\n" for i, p, g, s in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     resolve = root_resolver(Path(args.workspace))
     try:
-        summary = run_spec(json.loads(args.spec_json), resolve, resolve(args.out, "output folder"),
-                           progress=lambda d, t, m: print(m, flush=True))
+        spec = {"plot": "now", **json.loads(args.spec_json)}
+        summary = run_spec(spec, resolve, resolve(args.out, "output folder"),
+                           progress=lambda d, t, m: print(m, flush=True), mmap=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

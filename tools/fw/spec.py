@@ -44,9 +44,27 @@ def load_arrays(objective: str, data: dict, resolve: Callable, mmap: bool = Fals
     out = {}
     for k in allowed:
         if k in data:
-            arr = read(str(data[k]), k, resolve, mmap=mmap, sparse_ok=k == "Q")
+            watch = _ScanWhileReading() if k == "Q" else None
+            arr = read(str(data[k]), k, resolve, mmap=mmap, sparse_ok=k == "Q", on_rows=watch)
             out[k] = arr if hasattr(arr, "tocsr") else torch.from_numpy(np.asarray(arr))
+            if watch is not None and watch.scan is not None:
+                out["Q_scan"] = watch.scan
     return out
+
+
+class _ScanWhileReading:
+    """Scans a square Q (convexity's one pass) as arrays.read hands over its blocks of rows."""
+
+    def __init__(self):
+        self.scan = None
+
+    def __call__(self, M, i0, i1):
+        if M.shape[0] != M.shape[1]:
+            return
+        if self.scan is None:
+            from rigorlab.tools.fw.dense_scan import DenseScan
+            self.scan = DenseScan(M.shape[0])
+        self.scan.rows(M, i0, i1)
 
 
 def _needs(objective: str, data: dict) -> tuple[tuple, tuple]:
@@ -129,7 +147,7 @@ def _quadratic(arrays: dict, check_convex: bool):
     from rigorlab.tools.fw.qforms import Factored
     from rigorlab.tools.fw.quadratic import Quadratic
     Q = arrays["Q"] if "Q" in arrays else Factored(arrays.get("d"), arrays.get("B"))
-    return Quadratic(Q, arrays["b"], check_convex=check_convex)
+    return Quadratic(Q, arrays["b"], check_convex=check_convex, seen=arrays.get("Q_scan"))
 
 
 def _fill_dims(name: str, params: dict, dim: int) -> dict:

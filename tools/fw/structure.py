@@ -14,22 +14,22 @@ inside I come from G1 = H G2. Then d = diag(Q) - diag(F^T F).
 
 The factor is found from 2 s rows, so it must be checked against all of Q: the residual
 E = Q - diag(d) - F^T F is applied to p Gaussian probes drawn from the OS's entropy after Q was
-read. For any fixed E, |E x| < t |E|_2 has probability at most 0.8 t per probe, so
-|E|_2 <= max_k |E x_k| / t fails with probability below (0.8 t)^p: 1.7e-25 for t = 1e-3, p = 8.
-lambda_min(Q) >= min(d) - |E|_2 is the certificate.
+read (dense_scan.py). For any fixed E, |E x| < t |E|_2 has probability at most 0.8 t per probe
+(x Gaussian), so |E|_2 <= max_k |E x_k| / t fails with probability below (0.8 t)^p: 4.1e-21 for
+t = 1e-5, p = 4. lambda_min(Q) >= min(d) - |E|_2 is the certificate.
 """
 from __future__ import annotations
 
 import numpy as np
 
-PROBES = 8
-T_PROBE = 1e-3
+T_PROBE = 1e-5
+FAILURE = 1e-20       # (0.8 T_PROBE)^PROBES with dense_scan.PROBES = 4 probes: 4.1e-21
 SKETCH = (32, 64, 128, 256)   # sizes s tried, while s < n / 8
 
 
-def diagonal_plus_low_rank(Q: np.ndarray, diag: np.ndarray, tau: float):
+def diagonal_plus_low_rank(Q: np.ndarray, seen, tau: float):
     """A convexity.Certificate, or None when Q is not (certifiably) a diagonal plus a low-rank
-    PSD matrix."""
+    PSD matrix; `seen` is the DenseScan of Q (its diagonal and probes)."""
     n = Q.shape[0]
     rng = np.random.default_rng(n)      # where to look: fixed; the probes below are not
     order = rng.permutation(n)
@@ -45,7 +45,7 @@ def diagonal_plus_low_rank(Q: np.ndarray, diag: np.ndarray, tau: float):
         if r == s:
             continue
         F = _factor(RI, RJ, I, J, U[:, :r], S[:r], Vt[:r].T, n)
-        return None if F is None else _check(Q, diag, F, tau)
+        return None if F is None else _check(seen, F, tau)
     return None
 
 
@@ -67,14 +67,14 @@ def _factor(RI, RJ, I, J, U, S, V, n):
     return L.T @ G2
 
 
-def _check(Q, diag, F, tau):
+def _check(seen, F, tau):
     from rigorlab.tools.fw.convexity import Certificate
-    d = diag - np.einsum("ij,ij->j", F, F)
-    X = np.random.default_rng().standard_normal((Q.shape[0], PROBES))
-    E = Q @ X - d[:, None] * X - F.T @ (F @ X)
+    d = seen.diag - np.einsum("ij,ij->j", F, F)
+    X = seen.X
+    E = seen.QX - d[:, None] * X - F.T @ (F @ X)
     bound = float(np.linalg.norm(E, axis=0).max()) / T_PROBE
     lam = float(d.min()) - bound
     if not np.isfinite(lam) or lam < -tau:
         return None
-    return Certificate(f"diag(d) + F^T F found (rank {F.shape[0]}), checked with {PROBES} random probes "
-                       f"(failure probability < 1e-24)", lam)
+    return Certificate(f"diag(d) + F^T F found (rank {F.shape[0]}), checked with {X.shape[1]} random probes "
+                       f"(failure probability < {FAILURE:.0e})", lam)
