@@ -138,3 +138,36 @@ async def test_big_runs_go_out_as_dispatched_jobs(workspace, mcp_server, monkeyp
             assert inline["primal"] == pytest.approx(summary["primal"], rel=1e-12)
     finally:
         forget(workspace)
+
+
+async def test_quadratic_given_as_factor_sparse_or_dense_through_the_tool(workspace, mcp_server):
+    import scipy.sparse as sp
+    rng = np.random.default_rng(3)
+    n = 300
+    B, d, b = rng.standard_normal((6, n)), rng.uniform(0.1, 1.0, n), rng.standard_normal(n)
+    Q = B.T @ B + np.diag(d)
+    np.save(workspace / "B.npy", B)
+    np.save(workspace / "d.npy", d)
+    np.save(workspace / "b.npy", b)
+    np.save(workspace / "Q.npy", Q)
+    sp.save_npz(workspace / "Q.npz", sp.csr_matrix(Q))
+    bad = Q - 2.0 * np.outer(B[0], B[0]) / (B[0] @ B[0]) * (B[0] @ Q @ B[0]) / (B[0] @ B[0])
+    np.save(workspace / "bad.npy", bad)
+    async with Client(mcp_server) as client:
+        runs = {}
+        for name, data, plot in (("factored", {"d": "d.npy", "B": "B.npy"}, "off"), ("dense", {"Q": "Q.npy"}, "now"),
+                                 ("sparse", {"Q": "Q.npz"}, "after")):
+            runs[name] = await call(client, "run_fw_solver", objective="quadratic", set="simplex",
+                                    data={**data, "b": "b.npy"}, tol=1e-10, out=f"runs/{name}", options={"plot": plot})
+        for name, res in runs.items():
+            assert res["status"] == "OPTIMAL" and res["algorithm"] == "fcfw" and "quadratic" in res["auto"], name
+            assert set(res["overhead_s"]) == {"load", "convexity", "kernel", "save"}
+            assert res["primal"] == pytest.approx(runs["dense"]["primal"], rel=1e-10, abs=1e-12)
+        assert runs["factored"]["convexity"]["method"].startswith("factor")
+        assert runs["dense"]["convexity"]["form"] == "dense" and runs["sparse"]["convexity"]["form"] == "sparse"
+        assert "plot_png" not in runs["factored"]["files"] and not (workspace / "runs/factored/plot.png").exists()
+        assert (workspace / "runs/dense/plot.png").read_bytes()[:4] == b"\x89PNG"    # before the answer
+        refused = await client.call_tool("run_fw_solver", {"objective": "quadratic", "set": "simplex",
+                                                           "data": {"Q": "bad.npy", "b": "b.npy"}})
+        text = tool_text(refused)
+        assert refused.is_error and "not convex" in text and "v^T Q v" in text and "internal error" not in text
