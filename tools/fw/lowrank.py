@@ -77,8 +77,10 @@ class LowRankCorrective:
             self._grow(U[:, j], V[:, j])
         G = self.p.g.reshape(self.oracle.shape)
         gs = (self.U.T @ G @ self.V).cpu().numpy().astype(np.float64).reshape(-1)
-        tol_in = max(0.25 * self.tol, 1e-3 * self.gap)
-        self.S = nuclear_qp(self._hessian(), gs, self.S, self.tau, tol_in)
+        tol_in = max(0.25 * self.tol, 1e-1 * self.gap)
+        # with orthonormal U, V the masked Hessian is a compression of diag(mask): max(mask) bounds it
+        bound = None if self.mask is None else float(self.mask.max())
+        self.S = nuclear_qp(self._hessian(), gs, self.S, self.tau, tol_in, L=bound)
         if self.S.shape[0] > len(self) + self.SPARE:
             self._compress()
         self.resync()
@@ -171,14 +173,17 @@ def _orth(B, u):
     return None if norm <= 1e-10 else w / norm
 
 
-def nuclear_qp(H, gs, S0, tau, tol, max_iter=20000):
+def nuclear_qp(H, gs, S0, tau, tol, max_iter=20000, L=None):
     """argmin over ||S||_* <= tau of <gs, s - s0> + 0.5 (s - s0)^T H (s - s0) (s = vec S), by FISTA
-    with gradient restarts, until the restricted FW gap <grad, S> + tau sigma_1(grad) <= tol."""
+    with gradient restarts, until the restricted FW gap <grad, S> + tau sigma_1(grad) <= tol.
+    L bounds the largest eigenvalue of H (computed when not given)."""
     r = S0.shape[0]
     s0 = S0.reshape(-1)
-    from scipy.linalg import eigh
-    n = H.shape[0]
-    L = max(float(eigh(H, eigvals_only=True, subset_by_index=[n - 1, n - 1])[0]), 1e-300)
+    if L is None:
+        from scipy.linalg import eigh
+        n = H.shape[0]
+        L = float(eigh(H, eigvals_only=True, subset_by_index=[n - 1, n - 1])[0])
+    L = max(L, 1e-300)
     x, y, t = s0.copy(), s0.copy(), 1.0
     for it in range(max_iter):
         gy = gs + H @ (y - s0)
