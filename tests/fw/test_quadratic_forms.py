@@ -194,3 +194,17 @@ def test_a_factored_q_never_forms_an_n_by_n_matrix(tmp_path):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["status"] == "OPTIMAL" and got["kb"] < 2_000_000
+
+
+def test_a_change_the_sketch_does_not_see_is_caught_by_the_probes():
+    """Q equals diag(d) + F^T F except in two entries outside every row the sketch reads: the
+    factor found is right for those rows, and only the random probes show that Q is not it."""
+    rng = np.random.default_rng(7)
+    n = 2000
+    F = rng.standard_normal((8, n)) / 3
+    Q = F.T @ F + np.diag(rng.uniform(0.01, 0.1, n))
+    a, b = np.random.default_rng(n).permutation(n)[-2:]          # structure.py's sketch order, last
+    delta = Q[a, a] + Q[b, b] + 2 * abs(Q[a, b])
+    Q[a, b] -= delta
+    Q[b, a] -= delta
+    _refused(Dense(torch.from_numpy(Q)), Q)
