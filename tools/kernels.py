@@ -76,7 +76,10 @@ def warm_all(progress=None) -> dict[str, Load]:
 
 
 # what the first solver or pruning call would otherwise import (torch alone takes seconds)
-MODULES = ("torch", "scipy.linalg", "scipy.optimize", "scipy.sparse.linalg", "rigorlab.tools.fw.run")
+MODULES = ("torch", "scipy.linalg", "scipy.optimize", "scipy.sparse.linalg", "rigorlab.tools.fw.run",
+           "rigorlab.tools.fw.solver", "rigorlab.tools.fw.spec", "rigorlab.tools.fw.quadratic",
+           "rigorlab.tools.fw.convexity", "rigorlab.tools.fw.corrective", "rigorlab.tools.fw.oracles",
+           "rigorlab.tools.fw.arrays", "rigorlab.tools.fw.plot", "rigorlab.core.safefs")
 
 
 def warm_in_background() -> threading.Thread | None:
