@@ -93,7 +93,21 @@ class _HostDense:
         return vals @ self.M[nz]
 
 
-class Factored(Form):
+class _FactoredMath:
+    """Products with diag(d) + B^T B; the same lines serve torch tensors and numpy arrays."""
+    d = B = None
+
+    def mv(self, x):
+        out = self.d * x
+        return out if self.B is None else out + self.B.T @ (self.B @ x)
+
+    def rows(self, nz, vals):
+        out = self.d * 0
+        out[nz] = self.d[nz] * vals
+        return out if self.B is None else out + self.B.T @ (self.B[:, nz] @ vals)
+
+
+class Factored(_FactoredMath, Form):
     """diag(d) + B^T B; B has shape (r, n). PSD by construction when d >= 0."""
     kind = "factored"
 
@@ -118,15 +132,6 @@ class Factored(Form):
     def rank(self) -> int:
         return 0 if self.B is None else self.B.shape[0]
 
-    def mv(self, x):
-        out = self.d * x
-        return out if self.B is None else out + self.B.T @ (self.B @ x)
-
-    def rows(self, nz, vals):
-        out = self.d.new_zeros(self.n)
-        out[nz] = self.d[nz] * vals
-        return out if self.B is None else out + self.B.T @ (self.B[:, nz] @ vals)
-
     def mm(self, V):
         out = V * self.d
         return out if self.B is None else out + (V @ self.B.T) @ self.B
@@ -144,18 +149,9 @@ class Factored(Form):
         return {**super().describe(), "rank": self.rank}
 
 
-class _HostFactored:
+class _HostFactored(_FactoredMath):
     def __init__(self, d, B):
         self.d, self.B = d, B
-
-    def mv(self, x):
-        out = self.d * x
-        return out if self.B is None else out + self.B.T @ (self.B @ x)
-
-    def rows(self, nz, vals):
-        out = np.zeros_like(self.d)
-        out[nz] = self.d[nz] * vals
-        return out if self.B is None else out + self.B.T @ (self.B[:, nz] @ vals)
 
 
 class Sparse(Form):
