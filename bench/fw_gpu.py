@@ -7,9 +7,10 @@ on the large cases of fw_cases.py. One call on a machine with a GPU:
 On CPU the corrective loop runs on numpy twins of the objective (host.py); on a device it runs
 on torch. With --smoke the twins are switched off, so the torch code a GPU would run is checked
 here, on the CPU, against the host path. Every run is float64 with the same algorithm (auto's
-pick to the tolerance; vanilla FW and BPCG for a fixed number of steps); "first divergence" is the first iteration where the two primal values differ by
-more than 1e-9 relatively (discrete choices such as BPCG's may split on a rounding tie later in a
-run; both ends are then still certified, which the last columns check). Nuclear-ball runs are
+pick to the tolerance; vanilla FW and BPCG for a fixed number of steps); "first divergence" is
+the first iteration where the two primal values differ by more than 1e-9 relatively (discrete
+choices such as BPCG's may split on a rounding tie later in a run; both ends are then still
+certified, which the last columns check). Nuclear-ball runs are
 compared by their final value only: the CUDA oracle returns one singular pair (power method),
 the CPU oracle two (ARPACK).
 """

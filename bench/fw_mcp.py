@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fw_cases  # noqa: E402
+import fw_cases
 
 TOL = 1e-6
 SOLVERS = ("CLARABEL", "SCS", "OSQP")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rigorlab.core import state  # noqa: E402
-from rigorlab.tools.results.ingest import ingest_job  # noqa: E402
-from rigorlab.tools.results.query import query  # noqa: E402
-from rigorlab.tools.results.schema import ensure, now_iso, transaction  # noqa: E402
+from rigorlab.core import state
+from rigorlab.tools.results.ingest import ingest_job
+from rigorlab.tools.results.query import query
+from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 SEEDS = 10
 QUERIES = [

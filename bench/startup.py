@@ -4,8 +4,10 @@ Prints a table: median/min/max of N spawns, next to a bare `python -c pass`, as 
 (the tools register in the background once the handshake is answered, so the time to the
 tools/list answer is shown too);
 then tools/list in bytes and approximate tokens (bytes / 4). Targets: first answer under
-0.5 s median; tools/list under 16 KB.
-Run: .venv/bin/python bench/startup.py [--runs 15]
+0.5 s median; tools/list under 16 KB. Then bench/results_size.py: the bytes of every tool's
+default result (under 4 KB), of each prompt and resource (under 8 KB), and the time to refuse
+a bad call (under 100 ms).
+Run: .venv/bin/python bench/startup.py [--runs 15] [--no-results]
 """
 from __future__ import annotations
 
@@ -54,7 +56,9 @@ def bare_python() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
-    runs = ap.parse_args().runs
+    ap.add_argument("--no-results", action="store_true", help="skip the result sizes and refusal times")
+    opts = ap.parse_args()
+    runs = opts.runs
     from rich.console import Console
     from rich.table import Table
 
@@ -85,6 +89,10 @@ def main() -> None:
         size.add_column(col, justify="right")
     size.add_row(str(len(tools)), str(len(payload)), str(len(payload) // 4), "< 16384 bytes")
     Console().print(size)
+    if not opts.no_results:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import results_size
+        results_size.main()
 
 
 if __name__ == "__main__":

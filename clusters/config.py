@@ -33,8 +33,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rigorlab.core.errors import UserError
+from rigorlab.sandbox.argv import RUNTIMES as SANDBOX_RUNTIMES
 
-RUNTIMES = ("bare", "docker", "podman", "apptainer", "bwrap")
+RUNTIMES = ("bare", *SANDBOX_RUNTIMES)
+Runtime = Literal[RUNTIMES]  # type: ignore[valid-type]
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -44,14 +46,14 @@ class _Strict(BaseModel):
 
 class Defaults(_Strict):
     target: str = "local"
-    runtime: Literal["bare", "docker", "podman", "apptainer", "bwrap"] | None = None
+    runtime: Runtime | None = None
     image: str | None = None
 
 
 class LocalConfig(_Strict):
     gpus: int | list[str] | None = Field(default=None, description="count or device ids")
     cpu_slots: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
-    runtime: Literal["bare", "docker", "podman", "apptainer", "bwrap"] | None = None
+    runtime: Runtime | None = None
     image: str | None = None
 
     @field_validator("gpus")
@@ -76,7 +78,7 @@ class NodeConfig(_Strict):
     workspace: Literal["shared", "sync"] = "shared"
     remote_workspace: str | None = None
     fetch: list[str] = Field(default_factory=lambda: ["results", "outputs"])
-    runtime: Literal["bare", "docker", "podman", "apptainer", "bwrap"] | None = None
+    runtime: Runtime | None = None
     image: str | None = None
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     command_timeout_s: float = Field(default=20.0, gt=0, le=600)
@@ -94,7 +96,7 @@ class SlurmConfig(_Strict):
     default_time_s: int = Field(default=3600, gt=0)
     max_gpus: int = Field(default=8, ge=0)
     accounting: bool | None = Field(default=None, description="use sacct (None: detect)")
-    runtime: Literal["bare", "docker", "podman", "apptainer", "bwrap"] | None = None
+    runtime: Runtime | None = None
     image: str | None = None
     extra_sbatch: list[str] = Field(default_factory=list)
 

@@ -27,6 +27,9 @@ from rigorlab.clusters.model import TERMINAL, IllegalTransition, Job, JobState, 
 log = logging.getLogger("rigorlab.clusters")
 
 
+LOG_STREAMS = ("stdout", "stderr", "env", "command.sh", "slurm.out")
+
+
 @dataclass
 class JobRequest:
     command: str
@@ -367,8 +370,8 @@ class Dispatcher:
 
     def logs(self, job_id: str, stream: str = "stdout", offset: int = 0,
              max_bytes: int = 16384) -> LogSlice:
-        if stream not in ("stdout", "stderr", "env", "command.sh", "slurm.out"):
-            raise UserError(f"unknown log {stream!r}: use stdout, stderr, env or command.sh")
+        if stream not in LOG_STREAMS:
+            raise UserError(f"unknown log {stream!r}: use one of {', '.join(LOG_STREAMS)}")
         job = self.get(job_id)
         if job.state == JobState.QUEUED:
             raise UserError(f"job {job.id} has not started yet (QUEUED, waiting for a free slot): "
@@ -432,7 +435,7 @@ class Dispatcher:
             try:
                 self.tick(force=first)
                 first = False
-            except Exception:  # noqa: BLE001 - the monitor must survive a bad poll
+            except Exception:  # the monitor must survive a bad poll
                 log.exception("job monitor tick failed")
             with self._mon_lock:
                 if not self._live():

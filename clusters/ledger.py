@@ -162,6 +162,17 @@ def recent(conn: sqlite3.Connection, limit: int = 20, states: Iterable[JobState]
     return [row_to_job(r) for r in conn.execute(sql + " ORDER BY n DESC LIMIT ?", (*args, limit))]
 
 
+def named(conn: sqlite3.Connection, prefix: str, *, finished: bool) -> list[Job]:
+    """Jobs whose name starts with `prefix`: finished ones, or those still queued or running."""
+    terminal = tuple(s.value for s in TERMINAL)
+    marks = ", ".join("?" for _ in terminal)
+    rows = conn.execute(f"SELECT * FROM jobs WHERE name LIKE ? ESCAPE '\\' AND state "
+                        f"{'' if finished else 'NOT '}IN ({marks}) ORDER BY n",
+                        (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+                         *terminal))
+    return [row_to_job(r) for r in rows]
+
+
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
 

@@ -112,7 +112,7 @@ class SSHShell:
             return chan.recv_exit_status(), out, err
         except ShellError:
             raise
-        except Exception as exc:  # noqa: BLE001 - socket/paramiko errors: reconnect next time
+        except Exception as exc:  # socket/paramiko errors: reconnect next time
             self.close()
             self._failures += 1
             self._last_error = f"{type(exc).__name__}: {exc}"
@@ -135,7 +135,7 @@ class SSHShell:
                 sftp.posix_rename(tmp, path)
         except ShellError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.close()
             raise ShellError(f"node {self.node.name}: writing files failed: {exc}") from exc
 
@@ -203,7 +203,7 @@ class SSHShell:
             return None
         except ShellError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.close()
             raise ShellError(f"node {self.node.name}: reading {path} failed: {exc}") from exc
 

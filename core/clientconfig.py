@@ -9,11 +9,11 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 
 Client = Literal["claude", "codex", "gemini", "opencode"]
@@ -138,6 +138,7 @@ class Change:
     path: Path
     before: str | None
     after: str
+    root: Path | None = None    # the folder trusted not to be swapped for a link
 
     @property
     def changed(self) -> bool:
@@ -149,33 +150,28 @@ class Change:
             fromfile=f"{self.path} (now)", tofile=f"{self.path} (after)"))
 
 
-def plan(client: Client, path: Path, launch: Launch) -> Change:
-    before = path.read_text(encoding="utf-8") if path.exists() else None
-    return Change(path=path, before=before, after=render(client, before, launch))
+def plan(client: Client, path: Path, launch: Launch, root: Path | None = None) -> Change:
+    """The change to `path`; `root` is the folder no link may lead out of (the workspace for a
+    project's config; default: the file's own folder)."""
+    root = Path(root or path.parent)
+    before = safefs.read_text(path, root=root)
+    return Change(path=path, before=before, after=render(client, before, launch), root=root)
 
 
 def apply(change: Change) -> Path | None:
-    """Write the change atomically, keeping the old file as <name>.rigorlab.bak.
+    """Write the change with the safe writer, keeping the old file as <name>.rigorlab.bak
+    (same mode as the file; 0600 for a new file, which may hold a token).
 
     Returns the backup path, or None when there was nothing to back up or nothing changed.
     """
     if not change.changed:
         return None
-    path = change.path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path, root = change.path, change.root or change.path.parent
+    root.mkdir(parents=True, exist_ok=True)     # trusted (the workspace, or the person's folder)
     backup = None
-    mode = 0o600
     if change.before is not None:
         backup = path.with_name(path.name + ".rigorlab.bak")
-        backup.write_text(change.before, encoding="utf-8")
-        mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(change.after)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        mode = os.stat(path, follow_symlinks=False).st_mode & 0o777
+        safefs.write_text(backup, change.before, root=root, mode=mode)
+    safefs.write_text(path, change.after, root=root, mode=0o600)
     return backup

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
-import os
 import shutil
 import subprocess
 import sys

@@ -4,16 +4,18 @@ Each package owns its tables and declares them as an ordered list of migrations 
 own name; `migrate` applies the ones not yet applied, each in its own transaction, and
 records the version in `schema_versions`. Connections use WAL so that readers never block
 the writer, and a busy timeout so that two writers (two jobs finishing at once) wait
-instead of failing.
+instead of failing. Every connection carries the functions of the ledger's hash chain
+(rigorlab.core.chain), and a migration keeps the chain's triggers in step with the tables.
 """
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
+from rigorlab.core import chain, chain_verify
+from rigorlab.core.transaction import transaction
 from rigorlab.core.paths import state_dir_for
 
 DB_NAME = "rigorlab.sqlite3"
@@ -41,23 +43,16 @@ def connect(path: Path) -> sqlite3.Connection:
         "CREATE TABLE IF NOT EXISTS schema_versions ("
         " package TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
+    chain.register(conn)
+    migrate(conn, chain.PACKAGE, chain.MIGRATIONS)
+    chain_verify.require_key_if_keyed(conn)
+    chain_verify.auto_seal(conn)
     return conn
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """`with transaction(conn):` one IMMEDIATE transaction, rolled back on any exception.
-
-    IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
-    instead of one failing half-way through a read-then-write.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                        (name,)).fetchone() is not None
 
 
 def schema_version(conn: sqlite3.Connection, package: str) -> int:
@@ -72,6 +67,7 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
     Returns the version after migrating. Safe to call from many connections at once.
     """
     if schema_version(conn, package) == len(migrations):
+        chain.guard(conn)
         return len(migrations)
     with _lock, transaction(conn):
         current = schema_version(conn, package)
@@ -80,6 +76,9 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
                 f"the state database has {package} schema v{current}, newer than this "
                 f"rigorlab knows (v{len(migrations)}): upgrade rigorlab"
             )
+        if current == len(migrations):
+            return current
+        before = chain_verify.before_migration(conn)
         for version, script in enumerate(migrations[current:], start=current + 1):
             for statement in _statements(script):
                 conn.execute(statement)
@@ -88,6 +87,7 @@ def migrate(conn: sqlite3.Connection, package: str, migrations: Sequence[str]) -
                 "ON CONFLICT(package) DO UPDATE SET version=excluded.version",
                 (package, version),
             )
+        chain.after_migration(conn, before)
     return len(migrations)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from rigorlab.core import git
 from rigorlab.rules.fingerprints import evaluation_status as _evaluation_status
 from rigorlab.rules.model import EvalStatus, Violation
 
@@ -88,14 +88,7 @@ def conclusion_allowed(tier: int, scale: float | None, min_scale: float | None,
 def clean_tree(workspace: Path) -> Violation | None:
     """Workflow W3: a new experiment starts from a committed tree (untracked files included).
     A workspace that is not a git repository has nothing to compare: None."""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"],
-                             cwd=workspace, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = [line[3:] for line in out.stdout.splitlines() if line.strip()]
+    dirty = git.changed_paths(workspace)
     if not dirty:
         return None
     shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")

@@ -7,8 +7,9 @@ import re
 import sqlite3
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.rules.catalog import all_rules
-from rigorlab.rules.render import find_instruction_file, project_fields
+from rigorlab.rules.render import project_fields, read_instruction_file
 
 _DIR = Path(__file__).with_name("prompts")
 ROUNDS = (("goal", "metric"),
@@ -22,10 +23,10 @@ def _text(name: str) -> str:
 
 
 def _instruction(workspace: Path) -> tuple[str, str]:
-    found = find_instruction_file(workspace)
+    found, text = read_instruction_file(workspace)
     if found is None:
         return "CLAUDE.md (or AGENTS.md / GEMINI.md: run `rigorlab init --tool <client>` first)", ""
-    return found.name, found.read_text(encoding="utf-8")
+    return found.name, text
 
 
 def setup_research_plan(workspace: Path) -> str:
@@ -60,11 +61,8 @@ _ACCEPTED_RE = re.compile(r"^.*\[accepted\].*$", re.MULTILINE)
 
 def update_base(workspace: Path) -> str:
     name, _ = _instruction(Path(workspace))
-    revision = Path(workspace) / "REVISION.md"
-    notes = ""
-    if revision.is_file():
-        notes = "\n".join(line for line in _ACCEPTED_RE.findall(revision.read_text(encoding="utf-8"))
-                          if "[folded]" not in line)
+    revision = safefs.read_text(Path(workspace) / "REVISION.md", root=Path(workspace)) or ""
+    notes = "\n".join(line for line in _ACCEPTED_RE.findall(revision) if "[folded]" not in line)
     return _text("update_base").format(
         notes=notes or "(none: REVISION.md has no note marked [accepted]; run the retro prompt "
                        "first and have the researcher accept notes)", instruction_file=name)

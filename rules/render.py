@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 from rigorlab.rules import markers as mk
 from rigorlab.rules.catalog import MODULE_TITLES, MODULES, in_modules
@@ -114,9 +114,17 @@ def find_instruction_file(workspace: Path) -> Path | None:
     return None
 
 
-def project_settings(workspace: Path) -> dict[str, str]:
+def read_instruction_file(workspace: Path) -> tuple[Path | None, str]:
+    """(the instruction file, its text); read through safefs, so a link out of the workspace
+    is refused rather than read."""
     found = find_instruction_file(Path(workspace))
-    return project_fields(found.read_text(encoding="utf-8")) if found else {}
+    if found is None:
+        return None, ""
+    return found, safefs.read_text(found, root=workspace) or ""
+
+
+def project_settings(workspace: Path) -> dict[str, str]:
+    return project_fields(read_instruction_file(workspace)[1])
 
 
 def min_decision_scale(workspace: Path) -> float | None:
@@ -126,15 +134,15 @@ def min_decision_scale(workspace: Path) -> float | None:
     return float(m.group(0)) if m else None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_instructions(workspace: Path, tool: str, modules: list[str] | None = None) -> str:
+    """Render the client's instruction file in place (safe writer); "created", "updated" or
+    "unchanged"."""
+    target = Path(workspace) / instruction_file(tool)
+    old = safefs.read_text(target, root=workspace)
+    new = render(old, modules)
+    if new != old:
+        safefs.write_text(target, new, root=workspace)
+    return "created" if old is None else ("updated" if new != old else "unchanged")
 
 
 def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None) -> dict[str, str]:
@@ -143,19 +151,13 @@ def init_workspace(workspace: Path, tool: str, modules: list[str] | None = None)
     Returns {file: "created" | "updated" | "unchanged" | "kept"}.
     """
     workspace = Path(workspace)
-    done: dict[str, str] = {}
-    target = workspace / instruction_file(tool)
-    old = target.read_text(encoding="utf-8") if target.exists() else None
-    new = render(old, modules)
-    if new != old:
-        write_atomic(target, new)
-    done[target.name] = "created" if old is None else ("updated" if new != old else "unchanged")
+    done: dict[str, str] = {instruction_file(tool): write_instructions(workspace, tool, modules)}
     for name in ("report.tex", "TODO.md"):
         path = workspace / name
-        if path.exists():
+        if os.path.lexists(path):
             done[name] = "kept"
         else:
-            write_atomic(path, template(name))
+            safefs.write_text(path, template(name), root=workspace, replace=False)
             done[name] = "created"
     return done
 

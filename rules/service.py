@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.core.state import has_table
 from rigorlab.rules.checks import run_checks, select
 from rigorlab.rules.model import Violation
 
 Progress = Callable[[float, float | None, str | None], None]
+VIOLATIONS_BUDGET = 2800    # bytes of violations in one check_rules answer (the rest is paged)
 
 
 @dataclass
@@ -39,8 +40,28 @@ def check_workspace(workspace: Path, conn: sqlite3.Connection, rule_ids: list[st
     if "bibliography" in names and not online:
         notes.append("bibliography ids not looked up (offline): only missing ids and "
                      "unverified marks are reported (--online / online=true resolves them)")
-    if not ledger.has_table(conn, "results_experiments"):
+    if not has_table(conn, "results_experiments"):
         notes.append("no results ledger yet: ledger parts of II, V, VI, IX not checked")
-    if "gpus" in names and not ledger.has_table(conn, "jobs"):
+    if "gpus" in names and not has_table(conn, "jobs"):
         notes.append("no job ledger yet: C1 (idle GPUs) not checked")
+    if "evaluation" in names:
+        from rigorlab.rules.fingerprints import reprotection_notes
+        notes += reprotection_notes(conn)
     return Report(run_checks(workspace, conn, rule_ids, online=online, inventory=inventory), notes)
+
+
+def check_rules(spec, workspace: Path, conn: sqlite3.Connection, dispatcher: Callable):
+    """The check_rules tool: verification jobs first when asked, then every check; one page of
+    the violations (`dispatcher()` gives the job system, made only when it is needed)."""
+    from rigorlab.core.contract import fitting
+    from rigorlab.rules.compute import dispatch_verifications, gpu_inventory
+    from rigorlab.rules.contract import CheckOut
+    notes = dispatch_verifications(workspace, conn, dispatcher()) if spec.run_verify else []
+    inventory = gpu_inventory(conn, dispatcher)
+    report = check_workspace(workspace, conn, spec.rules, online=spec.online, inventory=inventory)
+    page = report.violations[spec.offset:spec.offset + spec.limit]
+    page = page[:fitting(page, VIOLATIONS_BUDGET)]
+    end = spec.offset + len(page)
+    return CheckOut(count=len(report.violations), by_rule=report.by_rule(), violations=page,
+                    next_offset=end if end < len(report.violations) else None,
+                    notes=notes + report.notes)

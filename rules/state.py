@@ -33,6 +33,18 @@ MIGRATIONS = [
     );
     CREATE INDEX rules_verifications_script ON rules_verifications(script, id);
     """,
+    """
+    ALTER TABLE rules_protections ADD COLUMN how TEXT NOT NULL DEFAULT 'tool';
+    CREATE TABLE rules_job_checks (
+        job_id TEXT NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('start', 'end')),
+        at REAL NOT NULL,
+        protection_id INTEGER,
+        digest TEXT,
+        problem TEXT,
+        PRIMARY KEY (job_id, phase)
+    );
+    """,
 ]
 
 

@@ -15,8 +15,8 @@ from typing import Iterable, Mapping, Sequence
 
 from rigorlab.core.errors import UserError
 from rigorlab.sandbox.gpus import GpuSpec, parse_gpus
+from rigorlab.sandbox.policy import Bind, bind_refusal
 
-RUNTIMES = ("docker", "podman", "apptainer", "bwrap")
 DEFAULT_IMAGE = "rigorlab-sandbox:latest"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Characters that the runtimes' mount syntaxes (--mount CSV, --bind a:b:ro) cannot carry.
@@ -29,13 +29,6 @@ BWRAP_HOST_RO = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 BWRAP_GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
                    "/dev/nvidia-modeset", "/dev/nvidia-caps")
 BWRAP_MAX_GPUS = 16
-
-
-@dataclass(frozen=True)
-class Bind:
-    source: Path
-    target: Path
-    writable: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,7 +118,6 @@ def _abs(value, what: str) -> Path:
 
 def _check_bwrap_root(image: str) -> None:
     """A bwrap image is a host folder shown as /: never one holding home, keys or state."""
-    from rigorlab.sandbox.policy import bind_refusal
     reason = bind_refusal(Path(os.path.realpath(_abs(image, "bwrap root file system"))), False)
     if reason:
         raise UserError(f"refusing {image} as the sandbox's root file system: {reason}. Give a "
@@ -264,3 +256,4 @@ def _bwrap_gpus(spec: RunSpec) -> list[str]:
 
 
 _BUILDERS = {"docker": _engine, "podman": _engine, "apptainer": _apptainer, "bwrap": _bwrap}
+RUNTIMES = tuple(_BUILDERS)      # the container runtimes, in the order the CLI offers them

@@ -33,7 +33,7 @@ BWRAP_PATH = "/usr/local/bin:/usr/bin:/bin"
 class SessionOptions:
     runtime: str
     tool: str
-    workspace: Path                     # already checked (rigorlab.server.jail.check_workspace_root)
+    workspace: Path                     # already checked (rigorlab.core.jail.check_workspace_root)
     yolo: bool = False
     gpus: object = None
     image: str | None = None

@@ -1,51 +1,35 @@
 """Mount policy: which extra host folders may enter a sandbox, and how.
 
-The workspace itself is checked by the caller with the same rules as every rigorlab
-workspace (rigorlab.server.jail.check_workspace_root: system, home and credential folders refused,
-symlinks resolved first). Extra folders are resolved first too, then refused when they hold,
-or lie inside, the state directory, ~/.ssh or another credential folder; a writable one is
-also refused on system folders and the home directory.
+The folders refused are rigorlab.core.jail's, the same list the workspace is checked against:
+a writable mount is a second workspace, so it is refused exactly where a workspace would be
+(system folders, the home folder, credentials, the state directory); a read-only mount is
+refused where it would show the state directory, a credential, an engine socket or a whole
+shared temporary folder. Every folder is resolved (symlinks first) before the check.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
-from rigorlab.core.paths import state_home
-from rigorlab.sandbox.argv import Bind
-
-CREDENTIAL_DIRS = (".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure",
-                   ".config/gh", ".password-store", ".local/share/keyrings", ".netrc",
-                   ".git-credentials", ".pypirc", ".codex", ".claude", ".claude.json", ".gemini")
-ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock")
-SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/run",
-               "/sbin", "/sys", "/usr", "/var")
+from rigorlab.core.jail import guarded_reason, refused_reason
 
 
-def _overlaps(a: Path, b: Path) -> bool:
-    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
-
-
-def guarded_paths(home: Path | None = None) -> list[Path]:
-    """What no bind may overlap: the state directory, credential folders, engine sockets."""
-    home = Path(home or Path.home()).resolve()
-    return ([state_home()] + [home / c for c in CREDENTIAL_DIRS]
-            + [Path(os.path.realpath(s)) for s in ENGINE_SOCKETS])
+@dataclass(frozen=True)
+class Bind:
+    """A host path shown inside the sandbox (read-only unless writable)."""
+    source: Path
+    target: Path
+    writable: bool = False
 
 
 def bind_refusal(path: Path, writable: bool, home: Path | None = None) -> str | None:
     """Why the resolved `path` may not be bound into a sandbox, or None."""
-    home = Path(home or Path.home()).resolve()
-    for guarded in guarded_paths(home):
-        if _overlaps(path, guarded):
-            return f"it overlaps {guarded}, which stays outside every sandbox"
-    if writable:
-        if str(path) in SYSTEM_DIRS or any(path.is_relative_to(d) for d in SYSTEM_DIRS[1:]):
-            return "it is a system folder, which is never writable in a sandbox"
-        if home.is_relative_to(path):
-            return "it is (or contains) your home directory"
-    return None
+    reason = refused_reason(path, home) if writable else guarded_reason(path, home)
+    if reason is None:
+        return None
+    return reason + (", which is never writable in a sandbox" if writable else "")
 
 
 def parse_bind(text: str) -> tuple[str, bool]:

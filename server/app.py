@@ -80,7 +80,7 @@ class _ReadyGate:
         fn, *args = self.job
         try:
             fn(*args)
-        except BaseException:  # a broken family is a bug: say so loudly and stop
+        except BaseException:  # noqa: BLE001 - a broken family is a bug: say so loudly and stop
             traceback.print_exc(file=sys.stderr)
             sys.stderr.flush()
             import os

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rigorlab.core import state
 from rigorlab.core.paths import state_dir_for
-from rigorlab.server.jail import Workspace
+from rigorlab.core.jail import Workspace
 
 
 @dataclass

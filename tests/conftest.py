@@ -99,3 +99,15 @@ def anyio_backend() -> str:
 @pytest.fixture
 def services() -> dict[str, dict[str, str]]:
     return SERVICES
+
+
+@pytest.fixture
+def ledger_key(tmp_path, monkeypatch) -> Path:
+    """A ledger key (rigorlab.core.chain) in a folder of its own, named by the environment."""
+    import secrets
+    path = tmp_path / "keys" / "ledger.key"
+    path.parent.mkdir()
+    path.write_text(secrets.token_hex(32))
+    path.chmod(0o600)
+    monkeypatch.setenv("RIGORLAB_LEDGER_KEY_FILE", str(path))
+    return path

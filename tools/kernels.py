@@ -98,7 +98,7 @@ def warm_in_background() -> threading.Thread | None:
             warm_all()
             for module in MODULES:
                 importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - a call will load (and report) what it needs itself
+        except Exception:  # a call will load (and report) what it needs itself
             import logging
             logging.getLogger("rigorlab").exception("warm-up failed")
     thread = threading.Thread(target=run, name="rigorlab-kernels", daemon=True)

@@ -1,12 +1,14 @@
 """What every backend offers, and the job files every backend writes the same way."""
 from __future__ import annotations
 
+import os
 import posixpath
 import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 
 from rigorlab.clusters.model import METRICS_NAME, Job, Observation
@@ -120,11 +122,12 @@ class Backend:
         if job.remote_dir and not (job.terminal and local.exists()):
             sh = self.shell()
             return sh.read(path, offset, max_bytes), sh.size(path)
-        if not local.exists():
+        try:  # the job may have swapped its log for a link to a host file: never follow it
+            with safefs.open_read(local, root=job.job_dir) as fh:
+                fh.seek(offset)
+                return fh.read(max_bytes), os.fstat(fh.fileno()).st_size
+        except FileNotFoundError:
             return None, None
-        with open(local, "rb") as fh:
-            fh.seek(offset)
-            return fh.read(max_bytes), local.stat().st_size
 
     def describe(self, active: list[Job]) -> NodeView:
         raise NotImplementedError

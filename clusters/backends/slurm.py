@@ -222,7 +222,7 @@ class SlurmBackend(Backend):
         nodes, _, used = out.partition("@@")
         lines = [l.split("|") for l in nodes.splitlines() if l.count("|") == 3]
         busy_by_node = _gres_in_use(used)
-        for name, gres, state, cpus in lines:
+        for name, gres, _state, cpus in lines:
             total = _gpu_count(gres)
             taken = busy_by_node.get(name, 0)
             view.gpus += [GpuView(f"{name}:{i}", "SLURM GPU", "busy" if i < taken else None)

@@ -17,6 +17,7 @@ from rigorlab.rules.checks.evaluation import check_evaluation
 from rigorlab.rules.checks.experiments import check_crashes, check_one_variable_ledger
 from rigorlab.rules.checks.gitlog import check_commits, check_large_files
 from rigorlab.rules.checks.gpus import check_gpus
+from rigorlab.rules.checks.integrity import check_ledger
 from rigorlab.rules.checks.report import check_report
 from rigorlab.rules.checks.todo import check_todo
 from rigorlab.rules.checks.verification import check_verification
@@ -34,6 +35,7 @@ class CheckSpec:
 
 CHECKS: dict[str, CheckSpec] = {s.name: s for s in (
     CheckSpec("evaluation", check_evaluation, ("II",)),
+    CheckSpec("ledger", check_ledger, ("II",)),
     CheckSpec("bibliography", check_bibliography, ("III",)),
     CheckSpec("crashes", check_crashes, ("V",)),
     CheckSpec("one_variable", check_one_variable_ledger, ("VI",)),

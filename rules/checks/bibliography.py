@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.rules.model import Violation
 
 ENTRY_RE = re.compile(r"@(\w+)\s*\{\s*([^,\s]+)\s*,", re.IGNORECASE)
@@ -84,7 +85,7 @@ def check_bibliography(workspace: Path, conn: sqlite3.Connection,
                        online: bool = False) -> list[Violation]:
     found = []
     for path in bib_files(workspace):
-        for e in parse_bib(path.read_text(encoding="utf-8", errors="replace")):
+        for e in parse_bib(safefs.read_text(path, root=workspace) or ""):
             where = f"{path.name}:{e.line}"
             if e.unverified:
                 found.append(Violation(rule_id="III", evidence=where,

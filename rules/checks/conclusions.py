@@ -9,7 +9,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rigorlab.rules import ledger, markers
+from rigorlab.core import safefs
+from rigorlab.core import runs as results
+from rigorlab.rules import markers
 from rigorlab.rules.gates import conclusion_allowed
 from rigorlab.rules.model import Violation
 from rigorlab.rules.render import min_decision_scale
@@ -17,12 +19,11 @@ from rigorlab.rules.render import min_decision_scale
 ROW_RE = re.compile(r"^\s*(E\d{3,})\s*&(.*)\\\\")
 
 
-def summary_rows(path: Path) -> list[tuple[int, str, str]]:
+def summary_rows(path: Path, root: Path) -> list[tuple[int, str, str]]:
     """(line, experiment id, status cell) of each row inside the summary region."""
-    if not path.is_file():
-        return []
+    text = safefs.read_text(path, root=root)
     rows, inside = [], False
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate((text or "").splitlines(), 1):
         if line.startswith(markers.SUMMARY_BEGIN_PREFIX):
             inside = True
         elif line.startswith(markers.SUMMARY_END):
@@ -33,10 +34,10 @@ def summary_rows(path: Path) -> list[tuple[int, str, str]]:
 
 
 def check_conclusions(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    exps = {e.id: e for e in ledger.experiments(conn)}
+    exps = {e.id: e for e in results.experiments(conn)}
     min_scale = min_decision_scale(workspace)
     found = []
-    for line, exp_id, status in summary_rows(workspace / "report.tex"):
+    for line, exp_id, status in summary_rows(workspace / "report.tex", workspace):
         e = exps.get(exp_id)
         if e is None or "preliminary" in status.lower():
             continue

@@ -5,14 +5,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.core import runs as results
 from rigorlab.rules.fingerprints import evaluation_status
 from rigorlab.rules.model import Violation
 
 
 def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
     status = evaluation_status(workspace, conn)
-    exps = ledger.experiments(conn)
+    exps = results.experiments(conn)
     if not status.protected:
         if not exps:
             return []
@@ -24,7 +24,7 @@ def check_evaluation(workspace: Path, conn: sqlite3.Connection) -> list[Violatio
         return found
     found.append(status.violation())
     since = status.changed_since or time.time()
-    late = [r for r in ledger.runs(conn) if r.valid and r.created >= since]
+    late = [r for r in results.runs(conn) if r.valid and r.created >= since]
     found += [Violation(rule_id="II", evidence=f"results_runs id={r.id} ({r.experiment_id})",
                         message="run made after the protected evaluation changed",
                         fix="do not report it; restore the evaluation and rerun, or have the "

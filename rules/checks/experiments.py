@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.core import runs as results
 from rigorlab.rules.gates import check_one_variable
 from rigorlab.rules.model import Violation
 
 
 def check_one_variable_ledger(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    exps = {e.id: e for e in ledger.experiments(conn)}
+    exps = {e.id: e for e in results.experiments(conn)}
     found: list[Violation] = []
     for e in exps.values():
         parent = exps.get(e.parent_id or "")
@@ -22,11 +22,11 @@ def check_one_variable_ledger(workspace: Path, conn: sqlite3.Connection) -> list
 
 
 def check_crashes(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    by_exp: dict[str, list[ledger.Run]] = {}
-    for r in ledger.runs(conn):
+    by_exp: dict[str, list[results.Run]] = {}
+    for r in results.runs(conn):
         by_exp.setdefault(r.experiment_id, []).append(r)
     found = []
-    for e in ledger.experiments(conn):
+    for e in results.experiments(conn):
         runs = by_exp.get(e.id, [])
         if e.status == "abandoned" and runs and all(r.failed for r in runs):
             found.append(Violation(

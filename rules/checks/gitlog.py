@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
 from pathlib import Path
 
-from rigorlab.rules.checks._util import git
+from rigorlab.core import git
 from rigorlab.rules.model import Violation
 
 EXP_FORMAT_RE = re.compile(r"^exp\((E\d{3,})\): \S.* -- [\w.\-/@]+=\S+ \(\S.*\)$")
@@ -16,7 +15,7 @@ COMMITS_CHECKED = 500
 
 
 def check_commits(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    out = git(workspace, "log", "--format=%h%x1f%s", "-n", str(COMMITS_CHECKED)) or ""
+    out = git.output(workspace, "log", "--format=%h%x1f%s", "-n", str(COMMITS_CHECKED)) or ""
     found = []
     for row in out.splitlines():
         sha, _, subject = row.partition("\x1f")
@@ -33,9 +32,10 @@ def _sizes(workspace: Path, object_ids: dict[str, str]) -> dict[str, int]:
     """path -> size in bytes of the blobs named (one git cat-file call for all)."""
     if not object_ids:
         return {}
-    proc = subprocess.run(["git", "cat-file", "--batch-check=%(objectname) %(objectsize)"],
-                          cwd=workspace, input="\n".join(object_ids.values()) + "\n",
-                          capture_output=True, text=True, timeout=60)
+    proc = git.run(workspace, "cat-file", "--batch-check=%(objectname) %(objectsize)",
+                   input="\n".join(object_ids.values()) + "\n", timeout=60)
+    if proc is None:
+        return {}
     by_oid = dict(line.split() for line in proc.stdout.splitlines() if len(line.split()) == 2)
     return {p: int(by_oid[o]) for p, o in object_ids.items() if by_oid.get(o, "").isdigit()}
 
@@ -43,13 +43,13 @@ def _sizes(workspace: Path, object_ids: dict[str, str]) -> dict[str, int]:
 def check_large_files(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
     found = []
     staged = {}
-    for row in (git(workspace, "diff", "--cached", "--name-only", "-z") or "").split("\0"):
+    for row in (git.output(workspace, "diff", "--cached", "--name-only", "-z") or "").split("\0"):
         if row:
-            oid = (git(workspace, "rev-parse", f":{row}") or "").strip()
+            oid = (git.output(workspace, "rev-parse", f":{row}") or "").strip()
             if oid:
                 staged[row] = oid
     committed = {}
-    for row in (git(workspace, "ls-tree", "-r", "-l", "-z", "HEAD") or "").split("\0"):
+    for row in (git.output(workspace, "ls-tree", "-r", "-l", "-z", "HEAD") or "").split("\0"):
         meta, _, path = row.partition("\t")
         parts = meta.split()
         if len(parts) == 4 and parts[1] == "blob" and parts[3].isdigit() and int(parts[3]) > LARGE_BYTES:

@@ -10,7 +10,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.clusters import ledger as jobs_ledger
+from rigorlab.core.state import has_table
 from rigorlab.rules.model import Violation
 
 GRACE_S = 300
@@ -19,7 +20,7 @@ GRACE_S = 300
 def check_gpus(workspace: Path, conn: sqlite3.Connection,
                inventory: dict[str, int] | None = None, now: float | None = None) -> list[Violation]:
     now = time.time() if now is None else now
-    jobs = ledger.active_jobs(conn)
+    jobs = jobs_ledger.active(conn) if has_table(conn, "jobs") else []
     found = []
     for target in sorted({j.target for j in jobs}):
         queued = [j for j in jobs if j.target == target and j.state == "QUEUED" and j.gpus > 0

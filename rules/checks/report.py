@@ -7,8 +7,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rigorlab.rules import ledger
-from rigorlab.rules.checks._util import git, tex_lines
+from rigorlab.core import runs as results
+from rigorlab.core import git
+from rigorlab.rules.checks._util import tex_lines
 from rigorlab.rules.model import Violation
 
 REPORT = "report.tex"
@@ -48,8 +49,8 @@ def parse_entries(lines: list[str]) -> dict[str, Entry]:
 def finished_experiments(workspace: Path, conn: sqlite3.Connection) -> dict[str, str]:
     """Finished experiment id -> where we know it from (a ledger record or a commit)."""
     found = {e.id: f"results_experiments {e.id} ({e.status})"
-             for e in ledger.experiments(conn) if e.status != "running"}
-    for line in (git(workspace, "log", "--format=%h %s", "-n", "500") or "").splitlines():
+             for e in results.experiments(conn) if e.status != "running"}
+    for line in (git.output(workspace, "log", "--format=%h %s", "-n", "500") or "").splitlines():
         sha, _, subject = line.partition(" ")
         m = EXP_COMMIT_RE.match(subject)
         if m and m.group(1) not in found:
@@ -59,7 +60,7 @@ def finished_experiments(workspace: Path, conn: sqlite3.Connection) -> dict[str,
 
 def check_report(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
     path = workspace / REPORT
-    lines = tex_lines(path)
+    lines = tex_lines(path, workspace)
     found: list[Violation] = []
     entries = parse_entries(lines)
     done = finished_experiments(workspace, conn)

@@ -11,7 +11,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rigorlab.rules.checks._util import git
+from rigorlab.core import git, safefs
 from rigorlab.rules.model import Violation
 
 TODO = "TODO.md"
@@ -21,7 +21,7 @@ OPEN_RE = re.compile(r"^\s*[-*]\s+\[ \]\s+(.*\S)")
 
 def _blame_times(workspace: Path) -> dict[int, int]:
     """Line number -> commit time (unix) of the commit that wrote that line of TODO.md."""
-    out = git(workspace, "blame", "--line-porcelain", "--", TODO)
+    out = git.output(workspace, "blame", "--line-porcelain", "--", TODO)
     times: dict[int, int] = {}
     line_no, commit_time = 0, {}
     sha = ""
@@ -38,19 +38,19 @@ def _blame_times(workspace: Path) -> dict[int, int]:
 
 
 def _session_days(workspace: Path) -> list[dt.date]:
-    out = git(workspace, "log", "--format=%ct", "-n", "5000") or ""
+    out = git.output(workspace, "log", "--format=%ct", "-n", "5000") or ""
     return sorted({dt.datetime.fromtimestamp(int(t), dt.timezone.utc).date()
                    for t in out.split()})
 
 
 def check_todo(workspace: Path, conn: sqlite3.Connection) -> list[Violation]:
-    path = workspace / TODO
-    if not path.is_file():
+    text = safefs.read_text(workspace / TODO, root=workspace)
+    if text is None:
         return []
     times = _blame_times(workspace)
     days = _session_days(workspace)
     found = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         m = OPEN_RE.match(line)
         if not m or n not in times:
             continue

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rigorlab.rules import ledger
+from rigorlab.clusters import ledger as jobs_ledger
+from rigorlab.core.state import has_table
 from rigorlab.rules.checks._util import tex_lines
 from rigorlab.rules.fingerprints import sha256_file
 from rigorlab.rules.model import Violation
@@ -63,7 +64,7 @@ def record_verdict(workspace: Path, conn: sqlite3.Connection, verdict: Verdict, 
                    sha256: str | None = None) -> None:
     """Store a verdict against the script's content hash (the hash it ran with)."""
     ready(conn)
-    digest = sha256 or sha256_file(workspace / verdict.script)
+    digest = sha256 or sha256_file(workspace / verdict.script, workspace)
     conn.execute("INSERT INTO rules_verifications(script, sha256, verdict, exit_code, ran_at, how,"
                  " log_tail) VALUES (?,?,?,?,?,?,?)", (verdict.script, digest, verdict.verdict,
                                                         verdict.exit_code, time.time(), how, verdict.tail))
@@ -76,7 +77,7 @@ def run_verifications(workspace: Path, conn: sqlite3.Connection,
     for i, script in enumerate(todo):
         if progress:
             progress(i, len(todo), f"running {script}")
-        digest = sha256_file(workspace / script)
+        digest = sha256_file(workspace / script, workspace)
         verdict = run_script(workspace, script, timeout_s)
         record_verdict(workspace, conn, verdict, "subprocess", digest)
         verdicts.append(verdict)
@@ -92,20 +93,24 @@ def job_name(script: str, sha256: str) -> str:
 
 def to_dispatch(workspace: Path, conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """(script, name for its job) of each script with no verdict and no job under way."""
-    under_way = {j.name for j in ledger.jobs_named(conn, JOB_PREFIX, finished=False)}
+    under_way = {j.name for j in _verification_jobs(conn, finished=False)}
     out = []
     for script, verdict in latest_verdicts(workspace, conn).items():
-        name = job_name(script, sha256_file(workspace / script))
+        name = job_name(script, sha256_file(workspace / script, workspace))
         if verdict is None and name not in under_way:
             out.append((script, name))
     return out
+
+
+def _verification_jobs(conn: sqlite3.Connection, *, finished: bool) -> list:
+    return jobs_ledger.named(conn, JOB_PREFIX, finished=finished) if has_table(conn, "jobs") else []
 
 
 def import_job_verdicts(workspace: Path, conn: sqlite3.Connection) -> int:
     """Record the verdicts of finished verification jobs not recorded yet (by job id)."""
     ready(conn)
     added = 0
-    for job in ledger.jobs_named(conn, JOB_PREFIX, finished=True):
+    for job in _verification_jobs(conn, finished=True):
         how = f"job {job.id}"
         if conn.execute("SELECT 1 FROM rules_verifications WHERE how=?", (how,)).fetchone():
             continue
@@ -125,7 +130,7 @@ def latest_verdicts(workspace: Path, conn: sqlite3.Connection) -> dict[str, str 
     for script in scripts(workspace):
         row = conn.execute("SELECT verdict FROM rules_verifications WHERE script=? AND sha256=?"
                            " ORDER BY id DESC LIMIT 1",
-                           (script, sha256_file(workspace / script))).fetchone()
+                           (script, sha256_file(workspace / script, workspace))).fetchone()
         out[script] = row[0] if row else None
     return out
 
@@ -141,7 +146,7 @@ def check_verification(workspace: Path, conn: sqlite3.Connection) -> list[Violat
         elif verdict != "pass":
             found.append(Violation(rule_id="X", evidence=script, message=f"verification {verdict}",
                                    fix="fix the claim or the script; never weaken the script to pass"))
-    for n, line in enumerate(tex_lines(workspace / "report.tex"), start=1):
+    for n, line in enumerate(tex_lines(workspace / "report.tex", workspace), start=1):
         for grade, name in CLAIM_RE.findall(line):
             found += _claim_problems(grade.lower(), name, f"report.tex:{n}", verdicts)
     return found

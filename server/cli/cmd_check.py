@@ -22,7 +22,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from rigorlab.core import state
     from rigorlab.rules.service import check_workspace
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
     ws = check_workspace_root(workspace_of(args))
     conn = state.connect(state.db_path(ws))
     report = check_workspace(ws, conn, args.rules or None, run_verify=args.run_verify,

@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rigorlab.rules.render import init_workspace
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
     out = console()
     ws = check_workspace_root(workspace_of(args))
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None

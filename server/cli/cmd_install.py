@@ -36,11 +36,11 @@ def serve_command(workspace: Path | None) -> list[str]:
 def install(client: str, scope: str, workspace: Path, *, print_only: bool = False,
             url: str | None = None, token_env: str = "RIGORLAB_TOKEN"):
     """Plan (and unless print_only, write) the registration; returns (change, backup)."""
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
     ws = check_workspace_root(workspace)
     launch = (Launch(url=url, token_env=token_env) if url
               else Launch(command=serve_command(ws if scope == "project" else None)))
-    change = plan(client, config_path(client, scope, ws), launch)
+    change = plan(client, config_path(client, scope, ws), launch, root=ws if scope == "project" else None)
     backup = None if print_only else apply(change)
     return change, backup
 

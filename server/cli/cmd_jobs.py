@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
 from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.spec_args import add_spec_args, spec_from_args
 
 _COLOR = {"COMPLETED": "green", "RUNNING": "cyan", "SUBMITTED": "blue", "QUEUED": "white",
           "FAILED": "red", "CANCELLED": "yellow", "TIMEOUT": "magenta", "OUT_OF_MEMORY": "red",
@@ -29,16 +29,8 @@ def register(sub) -> None:
     q.add_argument("--state", action="append", default=[], help="only jobs in this state")
     q = add("dispatch", _dispatch, "run a command as a job")
     q.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
-    q.add_argument("--target")
-    q.add_argument("--gpus", type=int)
-    q.add_argument("--cpus", type=int, default=1)
-    q.add_argument("--mem-mb", type=int)
-    q.add_argument("--time", type=int, dest="time_limit_s", help="time limit, seconds")
-    q.add_argument("--experiment")
-    q.add_argument("--cwd", default=".")
-    q.add_argument("--runtime")
-    q.add_argument("--image")
-    q.add_argument("--env", action="append", default=[], help="KEY=VALUE")
+    from rigorlab.tools.jobs.contract import DispatchJobSpec
+    add_spec_args(q, DispatchJobSpec, skip=("command",))
     q = add("status", _status, "one job in detail, with its history")
     q.add_argument("job_id")
     q = add("logs", _logs, "print a job's output")
@@ -102,25 +94,16 @@ def _list(args) -> int:
 
 
 def _dispatch(args) -> int:
-    from rigorlab.clusters.dispatcher import JobRequest
     from rigorlab.core.errors import UserError
-    from rigorlab.tools.jobs.api import dispatch
+    from rigorlab.core.jail import Workspace
+    from rigorlab.tools.jobs.api import dispatch_spec
+    from rigorlab.tools.jobs.contract import DispatchJobSpec
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
-    env = {}
-    for item in args.env:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise UserError(f"--env {item!r}: write KEY=VALUE")
-        env[k] = v
+    spec = spec_from_args(DispatchJobSpec, args, command=cmd[0] if len(cmd) == 1 else shlex.join(cmd))
     d = _dispatcher(args)
-    cwd = (d.workspace_root / args.cwd) if not os.path.isabs(args.cwd) else args.cwd
-    command = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
-    job = dispatch(d, JobRequest(command=command, cwd=cwd, target=args.target, gpus=args.gpus,
-                                 cpus=args.cpus, mem_mb=args.mem_mb, time_limit_s=args.time_limit_s,
-                                 env=env, experiment_id=args.experiment, runtime=args.runtime,
-                                 image=args.image))
+    job = dispatch_spec(d, spec, Workspace(d.workspace_root).path(spec.cwd, must_exist=True, what="cwd"))
     console().print(_job_table([job], "dispatched"))
     if job.state.value == "QUEUED":
         from rigorlab.clusters.runner import spawn
@@ -144,10 +127,9 @@ def _status(args) -> int:
 
 
 def _logs(args) -> int:
-    d = _dispatcher(args)
-    probe = d.logs(args.job_id, args.stream, 0, 0)
-    s = d.logs(args.job_id, args.stream, max(0, probe.size - args.bytes), args.bytes)
-    sys.stdout.write(s.text or (s.note + "\n"))
+    from rigorlab.tools.jobs.api import log_tail
+    text = log_tail(_dispatcher(args), args.job_id, args.stream, args.bytes)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 

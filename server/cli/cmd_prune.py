@@ -1,119 +1,76 @@
-"""`rigorlab prune layer|model|eval`: the pruning tools for a person, with progress bars."""
+"""`rigorlab prune layer|model|eval`: the pruning tools for a person, with progress bars.
+
+The options are generated from the tools' specs (tools/pruning/contract.py), so a person and
+an agent pass the same arguments with the same defaults and the same checks.
+"""
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from rigorlab.core.errors import UserError
-from rigorlab.server.cli.common import console
-
-METHODS = ["magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit"]
-
-
-def _pattern_args(p) -> None:
-    p.add_argument("--method", default="wanda", choices=METHODS)
-    p.add_argument("--sparsity", type=float, help="in (0, 1), e.g. 0.6 (default 0.5)")
-    p.add_argument("--nm", help="N:M pattern, e.g. 2:4")
-    p.add_argument("--per-layer", action="store_true", help="unstructured over the whole layer")
-    p.add_argument("--warm-start", default="wanda", choices=["wanda", "ria", "magnitude"])
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="alpha iterations step max_swaps damp blocksize recon_lr recon_epochs")
-    p.add_argument("--calibration", help="text file or folder (default: built-in corpus)")
-    p.add_argument("--samples", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--threads", type=int, help="torch threads")
+from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.server.cli.spec_args import add_spec_args, spec_from_args
 
 
 def register(sub) -> None:
+    from rigorlab.tools.pruning.contract import EvaluateModelSpec, PruneLayerSpec, PruneModelSpec
     p = sub.add_parser("prune", help="prune a layer or a model; evaluate a pruned model")
     g = p.add_subparsers(dest="prune_command", metavar="ACTION", required=True)
-    lay = g.add_parser("layer", help="prune one layer; error vs dense and vs Wanda")
-    lay.add_argument("model", help="minilm, tiny-llama, tiny-gpt2 or a model folder")
-    lay.add_argument("layer", nargs="?", help="layer name (omit to list them)")
-    _pattern_args(lay)
-    lay.add_argument("--out", help="mask file (.safetensors)")
-    lay.set_defaults(func=_layer)
+    lay = g.add_parser("layer", help="prune one layer; error vs dense and vs Wanda (no layer: list them)")
+    add_spec_args(lay, PruneLayerSpec, positional=("model", "layer"))
     mod = g.add_parser("model", help="prune every linear layer in order; saves model and masks")
-    mod.add_argument("model")
-    _pattern_args(mod)
-    mod.add_argument("--reconstruct", default="none", help="none | linear | sublayer | block:N")
-    mod.add_argument("--out", required=True, help="new result folder")
-    mod.add_argument("--device", default="cpu")
-    mod.set_defaults(func=_model)
+    add_spec_args(mod, PruneModelSpec, positional=("model",))
     ev = g.add_parser("eval", help="perplexity or embedding fidelity, and sparsity achieved")
-    ev.add_argument("model")
-    ev.add_argument("--dense", help="the dense model (encoders)")
-    ev.add_argument("--text", help="text file or folder (default: held-out corpus)")
-    ev.add_argument("--samples", type=int, default=16)
-    ev.add_argument("--seq-len", type=int, default=128)
-    ev.set_defaults(func=_eval)
-
-
-def _options(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--option must look like KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    add_spec_args(ev, EvaluateModelSpec, positional=("model",))
+    for q, func in ((lay, _layer), (mod, _model), (ev, _eval)):
+        add_workspace_arg(q)
+        q.add_argument("--threads", type=int, help="torch threads")
+        q.set_defaults(func=func)
 
 
 def _setup(args):
-    from rigorlab.tools.pruning.patterns import parse_pattern
+    from rigorlab.core.jail import Workspace
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    sparsity = args.sparsity if args.sparsity is not None or args.nm else 0.5
-    return parse_pattern(sparsity, args.nm, args.per_layer), sparsity
+    return Workspace(workspace_of(args))
 
 
 def _layer(args: argparse.Namespace) -> int:
-    from rigorlab.tools.pruning.layer import layer_from_model, prune_layer
-    from rigorlab.tools.pruning.models import linear_layers, load_model
+    from rigorlab.tools.pruning.contract import PruneLayerSpec
+    from rigorlab.tools.pruning.service import model_ref, prune_layer
+    ws = _setup(args)
     out = console()
-    if not args.layer:
-        for name in linear_layers(load_model(args.model).model):
+    if not getattr(args, "layer", None) and not getattr(args, "weights", None):
+        from rigorlab.tools.pruning.models import linear_layers, load_model
+        for name in linear_layers(load_model(model_ref(ws, args.model)).model):
             out.print(name)
         return 0
-    pattern, _ = _setup(args)
-    with out.status(f"collecting the inputs of {args.layer} ..."):
-        inputs = layer_from_model(args.model, args.layer, calibration=_path(args.calibration),
-                                  n_samples=args.samples, seq_len=args.seq_len, heldout=True)
-    with out.status(f"pruning with {args.method} ..."):
-        res = prune_layer(inputs, args.method, pattern, warm_start=args.warm_start,
-                          options=_options(args.option), mask_out=_path(args.out))
-    _layer_table(out, [res])
+    spec = spec_from_args(PruneLayerSpec, args)
+    with out.status(f"pruning {spec.layer or spec.weights} with {spec.method} ..."):
+        res = prune_layer(spec, ws)
+    _layer_table(out, res)
     return 0
 
 
-def _layer_table(out, rows: list[dict]) -> None:
+def _layer_table(out, r) -> None:
     from rich.table import Table
     t = Table(title="layer error")
     for col in ("layer", "method", "pattern", "relative", "vs Wanda", "held-out vs Wanda", "time"):
         t.add_column(col, justify="left" if col in ("layer", "method") else "right")
-    for r in rows:
-        t.add_row(r["layer"], r["method"], r["pattern"], f"{r['relative_error']:.4f}",
-                  f"{r['vs_wanda']:.3f}", f"{r.get('heldout_vs_wanda', float('nan')):.3f}",
-                  f"{r['seconds']:.2f}s")
+    heldout = "" if r.heldout_vs_wanda is None else f"{r.heldout_vs_wanda:.3f}"
+    t.add_row(r.layer, r.method, r.pattern, f"{r.relative_error:.4f}", f"{r.vs_wanda:.3f}", heldout,
+              f"{r.seconds:.2f}s")
     out.print(t)
-    if rows and rows[0].get("mask_file"):
-        out.print(f"mask: {rows[0]['mask_file']}")
+    out.print(f"mask: {r.mask_file}")
 
 
 def _model(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
-    _, sparsity = _setup(args)
-    spec = ModelSpec(model=args.model, method=args.method, sparsity=None if args.nm else sparsity,
-                     nm=args.nm, per_layer=args.per_layer, warm_start=args.warm_start,
-                     options=_options(args.option), calibration=args.calibration,
-                     n_samples=args.samples, seq_len=args.seq_len, reconstruct=args.reconstruct,
-                     device=args.device)
+    from rigorlab.tools.pruning.contract import PruneModelSpec
+    from rigorlab.tools.pruning.service import prune_model
+    ws = _setup(args)
+    spec = spec_from_args(PruneModelSpec, args)
     out = console()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=out) as bar:
@@ -125,8 +82,11 @@ def _model(args: argparse.Namespace) -> int:
             else:
                 out.print(message)
 
-        report = prune_model(spec, Path(args.out), progress=progress)
-    _model_table(out, report)
+        result = prune_model(spec, ws, progress)
+    if result.status == "DISPATCHED":
+        out.print(result.summary())
+        return 0
+    _model_table(out, json.loads(ws.path(result.files["report"]).read_text()))
     return 0
 
 
@@ -146,15 +106,12 @@ def _model_table(out, report: dict) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rigorlab.tools.pruning.evaluate import evaluate_model
+    from rigorlab.tools.pruning.contract import EvaluateModelSpec
+    from rigorlab.tools.pruning.service import evaluate_model
+    ws = _setup(args)
     out = console()
     with out.status("evaluating ..."):
-        res = evaluate_model(args.model, text=_path(args.text), dense=args.dense,
-                             n_samples=args.samples, seq_len=args.seq_len)
-    for k, v in res.items():
+        res = evaluate_model(spec_from_args(EvaluateModelSpec, args), ws)
+    for k, v in res.model_dump(exclude_none=True).items():
         out.print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
     return 0
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value).resolve() if value else None

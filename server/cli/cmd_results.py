@@ -1,100 +1,37 @@
 """`rigorlab results ...`: the ledger for a person, as rich tables."""
 from __future__ import annotations
 
-import argparse
-import json
-
 from rigorlab.server.cli.common import add_workspace_arg, console, workspace_of
+from rigorlab.core.keyvalue import parse_pairs
+from rigorlab.server.cli.spec_args import add_spec_args, spec_from_args
 
 
 def register(sub) -> None:
+    from rigorlab.tools.results import contract as c
     p = sub.add_parser("results", help="experiments, runs and metrics of the results ledger")
     g = p.add_subparsers(dest="results_command", metavar="ACTION", required=True)
-    for name, func, help_ in (("experiments", _experiments, "list experiments"),
-                              ("query", _query, "filter runs or experiments"),
-                              ("compare", _compare, "candidate vs baseline over seeds"),
-                              ("summary", _summary, "the summary table (Markdown or LaTeX)"),
-                              ("plot", _plot, "plot a metric into images/"),
-                              ("start", _start, "start an experiment"),
-                              ("record", _record, "record a run's metrics by hand")):
+    commands = (("experiments", _experiments, "list experiments", None, ()),
+                ("query", _query, "filter runs or experiments", c.QueryResultsSpec, ("filter",)),
+                ("compare", _compare, "candidate vs baseline over seeds", c.CompareSpec,
+                 ("candidate", "baseline", "metric")),
+                ("summary", _summary, "the summary table (Markdown or LaTeX)", c.SummaryTableSpec, ("metric",)),
+                ("plot", _plot, "plot a metric into images/", c.PlotResultsSpec, ("metric",)),
+                ("start", _start, "start an experiment", c.StartExperimentSpec, ("goal",)),
+                ("record", _record, "record a run's metrics by hand (--metrics acc=0.91 ...)",
+                 c.RecordResultSpec, ("experiment_id",)))
+    for name, func, help_, spec, positional in commands:
         sp = g.add_parser(name, help=help_)
         add_workspace_arg(sp)
         sp.set_defaults(func=func)
-        _ARGS.get(name, lambda _: None)(sp)
-
-
-def _args_query(sp) -> None:
-    sp.add_argument("filter", nargs="?", default="")
-    sp.add_argument("--aggregate", choices=["last", "min", "max", "mean"])
-    sp.add_argument("--value", choices=["last", "min", "max"], default="last")
-    sp.add_argument("--fields", help="comma-separated columns")
-    sp.add_argument("--order-by")
-    sp.add_argument("--limit", type=int, default=50)
-    sp.add_argument("--offset", type=int, default=0)
-    sp.add_argument("--include-invalid", action="store_true")
-
-
-def _args_compare(sp) -> None:
-    sp.add_argument("candidate")
-    sp.add_argument("baseline")
-    sp.add_argument("metric")
-    sp.add_argument("--value", choices=["last", "min", "max"], default="last")
-    sp.add_argument("--higher-is-better", action=argparse.BooleanOptionalAction, default=None)
-
-
-def _args_summary(sp) -> None:
-    sp.add_argument("metric")
-    sp.add_argument("--baseline")
-    sp.add_argument("--filter", default="")
-    sp.add_argument("--value", choices=["last", "min", "max"], default="last")
-    sp.add_argument("--min-scale", type=float)
-    sp.add_argument("--latex", action="store_true", help="print booktabs LaTeX")
-    sp.add_argument("--report", help="update the summary region of this report.tex")
-
-
-def _args_plot(sp) -> None:
-    sp.add_argument("metric")
-    sp.add_argument("--x", default="experiment")
-    sp.add_argument("--filter", default="")
-    sp.add_argument("--value", choices=["last", "min", "max"], default="last")
-    sp.add_argument("--name")
-
-
-def _args_start(sp) -> None:
-    sp.add_argument("goal")
-    sp.add_argument("--hypothesis", default="")
-    sp.add_argument("--config", default="{}", help="JSON object of key-values")
-    sp.add_argument("--parent")
-    sp.add_argument("--tier", type=int, default=1)
-    sp.add_argument("--scale", type=float)
-    sp.add_argument("--reason")
-
-
-def _args_record(sp) -> None:
-    sp.add_argument("experiment_id")
-    sp.add_argument("metrics", help='JSON object, e.g. \'{"acc": 0.91}\'')
-    sp.add_argument("--seed", type=int)
-    sp.add_argument("--status", choices=["running", "finished", "failed", "abandoned"])
-
-
-_ARGS = {"query": _args_query, "compare": _args_compare, "summary": _args_summary,
-         "plot": _args_plot, "start": _args_start, "record": _args_record}
+        if spec is not None:
+            add_spec_args(sp, spec, positional=positional)
+    g.choices["query"].add_argument("--include-invalid", action="store_true",
+                                    help="also runs made while the evaluation was changed")
 
 
 def _ctx(args):
     from rigorlab.server.context import ServerContext
     return ServerContext.open(workspace_of(args))
-
-
-def _json_arg(text: str, what: str) -> dict:
-    from rigorlab.core.errors import UserError
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what} is not valid JSON ({exc.msg}): write it as '{{\"key\": 1}}'") from exc
-    if not isinstance(value, dict):
-        raise UserError(f"{what} must be a JSON object")
-    return value
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
@@ -124,23 +61,26 @@ def _cell(column: str, value):
 
 
 def _query(args) -> int:
+    from rigorlab.tools.results.contract import QueryResultsSpec
     from rigorlab.tools.results.query import query
-    fields = [f.strip() for f in args.fields.split(",")] if args.fields else None
-    out = query(_ctx(args).db(), args.filter, aggregate=args.aggregate, value=args.value,
-                fields=fields, order_by=args.order_by, limit=args.limit, offset=args.offset,
+    q = spec_from_args(QueryResultsSpec, args)
+    out = query(_ctx(args).db(), q.filter, aggregate=None if q.aggregate == "none" else q.aggregate,
+                value=q.value, fields=q.fields, order_by=q.order_by or None, limit=q.limit, offset=q.offset,
                 include_invalid=args.include_invalid)
-    _table(f"{out['total']} matching (offset {args.offset})", out["columns"],
+    _table(f"{out['total']} matching (offset {q.offset})", out["columns"],
            [[row[c] for c in out["columns"]] for row in out["rows"]])
     return 0
 
 
 def _compare(args) -> int:
+    from rigorlab.tools.results.contract import CompareSpec
     from rigorlab.tools.results.stats import compare
-    out = compare(_ctx(args).db(), args.candidate, args.baseline, args.metric, value=args.value,
-                  higher_is_better=args.higher_is_better)
+    c = spec_from_args(CompareSpec, args)
+    out = compare(_ctx(args).db(), c.candidate, c.baseline, c.metric, value=c.value,
+                  higher_is_better=c.higher_is_better)
     rows = [[name, s["n"], s["nan"], s["mean"], s["std"]] for name, s in
             ((out["candidate"], out["candidate_stats"]), (out["baseline"], out["baseline_stats"]))]
-    _table(f"{args.metric}: {out['verdict']}", ["experiment", "n", "NaN", "mean", "std"], rows)
+    _table(f"{c.metric}: {out['verdict']}", ["experiment", "n", "NaN", "mean", "std"], rows)
     console().print(f"delta {out['delta']}, relative {out['relative_delta']}, p {out['p_value']}"
                     + (f"\nnote: {out['note']}" if out["note"] else ""))
     return 0
@@ -148,52 +88,60 @@ def _compare(args) -> int:
 
 def _summary(args) -> int:
     from rigorlab.tools.results import tables
+    from rigorlab.tools.results.contract import SummaryTableSpec
+    s = spec_from_args(SummaryTableSpec, args)
     ctx = _ctx(args)
-    table = tables.rows(ctx.db(), args.metric, baseline=args.baseline, filter=args.filter,
-                        value=args.value, min_scale=args.min_scale,
-                        workspace=ctx.workspace.root)
+    table = tables.rows(ctx.db(), s.metric, baseline=s.baseline or None, filter=s.filter,
+                        value=s.value, min_scale=s.min_scale, workspace=ctx.workspace.root)
     how = None
-    if args.report:
-        how = tables.write_to_report(table, ctx.workspace.path(args.report, what="report"), args.report)
-    if args.latex:
+    if s.report:
+        how = tables.write_to_report(table, ctx.workspace.path(s.report, what="report"), s.report,
+                                     root=ctx.workspace.root)
+    if s.format == "latex":
         print(tables.booktabs(table), end="")
     else:
-        _table(f"summary ({args.metric}, baseline {table['baseline']})", table["headers"], table["rows"])
+        _table(f"summary ({s.metric}, baseline {table['baseline']})", table["headers"], table["rows"])
     for note in table["notes"]:
         console().print(f"[yellow]{note}[/]")
     if how:
-        console().print(f"{args.report}: {how}")
+        console().print(f"{s.report}: {how}")
     return 0
 
 
 def _plot(args) -> int:
+    from rigorlab.tools.results.contract import PlotResultsSpec
     from rigorlab.tools.results.plots import plot
+    p = spec_from_args(PlotResultsSpec, args)
     ctx = _ctx(args)
-    out = plot(ctx.db(), ctx.workspace.path("images"), args.metric, x=args.x, filter=args.filter,
-               value=args.value, name=args.name)
-    for p in out["paths"]:
-        print(ctx.workspace.rel(p))
+    out = plot(ctx.db(), ctx.workspace.path("images"), p.metric, x=p.x, filter=p.filter,
+               value=p.value, name=p.name or None, root=ctx.workspace.root)
+    for path in out["paths"]:
+        print(ctx.workspace.rel(path))
     return 0
 
 
 def _start(args) -> int:
+    from rigorlab.tools.results.contract import StartExperimentSpec
     from rigorlab.tools.results.experiments import start
+    s = spec_from_args(StartExperimentSpec, args)
     ctx = _ctx(args)
-    out = start(ctx.db(), goal=args.goal, hypothesis=args.hypothesis,
-                config=_json_arg(args.config, "--config"), parent=args.parent, tier=args.tier,
-                scale=args.scale, reason=args.reason, workspace=ctx.workspace.root)
+    out = start(ctx.db(), goal=s.goal, hypothesis=s.hypothesis, config=s.config, parent=s.parent or None,
+                tier=s.tier, scale=s.scale, reason=s.reason or None, tags=s.tags,
+                experiment_id=s.experiment_id or None, workspace=ctx.workspace.root)
     _table(f"{out['experiment_id']} started", ["key", "change", "parent", "value"],
            [[c["key"], c["change"], c["parent"], c["value"]] for c in out["changes"]])
     return 0
 
 
 def _record(args) -> int:
+    from rigorlab.tools.results.contract import RecordResultSpec
     from rigorlab.tools.results.runs import record
+    r = spec_from_args(RecordResultSpec, args, metrics=parse_pairs(getattr(args, "metrics", None) or [], "--metrics", json_values=True))
     ctx = _ctx(args)
-    out = record(ctx.db(), args.experiment_id, _json_arg(args.metrics, "metrics"), seed=args.seed,
-                 experiment_status=args.status, workspace=ctx.workspace.root)
+    out = record(ctx.db(), r.experiment_id, r.metrics, seed=r.seed, experiment_status=r.experiment_status,
+                 workspace=ctx.workspace.root)
     if out["run_id"] is None:
-        console().print(f"{out['experiment_id']} is now {args.status}")
+        console().print(f"{out['experiment_id']} is now {r.experiment_status}")
         return 0
     console().print(f"run {out['run_id']} of {out['experiment_id']}"
                     + ("" if out["valid"] else f" [red]invalid: {out['invalid_reason']}[/]"))

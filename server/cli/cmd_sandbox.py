@@ -75,7 +75,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from rigorlab.sandbox.launch import SessionOptions, run_session
     from rigorlab.sandbox.policy import check_bind, parse_bind
     from rigorlab.server.cli.common import workspace_of
-    from rigorlab.server.jail import check_workspace_root
+    from rigorlab.core.jail import check_workspace_root
 
     workspace = check_workspace_root(args.path or workspace_of(args))
     binds = [check_bind(*parse_bind(m)) for m in args.mount]
@@ -91,9 +91,5 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 def _write_instructions(workspace: Path, tool: str) -> None:
     """The client's instruction file (CLAUDE.md, AGENTS.md, GEMINI.md) with the rules block."""
-    from rigorlab.rules.render import instruction_file, render, write_atomic
-    target = workspace / instruction_file(tool)
-    old = target.read_text(encoding="utf-8") if target.exists() else None
-    new = render(old)
-    if new != old:
-        write_atomic(target, new)
+    from rigorlab.rules.render import write_instructions
+    write_instructions(workspace, tool)

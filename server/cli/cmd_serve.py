@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from rigorlab.server.app import build_server
     app = build_server(workspace_of(args), background=True)
     if not args.http:
-        app.run()
+        from rigorlab.server.stdio import run_stdio
+        run_stdio(app)
         return 0
     return _serve_http(app, args)
 
@@ -50,9 +51,17 @@ def _serve_http(app, args: argparse.Namespace) -> int:
     # containers that reach the broker by a bridge address.
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     starlette_app = app.streamable_http_app(host=args.host, transport_security=security)
-    config = uvicorn.Config(BearerGate(starlette_app, token), host=args.host, port=args.port,
+    served = BearerGate(starlette_app, token)
+    if not args.uds:          # the review pages on TCP only, never on the sandbox's socket
+        from rigorlab.server.ui import build_app, login_url, with_ui
+        served = with_ui(served, build_app(app.rigorlab_context.workspace.root, token,
+                                           state_dir=app.rigorlab_context.state_dir))
+    config = uvicorn.Config(served, host=args.host, port=args.port,
                             uds=args.uds, log_level="warning", lifespan="on")
     where = f"unix socket {args.uds}" if args.uds else f"http://{args.host}:{args.port}/mcp"
     print(f"rigorlab: serving {where}", file=sys.stderr, flush=True)
+    if not args.uds:
+        print(f"rigorlab: review pages: {login_url(f'http://{args.host}:{args.port}', token)}",
+              file=sys.stderr, flush=True)
     anyio.run(uvicorn.Server(config).serve)
     return 0

@@ -14,10 +14,10 @@ async def run(demo) -> None:
         "[local]\ngpus = 2\ncpu_slots = 2\n")
     await demo.call("list_nodes")
     py = sys.executable
-    ok = await demo.call("dispatch_job", name="ok", command=f"{py} -c \"import os; print('on GPU', "
+    ok = await demo.call("dispatch_job", command=f"{py} -c \"import os; print('on GPU', "
                          "os.environ['CUDA_VISIBLE_DEVICES'])\"")
-    bad = await demo.call("dispatch_job", name="bad", command="echo 'about to fail' >&2; exit 3")
-    late = await demo.call("dispatch_job", name="queued", command="sleep 30")
+    bad = await demo.call("dispatch_job", command="echo 'about to fail' >&2; exit 3")
+    late = await demo.call("dispatch_job", command="sleep 30")
     demo.console.print(f"[dim]{late['id']} is {late['state']}: both GPUs are taken[/]")
     await demo.call("list_nodes")
     for job in (ok, bad):

@@ -15,7 +15,7 @@ async def run(demo) -> None:
                        f"{layer['heldout_vs_wanda']:.2f} x; mask in {layer['mask_file']}")
     model = await demo.call("prune_model", model="tiny-llama", method="sparsegpt", nm="2:4",
                             n_samples=8, seq_len=64, out="pruning/demo/tiny-llama-2of4")
-    demo.console.print(f"tiny Llama (GQA), SparseGPT 2:4: {len(model['layers'])} layers, mean "
+    demo.console.print(f"tiny Llama (GQA), SparseGPT 2:4: {model['layers']} layers, mean "
                        f"{model['mean_vs_wanda']:.2f} x Wanda's error; saved in {model['out']}")
     ev = await demo.call("evaluate_model", model=f"{model['out']}/model", dense="tiny-llama",
                          n_samples=8, seq_len=64)

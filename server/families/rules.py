@@ -2,63 +2,31 @@
 and project instructions as resources."""
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, Field
-
+from rigorlab.rules.contract import CheckOut, CheckRulesSpec, ProtectEvaluationSpec, ProtectOut
 from rigorlab.server.context import ServerContext
 from rigorlab.server.registry import tool
 
-MAX_LISTED = 40
-
-
-class ViolationOut(BaseModel):
-    rule_id: str
-    evidence: str
-    message: str
-    fix: str
-
-
-class CheckOut(BaseModel):
-    count: int
-    violations: list[ViolationOut]
-    notes: list[str]
-
-
-class ProtectOut(BaseModel):
-    files: list[str]
-    digest: str
-
 
 def register(app, ctx: ServerContext) -> None:
-    @tool(app, ctx, title="Check the research rules", read_only=False, idempotent=True)
-    def check_rules(
-        rules: Annotated[list[str] | None, Field(description="ids, e.g. II; default all")] = None,
-        run_verify: Annotated[bool, Field(description="run scripts/verify_*.py as jobs")] = False,
-        online: Annotated[bool, Field(description="look up bib ids")] = False,
-    ) -> CheckOut:
-        """Check the research rules: violations with evidence and fix."""
-        from rigorlab.rules.service import check_workspace
-        notes = _dispatch_verifications(ctx) if run_verify else []
-        report = check_workspace(ctx.workspace.root, ctx.db(), rules, online=online,
-                                 inventory=_gpu_inventory(ctx))
-        report.notes = notes + report.notes
-        listed = [ViolationOut(**v.model_dump()) for v in report.violations[:MAX_LISTED]]
-        notes = report.notes + ([f"first {MAX_LISTED} of {len(report.violations)} shown; by rule: "
-                                 + str(report.by_rule())] if len(report.violations) > MAX_LISTED else [])
-        return CheckOut(count=len(report.violations), violations=listed, notes=notes)
+    def dispatcher():
+        from rigorlab.tools.jobs.api import dispatcher_for
+        d = dispatcher_for(ctx.workspace.root, state_dir=ctx.state_dir, conn_factory=ctx.db)
+        d.auto_monitor = True
+        return d
 
-    @tool(app, ctx, title="Protect the evaluation", idempotent=False)
-    def protect_evaluation(
-        command: Annotated[str, Field(description="exact evaluation command")],
-        files: Annotated[list[str], Field(description="metric, test data, fixed params")] = [],  # noqa: B006
-        reason: Annotated[str | None, Field(description="researcher's reason to re-protect")] = None,
-    ) -> ProtectOut:
-        """Fingerprint the evaluation (rule II): runs after a later change are invalid."""
+    @tool(app, ctx, CheckRulesSpec, idempotent=True)
+    def check_rules(args: CheckRulesSpec) -> CheckOut:
+        """Check the research rules: violations with evidence and fix (paged)."""
+        from rigorlab.rules.service import check_rules as run
+        return run(args, ctx.workspace.root, ctx.db(), dispatcher)
+
+    @tool(app, ctx, ProtectEvaluationSpec)
+    def protect_evaluation(args: ProtectEvaluationSpec) -> ProtectOut:
+        """Fingerprint the evaluation (rule II); runs after a change are invalid. Adds files; only the researcher re-protects a change."""
         from rigorlab.rules.fingerprints import protect, protected_roots
         paths = [ctx.workspace.rel(ctx.workspace.path(f, must_exist=True, what="protected file"))
-                 for f in files]
-        status = protect(ctx.workspace.root, ctx.db(), command, paths, reason)
+                 for f in args.files]
+        status = protect(ctx.workspace.root, ctx.db(), args.command, paths)
         return ProtectOut(files=protected_roots(ctx.db()), digest=status.digest or "")
 
     @app.prompt(title="Set up the research plan")
@@ -95,53 +63,7 @@ def register(app, ctx: ServerContext) -> None:
     @app.resource("rigorlab://project", title="Project instructions", mime_type="text/markdown")
     def project_resource() -> str:
         """The project section of the workspace's instruction file."""
-        from rigorlab.rules.render import find_instruction_file, project_section
-        found = find_instruction_file(ctx.workspace.root)
-        text = project_section(found.read_text(encoding="utf-8")) if found else ""
+        from rigorlab.rules.render import project_section, read_instruction_file
+        text = project_section(read_instruction_file(ctx.workspace.root)[1])
         return text or "No project instructions yet: run `rigorlab init` and the setup_research_plan prompt."
 
-
-def _dispatcher(ctx: ServerContext):
-    from rigorlab.tools.jobs.api import dispatcher_for
-    d = dispatcher_for(ctx.workspace.root, state_dir=ctx.state_dir, conn_factory=ctx.db)
-    d.auto_monitor = True
-    return d
-
-
-def _dispatch_verifications(ctx: ServerContext) -> list[str]:
-    """Rule X: each verification script without a verdict becomes a CPU job on this machine;
-    its verdict is recorded from the job ledger when it ends."""
-    import shlex
-
-    from rigorlab.clusters.dispatcher import JobRequest
-    from rigorlab.rules.checks.verification import python_for, to_dispatch
-    from rigorlab.tools.jobs.api import dispatch
-    todo = to_dispatch(ctx.workspace.root, ctx.db())
-    if not todo:
-        return ["every verification script has a verdict for its current content or a job under way"]
-    d = _dispatcher(ctx)
-    started = []
-    for script, name in todo:
-        command = shlex.join([python_for(ctx.workspace.root), script])
-        job = dispatch(d, JobRequest(command=command,
-                                     cwd=ctx.workspace.root, target="local", gpus=0, name=name,
-                                     time_limit_s=600))
-        started.append(f"{script} as job {job.id}")
-    return ["verification dispatched: " + ", ".join(started) + "; wait_job, then check_rules "
-            "again to see the verdicts"]
-
-
-def _gpu_inventory(ctx: ServerContext) -> dict[str, int] | None:
-    """GPUs per target of the jobs waiting now (rule C1); None when nothing is queued."""
-    from rigorlab.rules import ledger
-    targets = {j.target for j in ledger.active_jobs(ctx.db()) if j.state == "QUEUED"}
-    if not targets:
-        return None
-    d = _dispatcher(ctx)
-    found = {}
-    for target in targets:
-        try:
-            found[target] = d.backend(target).max_gpus()
-        except Exception:  # noqa: BLE001 - an unreachable target: fall back to the heuristic
-            continue
-    return found

@@ -69,7 +69,7 @@ def test_concurrent_claims_never_hand_out_a_gpu_twice(tmp_path):
             c = _conn(tmp_path)
             while (j := ledger.claim_next(c, "local", alloc)) is not None:
                 got.append((j.id, j.assigned[0]))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]

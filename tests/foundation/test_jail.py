@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rigorlab.server.jail import PathOutsideWorkspace, RefusedWorkspace, Workspace, check_workspace_root
+from rigorlab.core.jail import PathOutsideWorkspace, RefusedWorkspace, Workspace, check_workspace_root
 
 LOOKALIKES = ["\uff0e\uff0e", "\u2025", "\u2024\u2024", "..\u200b", "%2e%2e", ". .", "...", "..\u0338",
               "\u002e\u0307\u002e", "\uFE52\uFE52"]
@@ -145,3 +145,31 @@ def test_state_dir_inside_workspace_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("RIGORLAB_STATE_HOME", str(ws / ".state"))
     with pytest.raises(RefusedWorkspace, match="state directory"):
         check_workspace_root(ws)
+
+
+def _places(home: Path, state: Path, tmp: Path) -> list[Path]:
+    import tempfile
+    return [Path(p) for p in (
+        "/", "/etc", "/usr/share", "/var", "/var/lib/x", "/var/log", "/var/tmp", "/var/www/site",
+        "/tmp", tempfile.gettempdir(), "/run/user", "/opt", "/opt/data", "/home", "/root", "/srv",
+        "/mnt", "/mnt/data")] + [
+        home, home.parent, home / ".ssh", home / ".ssh/keys", home / ".claude.json", home / ".claude",
+        home / ".config/gh", home / "projects/p1", state, state.parent, state / "ws-1",
+        tmp / "data"]
+
+
+def test_the_workspace_and_a_writable_mount_are_refused_at_the_same_places(tmp_path, state_home):
+    """One list: the jail and the sandbox's mount policy agree on every place, and a read-only
+    mount is never allowed where a writable one is refused for holding state or credentials."""
+    from rigorlab.core.jail import guarded_reason, refused_reason
+    from rigorlab.sandbox.policy import bind_refusal
+    home = tmp_path / "home"
+    for place in _places(home, state_home, tmp_path):
+        as_workspace = refused_reason(place, home)
+        writable = bind_refusal(place, True, home)
+        assert (as_workspace is None) == (writable is None), (place, as_workspace, writable)
+        if guarded_reason(place, home):
+            assert bind_refusal(place, False, home) and as_workspace, place
+    assert "credential" in refused_reason(home / ".claude.json", home)
+    assert refused_reason(tmp_path / "data", home) is None
+    assert bind_refusal(Path("/tmp"), False, home) and bind_refusal(Path("/usr/share"), False, home) is None

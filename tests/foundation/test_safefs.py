@@ -116,3 +116,59 @@ def test_new_folder_refuses_a_linked_parent(workspace, outside):
         with safefs.new_folder(workspace / "runs/r1", root=workspace):
             pass
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+
+
+def test_reads_follow_links_only_while_they_stay_inside(workspace, outside):
+    safefs.write_text("AGENTS.md", "rules", root=workspace)
+    (workspace / "CLAUDE.md").symlink_to("AGENTS.md")
+    (workspace / "escape.md").symlink_to(outside / "victim")
+    (workspace / "sub").symlink_to(outside)
+    assert safefs.read_bytes("CLAUDE.md", root=workspace, follow=True) == b"rules"
+    for name in ("escape.md", "sub/victim"):
+        with pytest.raises(safefs.UnsafePath):
+            safefs.read_bytes(name, root=workspace, follow=True)
+    with pytest.raises(safefs.UnsafePath, match="symbolic link"):
+        safefs.read_bytes("CLAUDE.md", root=workspace)
+
+
+def test_a_fifo_or_a_folder_is_not_read(workspace):
+    os.mkfifo(workspace / "pipe")
+    (workspace / "dir").mkdir()
+    for name in ("pipe", "dir"):
+        with pytest.raises((safefs.UnsafePath, IsADirectoryError)):
+            safefs.read_bytes(name, root=workspace)
+
+
+def test_open_read_pages_through_a_file(workspace):
+    safefs.write_bytes("log", b"0123456789", root=workspace)
+    with safefs.open_read("log", root=workspace) as fh:
+        fh.seek(4)
+        assert fh.read(3) == b"456"
+
+
+def test_new_folder_replaces_a_folder_without_following_links_inside(workspace, outside):
+    old = workspace / "runs/r1"
+    old.mkdir(parents=True)
+    (old / "keep-out").symlink_to(outside)
+    (old / "f").write_text("old")
+    with safefs.new_folder(old, root=workspace, replace=True) as tmp:
+        (tmp / "f").write_text("new")
+    assert (old / "f").read_text() == "new" and not (old / "keep-out").exists()
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+    assert sorted(p.name for p in (workspace / "runs").iterdir()) == ["r1"]
+    (workspace / "runs/file").write_text("x")
+    with pytest.raises(safefs.UnsafePath, match="not a folder"):
+        with safefs.new_folder(workspace / "runs/file", root=workspace, replace=True):
+            pass
+
+
+def test_folders_are_staged_where_no_sandbox_reaches(workspace, state_home):
+    with safefs.new_folder(workspace / "out", root=workspace) as tmp:
+        assert tmp.is_relative_to(state_home) and stat.S_IMODE(tmp.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((workspace / "out").stat().st_mode) & 0o055 == 0o055 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

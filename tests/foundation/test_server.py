@@ -16,22 +16,32 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from rigorlab.core.contract import Result, Spec
 from rigorlab.core.errors import UserError
 from rigorlab.server.registry import tool
+from rigorlab.tools.jobs.contract import NoArguments
 from tests.mcp_calls import tool_text
 
 pytestmark = pytest.mark.anyio
 
 
+class XSpec(Spec):
+    x: int
+
+
+class Out(Result):
+    ok: bool
+
+
 @pytest.fixture
 def server_with_faults(mcp_server, server_ctx):
-    @tool(mcp_server, server_ctx, read_only=True)
-    def fail_user(x: int) -> dict:
+    @tool(mcp_server, server_ctx, XSpec, read_only=True)
+    def fail_user(args: XSpec) -> Out:
         """Raises a UserError."""
-        raise UserError(f"x={x} is wrong: pass an even number")
+        raise UserError(f"x={args.x} is wrong: pass an even number")
 
-    @tool(mcp_server, server_ctx, read_only=True)
-    def fail_internal() -> dict:
+    @tool(mcp_server, server_ctx, NoArguments, read_only=True)
+    def fail_internal(args: NoArguments) -> Out:
         """Crashes."""
         raise RuntimeError("kaboom")
 
@@ -58,6 +68,16 @@ async def test_both_eras_list_and_call(server_with_faults, workspace, mode):
         assert wrong.is_error
         again = await client.call_tool("server_info", {})  # still alive
         assert not again.is_error
+
+
+async def test_results_are_structured_with_a_short_summary(server_with_faults, workspace):
+    """The data goes once, as structured content; the text beside it is a one-line summary."""
+    async with Client(server_with_faults, mode="legacy") as client:
+        res = await client.call_tool("job_status", {})
+        assert res.structured_content == {"job": None, "counts": {}, "recent": []}
+        assert len(res.content) == 1 and res.content[0].text == "no jobs yet"
+        info = await client.call_tool("server_info", {})
+        assert str(workspace) in info.content[0].text and "{" not in info.content[0].text
 
 
 async def test_internal_error_traceback_goes_to_log(server_with_faults, server_ctx):

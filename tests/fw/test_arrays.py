@@ -10,13 +10,13 @@ import scipy.sparse as sp
 from rigorlab.core.errors import UserError
 from rigorlab.tools.fw import arrays
 from rigorlab.tools.fw.dense_scan import scan
-from rigorlab.tools.fw.run import root_resolver
+from rigorlab.core.jail import Workspace
 
 
 @pytest.fixture
 def read(workspace):
-    res = root_resolver(workspace)
-    return lambda ref, **kw: arrays.read(ref, "Q", res, **kw)
+    ws = Workspace(workspace)
+    return lambda ref, **kw: arrays.read(ref, "Q", lambda v, what="path": ws.path(v, what=what), **kw)
 
 
 def test_npy_in_any_layout_and_dtype_reads_as_float64(workspace, read):

@@ -20,7 +20,7 @@ def test_fw_run_from_files_with_progress_line(workspace):
     np.save(workspace / "Q.npy", B.T @ B / n)
     np.save(workspace / "b.npy", rng.standard_normal(n))
     out = _cli("run", "--objective", "quadratic", "--data", "Q=Q.npy", "--data", "b=b.npy",
-               "--set", "simplex", "--set-param", "radius=2", "--algorithm", "fw", "--step", "exact",
+               "--set", "simplex", "--set-params", "radius=2", "--algorithm", "fw", "--step", "exact",
                "--max-iter", "300", "--tol", "0", "--out", "r", ws=workspace)
     assert out.returncode == 0, out.stderr
     assert "iteration" in out.stderr and "primal" in out.stderr and "gap" in out.stderr
@@ -36,7 +36,7 @@ def test_fw_run_from_files_with_progress_line(workspace):
 
 def test_fw_cli_errors_and_worst_case(workspace):
     bad = _cli("run", "--objective", "least_squares", "--seed", "0", "--size", "5", "6", "--set", "l1",
-               "--set-param", "radious=2", ws=workspace)
+               "--set-params", "radious=2", ws=workspace)
     assert bad.returncode == 2 and "unknown parameter(s) radious" in bad.stderr
     assert "Traceback" not in bad.stderr
     wc = _cli("worst-case", "--r-end", "3e-3", "--bits", "128", "--out", "wc", ws=workspace)

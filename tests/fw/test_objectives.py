@@ -19,7 +19,7 @@ def test_vertex_images_match_direct_products_with_batches_and_signs():
         g = torch.randn(30, generator=gen, dtype=torch.float64)
         v = oracle.lmo(g)
         for candidate in (v, -v):
-            got = obj.vertex_image(candidate, lambda: oracle.runners_up(g, 5))
+            got = obj.vertex_image(candidate, lambda: oracle.runners_up(g, 5))  # noqa: B023 - called at once
             want = obj.image(candidate)
             assert all(torch.allclose(a, b, rtol=1e-13, atol=1e-13) for a, b in zip(got, want))
     assert 0 < len(obj._cache) <= 30

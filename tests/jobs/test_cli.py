@@ -23,7 +23,7 @@ def test_dispatch_queue_runner_wait_logs_status_cancel(workspace, state_home):
     gate = workspace / "gate"
     rc, out = rl(workspace, "dispatch", "--", f"while [ ! -e {gate} ]; do sleep 0.05; done", env=env)
     assert rc == 0 and "J00001" in out
-    rc, out = rl(workspace, "dispatch", "--experiment", "E001", "--", "echo", "second job", env=env)
+    rc, out = rl(workspace, "dispatch", "--experiment-id", "E001", "--", "echo", "second job", env=env)
     assert rc == 0 and "QUEUED" in out and "queue runner" in out, out + rl(workspace, "list", env=env)[1]
     rc, out = rl(workspace, "nodes", env=env)
     assert "local" in out and "0:J00001" in out

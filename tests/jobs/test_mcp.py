@@ -69,13 +69,31 @@ async def test_bad_input_comes_back_as_tool_errors(workspace, server):
         assert "outside the workspace" in await refused(client, "dispatch_job", command="true", cwd="../..")
         assert "unknown target 'gpu9'" in await refused(client, "dispatch_job", command="true", target="gpu9")
         assert "ask for at most 2" in await refused(client, "dispatch_job", command="true", gpus=5)
-        assert "command is empty" in await refused(client, "dispatch_job", command="")
+        assert "'command': String should have at least 1 character" in await refused(
+            client, "dispatch_job", command="")
         assert "only independent jobs" in await refused(client, "dispatch_job", command="true",
                                                         depends_on=["J00001"])
         assert "no job 'J00042'" in await refused(client, "job_status", job_id="J00042")
-        assert "unknown log" in await refused(client, "job_logs", job_id="J00001", stream="/etc/passwd")
+        assert "'stream': Input should be 'stdout', 'stderr'" in await refused(
+            client, "job_logs", job_id="J00001", stream="/etc/passwd")
         res = await client.read_resource("rigorlab://jobs/J00077/stdout")
         assert "no job" in res.contents[0].text
+
+
+async def test_arguments_are_strict(workspace, server):
+    """Unknown names are refused with the closest valid ones, nothing is coerced, no job starts."""
+    async with Client(server) as client:
+        assert "unknown argument 'experiment'; did you mean 'experiment_id'?" in await refused(
+            client, "dispatch_job", command="true", experiment="E003")
+        assert "'gpus': Input should be a valid integer" in await refused(
+            client, "dispatch_job", command="true", gpus="1")
+        assert "'runtime': Input should be 'bare', 'docker'" in await refused(
+            client, "dispatch_job", command="true", runtime="dokcer")
+        assert "'limit': Input should be less than or equal to 100" in await refused(
+            client, "job_status", limit=2**63)
+        assert "takes no arguments" in await refused(client, "list_nodes", verbose=True)
+        status = await call(client, "job_status")
+        assert status["counts"] == {} and status["recent"] == []
 
 
 async def test_metrics_reach_the_results_ledger_through_the_hook(workspace, server):

@@ -109,7 +109,7 @@ def _scenario(workspace, env, runs, gate, cmd) -> None:
     second = StdioServer(workspace, env)
     try:
         final = {tag: second.call("wait_job", job_id=j["id"], timeout_s=45) for tag, j in jobs.items()}
-        assert {t: (f["state"], f["exit_code"]) for t, f in final.items()} == {  # noqa: E501
+        assert {t: (f["state"], f["exit_code"]) for t, f in final.items()} == {
             "L1": ("COMPLETED", 0), "L2": ("FAILED", 3), "S1": ("COMPLETED", 0), "H1": ("FAILED", 5)}, {t: f["reason"] for t, f in final.items()}
         for tag, j in jobs.items():
             assert second.call("job_logs", job_id=j["id"])["text"] == f"{tag}-out\n"

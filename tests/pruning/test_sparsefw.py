@@ -1,7 +1,6 @@
 """SparseFW: relaxed loss decreases, the FW gap bounds the suboptimality (cvxpy optimum)."""
 import numpy as np
 import pytest
-import torch
 
 from rigorlab.core.errors import UserError
 from rigorlab.tools.pruning.criteria import score_mask

@@ -79,10 +79,12 @@ def test_refit_is_the_least_squares_optimum_and_beats_sparsegpt(pat):
 
 def test_bad_layers_are_refused():
     W, G, _ = layer(d_out=4, d_in=8)
-    Wn = W.clone(); Wn[0, 0] = float("nan")
+    Wn = W.clone()
+    Wn[0, 0] = float("nan")
     with pytest.raises(UserError, match="NaN"):
         check_layer(Wn, G)
-    Gi = G.clone(); Gi[1, 1] = float("inf")
+    Gi = G.clone()
+    Gi[1, 1] = float("inf")
     with pytest.raises(UserError, match="NaN or Inf"):
         check_layer(W, Gi)
     with pytest.raises(UserError, match="positive semidefinite"):

@@ -84,12 +84,12 @@ REPORT = (b"\\documentclass{article}\n\\usepackage{booktabs}\n% caf\xc3\xa9 \xff
 def test_region_update_leaves_other_bytes_identical(tmp_path):
     path = tmp_path / "report.tex"
     path.write_bytes(REPORT)
-    assert report_region.update(path, "NEW\nTABLE\n") == "replaced"
+    assert report_region.update(path, "NEW\nTABLE\n", root=tmp_path) == "replaced"
     data = path.read_bytes()
     head, tail = REPORT.split(b"old table\nmore\n")
     assert data == head + b"NEW\nTABLE\n" + tail
-    assert report_region.update(path, "NEW\nTABLE\n") == "unchanged"
-    assert report_region.update(path, "shorter") == "replaced"
+    assert report_region.update(path, "NEW\nTABLE\n", root=tmp_path) == "unchanged"
+    assert report_region.update(path, "shorter", root=tmp_path) == "replaced"
     assert path.read_bytes() == head + b"shorter\n" + tail
 
 
@@ -97,7 +97,7 @@ def test_region_crlf_file_keeps_crlf(tmp_path):
     path = tmp_path / "report.tex"
     original = REPORT.replace(b"\n", b"\r\n")
     path.write_bytes(original)
-    report_region.update(path, "A\nB")
+    report_region.update(path, "A\nB", root=tmp_path)
     head, tail = original.split(b"old table\r\nmore\r\n")
     assert path.read_bytes() == head + b"A\r\nB\r\n" + tail
 
@@ -106,14 +106,14 @@ def test_region_inserted_before_end_document(tmp_path):
     path = tmp_path / "report.tex"
     original = b"\\begin{document}\nBody.\n\\end{document}\n"
     path.write_bytes(original)
-    assert report_region.update(path, "T") == "inserted"
+    assert report_region.update(path, "T", root=tmp_path) == "inserted"
     assert path.read_bytes() == (b"\\begin{document}\nBody.\n% rigorlab:summary-table begin (written by "
                                  b"summary_table; edits here are replaced)\nT\n"
                                  b"% rigorlab:summary-table end\n\\end{document}\n")
-    assert report_region.lacks_booktabs(path)
+    assert report_region.lacks_booktabs(path, root=tmp_path)
     path.write_bytes(b"\\usepackage{booktabs}\n" + path.read_bytes())
-    assert not report_region.lacks_booktabs(path)
-    assert report_region.update(path, "T") == "unchanged"
+    assert not report_region.lacks_booktabs(path, root=tmp_path)
+    assert report_region.update(path, "T", root=tmp_path) == "unchanged"
 
 
 @pytest.mark.parametrize("content, message", [
@@ -125,14 +125,14 @@ def test_region_refuses_broken_markers_and_writes_nothing(tmp_path, content, mes
     path = tmp_path / "report.tex"
     path.write_bytes(content)
     with pytest.raises(UserError, match=message):
-        report_region.update(path, "T")
+        report_region.update(path, "T", root=tmp_path)
     assert path.read_bytes() == content
     assert [p.name for p in tmp_path.iterdir()] == ["report.tex"]
 
 
 def test_missing_report_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        report_region.update(tmp_path / "report.tex", "T")
+        report_region.update(tmp_path / "report.tex", "T", root=tmp_path)
 
 
 def test_minimum_scale_comes_from_the_project_instructions(populated, workspace):

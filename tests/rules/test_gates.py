@@ -65,12 +65,16 @@ def test_evaluation_status_flags_changed_new_and_missing_files(workspace, conn):
         protect(workspace, conn, "python run_eval.py --split test", ["eval"])
 
 
-def test_reprotect_with_reason_makes_the_evaluation_valid_again(workspace, conn):
+def test_only_a_person_reprotects_and_with_a_reason(workspace, conn):
     (workspace / "metric.py").write_text("a\n")
     protect(workspace, conn, "python metric.py", [])
     (workspace / "metric.py").write_text("b\n")
     assert not gates.evaluation_status(workspace, conn).valid
-    st = protect(workspace, conn, "python metric.py", [], reason="researcher fixed a tokenizer bug")
+    with pytest.raises(UserError, match="rigorlab protect --reprotect"):
+        protect(workspace, conn, "python metric.py", [], reason="researcher fixed a tokenizer bug")
+    with pytest.raises(UserError, match="reason"):
+        protect(workspace, conn, "python metric.py", [], by_person=True)
+    st = protect(workspace, conn, "python metric.py", [], reason="fixed a tokenizer bug", by_person=True)
     assert st.valid
 
 
@@ -83,7 +87,8 @@ def test_protect_refuses_paths_outside_the_workspace(workspace, conn):
 
 def test_clean_tree_gate(workspace):
     assert gates.clean_tree(workspace) is None  # not a repository: nothing to compare
-    git = lambda *a: subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
     assert gates.clean_tree(workspace) is None
@@ -112,4 +117,5 @@ def test_reprotecting_may_add_files_but_not_swap_the_command_or_drop_files(works
         protect(workspace, conn, "python metric.py --easy", ["test.csv", "params.yaml"])
     with pytest.raises(UserError, match="test.csv would no longer be protected"):
         protect(workspace, conn, "python metric.py", ["params.yaml"])
-    protect(workspace, conn, "python metric.py", ["params.yaml"], reason="researcher: test.csv is generated")
+    protect(workspace, conn, "python metric.py", ["params.yaml"], reason="test.csv is generated",
+            by_person=True)

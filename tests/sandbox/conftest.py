@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import require_service
 
 sys.path.insert(0, str(Path(__file__).parent))
-import testbase  # noqa: E402
+import testbase
 
 ENGINE_SERVICES = {"docker": "docker", "podman": "podman"}
 

@@ -64,7 +64,7 @@ def test_extra_mount_through_a_symlink_into_ssh_is_refused(home, tmp_path):
 
 
 def test_writable_system_folder_refused_read_only_allowed(home):
-    with pytest.raises(UserError, match="system folder"):
+    with pytest.raises(UserError, match="system director"):
         check_bind("/usr/share", writable=True, home=home)
     assert check_bind("/usr/share", writable=False, home=home).writable is False
 

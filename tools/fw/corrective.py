@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from rigorlab.core.errors import UserError
 from rigorlab.tools.fw.atoms import atom_store
+from rigorlab.tools.fw.objectives import needs_quadratic
 from rigorlab.tools.fw.simplex_qp import SimplexQP
+
+__all__ = ["needs_quadratic", "WeightCorrective"]
 
 RUNNERS_UP = 15    # next-best vertices of the oracle that fcfw adds with each vertex
 
@@ -36,12 +38,6 @@ def uses_qp_kernel(algorithm, oracle) -> bool:
     """Whether the run solves weight QPs (compiled): all but fcfw on the nuclear ball (lowrank.py)."""
     from rigorlab.tools.fw.oracles import NuclearNormBall
     return not (algorithm == "fcfw" and isinstance(oracle, NuclearNormBall))
-
-
-def needs_quadratic(obj, algorithm):
-    if not (obj.quadratic and obj.linear_images):
-        raise UserError(f"algorithm {algorithm!r} needs a quadratic objective (quadratic or least_squares); "
-                        "use bpcg for other objectives")
 
 
 class WeightCorrective:

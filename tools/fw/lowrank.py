@@ -22,7 +22,7 @@ class LowRankCorrective:
 
     def __init__(self, obj, oracle, x0, like, move_cls, tol):
         import torch
-        from rigorlab.tools.fw.corrective import needs_quadratic
+        from rigorlab.tools.fw.objectives import needs_quadratic
         needs_quadratic(obj, "fcfw")
         self.obj, self.oracle, self._move, self.tau = obj, oracle, move_cls, oracle.radius
         if x0 is None:

@@ -308,3 +308,9 @@ def _top_eig(matvec, n, like, iters: int = 2000) -> float:
             return new
         lam = new
     return lam
+
+
+def needs_quadratic(obj, algorithm):
+    if not (obj.quadratic and obj.linear_images):
+        raise UserError(f"algorithm {algorithm!r} needs a quadratic objective (quadratic or least_squares); "
+                        "use bpcg for other objectives")

@@ -435,6 +435,9 @@ SETS = {
 }
 
 
+SET_NAMES = tuple(sorted({*SETS, "l2", "linf", "product"}))
+
+
 def make_oracle(name: str, params: dict | None = None):
     """Build an oracle from a set name and its parameters; unknown names or parameters are UserErrors.
 
@@ -459,8 +462,7 @@ def make_oracle(name: str, params: dict | None = None):
         return Box(lower=-r, upper=r, **_need(name, params, ["n"]))
     cls = SETS.get(name)
     if cls is None:
-        known = sorted(set(SETS) | {"l2", "linf", "product"})
-        raise UserError(f"unknown set {name!r}; known sets: {', '.join(known)}")
+        raise UserError(f"unknown set {name!r}; known sets: {', '.join(SET_NAMES)}")
     sig = inspect.signature(cls.__init__)
     accepted = [p for p in sig.parameters if p != "self"]
     _no_extra(name, params, accepted)

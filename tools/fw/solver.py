@@ -19,7 +19,7 @@ import numpy as np
 
 from rigorlab.core.errors import UserError
 from rigorlab.tools.fw.active_set import ActiveSet
-from rigorlab.tools.fw.registry import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_MAX_ITER, DEFAULT_TOL
+from rigorlab.tools.fw.algorithms import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_MAX_ITER, DEFAULT_TOL
 
 OPTIMAL, MAXITER, TIMEOUT, INTERRUPTED = "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"
 PREFETCH = 15   # vertex images computed along with a missed one (runners-up of the oracle)

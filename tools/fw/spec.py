@@ -6,7 +6,7 @@
     {"objective": "quadratic", "data": {"d": "d.npy", "B": "B.npy", "b": "b.npy"}, ...}   # diag(d) + B^T B
     {"objective": "quadratic", "data": {"Q": "Q.npz", "b": "b.npy"}, ...}                 # scipy sparse
     {"objective": "logistic", "seed": 0, "size": [500, 200], "set": "l2", ...}
-    {"objective": "python", "function": "obj.py:f", "gradient": "grad_f", "set": "simplex",
+    {"objective": "python", "function": "obj.py:f,grad_f", "set": "simplex",
      "set_params": {"n": 50}}
 
 Paths are resolved by the caller's `resolve(path, what)` (the workspace jail in the server).
@@ -17,12 +17,10 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import numpy as np
-
 from rigorlab.core.errors import UserError
 
-OBJECTIVES = ("quadratic", "least_squares", "logistic", "python")
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
+OBJECTIVES = (*NEEDS, "python")
 
 
 def load_arrays(objective: str, data: dict, resolve: Callable, mmap: bool = False) -> dict:
@@ -41,6 +39,7 @@ def load_arrays(objective: str, data: dict, resolve: Callable, mmap: bool = Fals
         raise UserError(f"objective {objective!r} needs the arrays {_takes(objective)} (missing "
                         f"{', '.join(missing)}): give workspace paths to .npy or .safetensors files, or a "
                         "seed to generate data")
+    import numpy as np
     out = {}
     for k in allowed:
         if k in data:
@@ -82,6 +81,20 @@ def _takes(objective: str) -> str:
     if objective == "quadratic":
         return "Q (dense .npy/.safetensors or sparse .npz) or d and/or B (Q = diag(d) + B^T B), and b"
     return ", ".join(NEEDS[objective])
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """'file.safetensors:KEY' -> (file, KEY); any other reference -> (ref, '')."""
+    return tuple(ref.rsplit(":", 1)) if ".safetensors:" in ref else (ref, "")  # type: ignore[return-value]
+
+
+def array_file(ref: str, name: str, resolve):
+    """The workspace file an array reference names; it must exist."""
+    path_part, _ = split_ref(ref)
+    path = resolve(path_part, f"array {name}")
+    if not path.is_file():
+        raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
+    return path
 
 
 def generate(objective: str, seed: int, size) -> dict:
@@ -169,7 +182,7 @@ def _fill_dims(name: str, params: dict, dim: int) -> dict:
 def _python_objective(spec: dict, oracle, resolve):
     import importlib.util
     from rigorlab.tools.fw.objectives import FunctionObjective
-    ref = spec.get("function") or ""
+    ref, _, grad_name = (spec.get("function") or "").partition(",")
     file_part, _, name = ref.rpartition(":")
     if not file_part or not name:
         raise UserError("objective 'python' needs function 'path/to/file.py:function_name' (a workspace file)")
@@ -180,10 +193,10 @@ def _python_objective(spec: dict, oracle, resolve):
     module = importlib.util.module_from_spec(mod_spec)
     try:
         mod_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's file: report, do not crash
+    except Exception as exc:  # the user's file: report, do not crash
         raise UserError(f"importing {file_part} failed: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, name, None)
-    grad_name = spec.get("gradient")
+    grad_name = grad_name.strip()
     grad = getattr(module, grad_name, None) if grad_name else None
     if not callable(fn) or (grad_name and not callable(grad)):
         raise UserError(f"{file_part} defines no function {grad_name if callable(fn) else name!r}")

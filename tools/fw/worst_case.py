@@ -14,7 +14,6 @@ rigorlab.tools.fw.solve in float64 and fits the constant c of primal gap ~ c / t
 """
 from __future__ import annotations
 
-import math
 
 from rigorlab.core.errors import UserError
 
@@ -206,15 +205,16 @@ def plot(result: dict, stem) -> list[str]:
     return out
 
 
-def save(result: dict, out_dir) -> dict:
-    """Write plot (PNG, PDF), the per-iteration gaps (CSV) and summary.json; returns the summary."""
+def save(result: dict, out_dir, root=None) -> dict:
+    """Write plot (PNG, PDF), the per-iteration gaps (CSV) and summary.json into a new folder
+    below `root` (the workspace; default: the folder holding out_dir); returns the summary."""
     import json
     from pathlib import Path
     import numpy as np
-    from rigorlab.tools.fw.files import atomic_dir
+    from rigorlab.core import safefs
     out_dir = Path(out_dir)
     summary = {k: v for k, v in result.items() if not hasattr(v, "shape")}
-    with atomic_dir(out_dir) as tmp:
+    with safefs.new_folder(out_dir, root=root or out_dir.parent) as tmp:
         plot(result, str(tmp / "worst_case"))
         np.savetxt(tmp / "gaps.csv", np.column_stack([result[k] for k in
                    ("t", "exact_gap", "replay_gap", "fw_gap", "free_gap")]), delimiter=",", fmt="%.17g",

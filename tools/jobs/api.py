@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
 from rigorlab.clusters.model import Job
+from rigorlab.tools.jobs.contract import (DispatchJobSpec, JobLogsSpec, JobOut, JobStatusSpec, LogOut,
+                                          NodeOut, NodesOut, StatusOut)
 from rigorlab.tools.jobs.validate import validate_dispatch
+
+LOG_RESOURCE_BYTES = 6144
 
 _lock = threading.Lock()
 _dispatchers: dict[Path, Dispatcher] = {}
@@ -36,8 +41,55 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
+    """Gate, submit, and for a run of an experiment fingerprint the evaluation (rule II: it is
+    compared again when the job ends, and a change in between makes the run invalid)."""
     validate_dispatch(dispatcher, req)
-    return dispatcher.submit(req)
+    at = time.time()
+    job = dispatcher.submit(req)
+    if req.experiment_id:
+        from rigorlab.rules.fingerprints import job_started
+        job_started(dispatcher.workspace_root, dispatcher.conn(), job.id, at)
+    return job
+
+
+def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> Job:
+    """dispatch_job: the validated spec, its cwd already resolved inside the workspace."""
+    fields = spec.model_dump(exclude={"cwd", "env", "depends_on"})
+    return dispatch(dispatcher, JobRequest(cwd=cwd, env=dict(spec.env or {}),
+                                           depends_on=list(spec.depends_on or []), **fields))
+
+
+def nodes(dispatcher: Dispatcher) -> NodesOut:
+    views = [NodeOut(target=v.target, kind=v.kind, reachable=v.reachable, detail=v.detail,
+                     gpus_idle=[g.id for g in v.gpus if g.job is None],
+                     gpus_busy={g.id: g.job for g in v.gpus if g.job is not None},
+                     cpu_slots=v.cpu_slots, running=v.running, queued=v.queued)
+             for v in dispatcher.nodes()]
+    return NodesOut(nodes=views, default_target=dispatcher.config.defaults.target)
+
+
+def status_view(dispatcher: Dispatcher, spec: JobStatusSpec) -> StatusOut:
+    from rigorlab.clusters import ledger
+    dispatcher.start_monitor()
+    conn = dispatcher.conn()
+    job = JobOut.of(ledger.get(conn, spec.job_id)) if spec.job_id else None
+    recent = [] if spec.job_id else [JobOut.of(j) for j in ledger.recent(conn, spec.limit)]
+    return StatusOut(job=job, counts=ledger.counts(conn), recent=recent)
+
+
+def log_slice(dispatcher: Dispatcher, spec: JobLogsSpec) -> LogOut:
+    """A page of a job's log: from `offset`, or the last `max_bytes` when no offset is given."""
+    offset = spec.offset
+    if offset is None:
+        offset = max(0, dispatcher.logs(spec.job_id, spec.stream, 0, 0).size - spec.max_bytes)
+    s = dispatcher.logs(spec.job_id, spec.stream, offset, spec.max_bytes)
+    return LogOut(text=s.text, offset=s.offset, next_offset=s.next_offset, size=s.size,
+                  complete=s.complete, note=s.note)
+
+
+def log_tail(dispatcher: Dispatcher, job_id: str, stream: str, max_bytes: int = LOG_RESOURCE_BYTES) -> str:
+    probe = dispatcher.logs(job_id, stream, 0, 0)
+    return dispatcher.logs(job_id, stream, max(0, probe.size - max_bytes), max_bytes).text or probe.note
 
 
 def submit(command: str, *, workspace: str | Path, cwd: str | Path = ".", target: str | None = None,

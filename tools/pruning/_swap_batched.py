@@ -8,8 +8,22 @@ column of Q.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from rigorlab.core.errors import UserError
-from rigorlab.tools.pruning.sparseswaps import STOP_RTOL, SwapResult
+
+STOP_RTOL = 1e-12     # a swap must gain more than this times the row's dense energy
+
+
+@dataclass
+class SwapResult:
+    """What every SparseSwaps engine returns (the scan kernel, this batched one, the reference)."""
+    mask: object
+    swaps: object                       # per-row number of swaps applied (tensor)
+    history: list[float] = field(default_factory=list)   # total error after each step
+    evaluated_pairs: int = 0            # pairs scored (for the speed report)
+    optimal: bool = True                # every row ended at a 1-swap optimum
+
 
 _CHUNK_ELEMENTS = 3e7  # pair-matrix entries held at once (float64): 240 MB
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +63,10 @@ def layer_from_model(model: str, layer: str, *, calibration: Path | None, n_samp
 
 
 def prune_layer(inputs: LayerInputs, method: str, pattern, *, warm_start: str = "wanda",
-                options: dict | None = None, mask_out: Path | None = None, progress=None) -> dict:
+                options: dict | None = None, mask_out: Path | None = None, progress=None,
+                root: Path | None = None) -> dict:
+    """Prune one layer; with `mask_out`, save the mask there and the result next to it (.json),
+    through the safe writer below `root` (the workspace; default: the mask's folder)."""
     from rigorlab.tools.pruning.criteria import score_mask
     from rigorlab.tools.pruning.masks_io import save_masks
     from rigorlab.tools.pruning.methods import prune_weights
@@ -83,10 +85,9 @@ def prune_layer(inputs: LayerInputs, method: str, pattern, *, warm_start: str = 
         out["heldout_relative_error"] = h.relative
         out["heldout_vs_wanda"] = h.absolute / hw.absolute if hw.absolute > 0 else 1.0
     if mask_out is not None:
-        save_masks(mask_out, {inputs.source: res.mask})
-        sidecar = Path(mask_out).with_suffix(".json")
-        tmp = sidecar.with_name(f".{sidecar.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(out, indent=1))
-        os.replace(tmp, sidecar)
+        from rigorlab.core import safefs
+        root = root or Path(mask_out).parent
+        save_masks(mask_out, {inputs.source: res.mask}, root=root)
+        safefs.write_text(Path(mask_out).with_suffix(".json"), json.dumps(out, indent=1), root=root)
         out["mask_file"] = str(mask_out)
     return out

@@ -1,27 +1,30 @@
-"""Compact mask files: one bit per weight (numpy packbits) in safetensors, written atomically."""
+"""Compact mask files: one bit per weight (numpy packbits) in safetensors, written through the
+safe writer (complete or not at all, never through a link)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from rigorlab.core import safefs
 
 FORMAT = "rigorlab-packbits-v1"
 
 
-def save_masks(path: Path, masks: dict) -> Path:
-    """masks: layer name -> bool tensor (True = kept). Returns the written path."""
+def save_masks(path: Path, masks: dict, *, root: Path | None = None) -> Path:
+    """masks: layer name -> bool tensor (True = kept). Returns the written path.
+
+    `root` is the folder trusted not to be swapped for a link (the workspace); by default the
+    file's own folder."""
     import numpy as np
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
     path = Path(path)
     packed, shapes = {}, {}
     for name, mask in masks.items():
         m = mask.detach().cpu().numpy().astype(bool)
         packed[name] = np.packbits(m.reshape(-1))
         shapes[name] = list(m.shape)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(packed, str(tmp), metadata={"format": FORMAT, "shapes": json.dumps(shapes)})
-    os.replace(tmp, path)
+    data = save(packed, metadata={"format": FORMAT, "shapes": json.dumps(shapes)})
+    safefs.write_bytes(path, data, root=root or path.parent)
     return path
 
 

@@ -3,13 +3,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
+from pydantic import Field
+
+from rigorlab.core.contract import Spec, parse
 from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.criteria import SCORES
 from rigorlab.tools.pruning.objective import check_layer, layer_error
 from rigorlab.tools.pruning.patterns import Pattern
 
-METHODS = ("magnitude", "wanda", "ria", "sparsegpt", "sparseswaps", "sparsefw", "refit")
-WARM_STARTS = ("wanda", "ria", "magnitude")
+WARM_STARTS = ("wanda", *(s for s in SCORES if s != "wanda"))   # the scores; Wanda first
+METHODS = (*SCORES, "sparsegpt", "sparseswaps", "sparsefw", "refit")
+
+
+class PruneOptions(Spec):
+    """Method parameters; each default here is the one every method uses."""
+    alpha: float = Field(0.9, ge=0, lt=1, description="sparsefw")
+    iterations: int = Field(500, ge=1, le=100_000, description="sparsefw")
+    step: Literal["line", "paper"] = Field("line", description="sparsefw")
+    max_swaps: int | None = Field(None, ge=0, le=10**7, description="sparseswaps, refit")
+    damp: float = Field(0.01, gt=0, le=1, description="sparsegpt")
+    blocksize: int = Field(128, ge=1, le=65536, description="sparsegpt")
+    recon_lr: float = Field(1e-5, gt=0, le=1, description="reconstruct")
+    recon_epochs: int = Field(1, ge=1, le=1000, description="reconstruct")
 
 
 @dataclass
@@ -28,7 +45,8 @@ class LayerOutcome:
 
 
 def prune_weights(method: str, W, G, pattern: Pattern, *, warm_start: str = "wanda",
-                  options: dict | None = None, name: str = "layer", progress=None) -> LayerOutcome:
+                  options: PruneOptions | dict | None = None, name: str = "layer",
+                  progress=None) -> LayerOutcome:
     """Prune one layer (W: d_out x d_in, G: d_in x d_in) with `method` under `pattern`."""
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -38,7 +56,7 @@ def prune_weights(method: str, W, G, pattern: Pattern, *, warm_start: str = "wan
     pattern.check_shape(*W.shape)
     if pattern.kind == "per_layer" and method in ("sparseswaps", "sparsefw"):
         raise UserError(f"{method} needs equal sparsity per row: drop per_layer")
-    opts = dict(options or {})
+    opts = options if isinstance(options, PruneOptions) else parse(PruneOptions, options, what="option")
     t0 = time.perf_counter()
     W_new, mask, info = _run(method, W, G, pattern, warm_start, opts, progress)
     seconds = time.perf_counter() - t0
@@ -57,13 +75,13 @@ def _run(method, W, G, pattern, warm_start, opts, progress):
                       Pattern("per_row", pattern.sparsity))
     if method == "sparseswaps":
         from rigorlab.tools.pruning.sparseswaps import sparseswaps
-        r = sparseswaps(W, G, warm, pattern, max_swaps=opts.get("max_swaps"), progress=progress)
+        r = sparseswaps(W, G, warm, pattern, max_swaps=opts.max_swaps, progress=progress)
         return W * r.mask, r.mask, {"warm_start": warm_start, "swaps_mean": float(r.swaps.double().mean()),
                                     "one_swap_optimal": r.optimal}
     if method == "sparsefw":
         from rigorlab.tools.pruning.sparsefw import sparsefw
-        r = sparsefw(W, G, warm, pattern, alpha=opts.get("alpha", 0.9),
-                     iterations=opts.get("iterations", 500), step=opts.get("step", "line"),
+        r = sparsefw(W, G, warm, pattern, alpha=opts.alpha,
+                     iterations=opts.iterations, step=opts.step,
                      progress=progress)
         return W * r.mask, r.mask, {"warm_start": warm_start, "fw_gap": r.gap[-1],
                                     "relaxed_loss": r.loss[-1], "iterations": len(r.loss) - 1}
@@ -72,7 +90,7 @@ def _run(method, W, G, pattern, warm_start, opts, progress):
 
 def _sparsegpt(W, G, pattern, opts):
     from rigorlab.tools.pruning.sparsegpt import sparsegpt
-    r = sparsegpt(W, G, pattern, blocksize=opts.get("blocksize", 128), damp=opts.get("damp", 0.01))
+    r = sparsegpt(W, G, pattern, blocksize=opts.blocksize, damp=opts.damp)
     return r.W, r.mask, {"damp": r.damp, "damp_retries": r.retries}
 
 
@@ -82,7 +100,7 @@ def _refit(W, G, pattern, warm, opts, progress):
     from rigorlab.tools.pruning.sparseswaps import sparseswaps
     candidates = [sparsegpt(W, G, pattern).mask]
     if pattern.kind != "per_layer":
-        candidates.append(sparseswaps(W, G, warm, pattern, max_swaps=opts.get("max_swaps"),
+        candidates.append(sparseswaps(W, G, warm, pattern, max_swaps=opts.max_swaps,
                                       progress=progress).mask)
     W_new, mask = refit_search(W, G, pattern, candidates)
     return W_new, mask, {"candidates": ["sparsegpt", "sparseswaps"][: len(candidates)]}

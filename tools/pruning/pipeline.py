@@ -4,36 +4,22 @@ Block by block: the calibration batches' inputs to the block are kept; the block
 are pruned group by group (layers fed the same tensor, e.g. q/k/v, form one group), each
 group's Gram matrices taken after the earlier groups were pruned. The pruned block's
 outputs feed the next block. Optional local reconstruction (see reconstruct.py). The
-result folder (model, masks, report) is written to a temporary name and renamed at the end.
+result folder (model, masks, report) is staged privately and appears whole at the end
+(rigorlab.core.safefs.new_folder).
 """
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning.contract import PruneModelSpec
 
-
-@dataclass
-class ModelSpec:
-    model: str                          # built-in name, local folder, or hub name
-    method: str = "wanda"
-    sparsity: float | None = 0.5
-    nm: str | None = None
-    per_layer: bool = False
-    warm_start: str = "wanda"
-    options: dict = field(default_factory=dict)
-    calibration: str | None = None      # text file / folder; None = the default corpus
-    n_samples: int = 32
-    seq_len: int = 128
-    batch_size: int = 8
-    reconstruct: str = "none"           # none | linear | block:N | sublayer
-    device: str = "cpu"
-    seed: int = 0
+BATCH_SIZE = 8      # calibration windows per forward pass
+SEED = 0            # which calibration windows are drawn
 
 
 @dataclass
@@ -46,33 +32,37 @@ class LayerRow:
     seconds: float
 
 
-def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = False) -> dict:
-    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json)."""
+def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bool = False,
+                root: Path | None = None) -> dict:
+    """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json).
+
+    `root` is the folder trusted not to be swapped for a link (the workspace; default: the
+    folder that holds `out`)."""
     from rigorlab.tools.pruning.calibration import block_inputs, run_block
     from rigorlab.tools.pruning.corpus import read_documents, token_windows
-    from rigorlab.tools.pruning.methods import METHODS
     from rigorlab.tools.pruning.models import block_stack, linear_layers, load_model
     from rigorlab.tools.pruning.patterns import parse_pattern
     from rigorlab.tools.pruning.reconstruct import parse_window
     out = Path(out)
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
-    if spec.method not in METHODS:
-        raise UserError(f"unknown method {spec.method!r}; choose one of {', '.join(METHODS)}")
+    from rigorlab.core.contract import parse
+    from rigorlab.tools.pruning.methods import PruneOptions
     pattern = parse_pattern(spec.sparsity, spec.nm, spec.per_layer)
     window = parse_window(spec.reconstruct)
+    options = parse(PruneOptions, spec.options, what="option")
     t0 = time.perf_counter()
     loaded = load_model(spec.model, spec.device)
     model = loaded.model
     docs = read_documents(Path(spec.calibration) if spec.calibration else None, "calibration")
-    windows = token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, spec.seed)
-    for mod_name, mod in linear_layers(model).items():
+    windows = token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, SEED)
+    for mod in linear_layers(model).values():
         pattern.check_shape(*_shape(mod))
     stack_name, stack = block_stack(model)
     if window == "sublayer":
         from rigorlab.tools.pruning.reconstruct import sublayer_names
         sublayer_names(stack[0])
-    inputs = block_inputs(model, stack[0], windows, batch_size=spec.batch_size, device=spec.device)
+    inputs = block_inputs(model, stack[0], windows, batch_size=BATCH_SIZE, device=spec.device)
     total = len(linear_layers(model))
     rows: list[LayerRow] = []
     masks: dict = {}
@@ -82,28 +72,28 @@ def prune_model(spec: ModelSpec, out: Path, *, progress=None, overwrite: bool = 
         if win:
             win.add(block, copy.deepcopy(block))
         prefix = f"{stack_name}.{i}."
-        _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress)
+        _prune_block(block, prefix, inputs, spec, options, pattern, masks, rows, total, progress)
         inputs = run_block(block, inputs)
         if window == "sublayer":
             from rigorlab.tools.pruning.reconstruct import reconstruct_sublayers
             recon.extend(reconstruct_sublayers(block, win.dense[-1], win.inputs, win.dense_inputs,
-                                               spec.options, progress))
+                                               options, progress))
             inputs = run_block(block, win.inputs)
             win.reset(inputs, run_block(win.dense[-1], win.dense_inputs))
         elif win and (len(win.blocks) == window or i == len(stack) - 1):
             from rigorlab.tools.pruning.reconstruct import reconstruct_window
             recon.append(reconstruct_window(win.blocks, win.dense, win.inputs, win.dense_inputs,
-                                            spec.options, progress))
+                                            options, progress))
             inputs = run_block_chain(win.blocks, win.inputs)
             win.reset(inputs, run_block_chain(win.dense, win.dense_inputs))
     report = {
         "model": spec.model, "causal": loaded.causal, "method": spec.method,
-        "pattern": pattern.label, "spec": asdict(spec), "layers": [asdict(r) for r in rows],
+        "pattern": pattern.label, "spec": spec.model_dump(mode="json"), "layers": [asdict(r) for r in rows],
         "mean_relative_error": sum(r.relative for r in rows) / max(len(rows), 1),
         "mean_vs_wanda": sum(r.vs_wanda for r in rows) / max(len(rows), 1),
         "reconstruction": recon, "seconds": time.perf_counter() - t0, "calibration_tokens": int(windows.numel()),
     }
-    _write_result(out, model, loaded.tokenizer, masks, report, overwrite)
+    _write_result(out, model, loaded.tokenizer, masks, report, overwrite, root or out.parent)
     return report
 
 
@@ -133,7 +123,7 @@ def _shape(mod):
     return tuple(get_weight(mod).shape)
 
 
-def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progress):
+def _prune_block(block, prefix, inputs, spec, options, pattern, masks, rows, total, progress):
     from rigorlab.tools.pruning.calibration import GramCollector, run_block
     from rigorlab.tools.pruning.criteria import score_mask
     from rigorlab.tools.pruning.methods import prune_weights
@@ -150,7 +140,7 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
             full = prefix + name
             W, G = get_weight(mod).float().clone(), col.grams[name].float()
             res = prune_weights(spec.method, W, G, pattern, warm_start=spec.warm_start,
-                                options=spec.options, name=full)
+                                options=options, name=full)
             if spec.reconstruct == "linear":
                 from rigorlab.tools.pruning.refit import refit_weights
                 res.W = refit_weights(W, G, res.mask)
@@ -169,21 +159,13 @@ def _prune_block(block, prefix, inputs, spec, pattern, masks, rows, total, progr
     return done_here
 
 
-def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool) -> None:
+def _write_result(out: Path, model, tokenizer, masks, report, overwrite: bool, root: Path) -> None:
     from transformers.utils import logging as hf_logging
+    from rigorlab.core import safefs
     from rigorlab.tools.pruning.masks_io import save_masks
     hf_logging.disable_progress_bar()
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with safefs.new_folder(out, root=root, replace=overwrite) as tmp:   # private: no agent reaches it
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
-        save_masks(tmp / "masks.safetensors", masks)
+        save_masks(tmp / "masks.safetensors", masks, root=tmp)
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        if out.exists() and overwrite:
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -46,7 +46,7 @@ def _chain(blocks, args, kwargs):
     return x
 
 
-def reconstruct_window(blocks, dense_blocks, inputs, dense_inputs, options: dict,
+def reconstruct_window(blocks, dense_blocks, inputs, dense_inputs, options,
                        progress=None) -> dict:
     """Adapt `blocks` (pruned, masks fixed) to the dense blocks' outputs; MSE before/after."""
     import torch
@@ -89,7 +89,7 @@ def _run_all(block, inputs):
         block(*a, **k)
 
 
-def reconstruct_sublayers(block, dense_block, inputs, dense_inputs, options: dict,
+def reconstruct_sublayers(block, dense_block, inputs, dense_inputs, options,
                           progress=None) -> list[dict]:
     """Attention, then MLP: each adapted on the pruned model's inputs to the dense outputs."""
     reports = []
@@ -109,13 +109,12 @@ def reconstruct_sublayers(block, dense_block, inputs, dense_inputs, options: dic
     return reports
 
 
-def _adapt(modules, call, inputs, targets, options: dict) -> dict:
+def _adapt(modules, call, inputs, targets, options) -> dict:
     """AdamW on `modules` (masks fixed), MSE of call(inputs) to targets, linear lr decay."""
     import torch
     from rigorlab.tools.pruning.models import is_linear
     blocks = modules
-    lr = float(options.get("recon_lr", 1e-5))
-    epochs = int(options.get("recon_epochs", 1))
+    lr, epochs = options.recon_lr, options.recon_epochs
     linears = [m for b in blocks for m in b.modules() if is_linear(m)]
     masks = [(m.weight != 0) for m in linears]
     params = [p for b in blocks for p in b.parameters()]

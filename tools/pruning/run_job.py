@@ -1,38 +1,26 @@
-"""Entry point of a dispatched prune_model job: `python -m rigorlab.tools.pruning.run_job --spec-json ... --out DIR`.
+"""Entry point of a dispatched prune_model job:
+`python -I -m rigorlab.tools.pruning.run_job --workspace ROOT --spec-json '{...}'`.
 
-Prints one line per pruned layer (the job's stdout is its progress log) and writes the same
-result folder as an in-process run.
+The spec is a PruneModelSpec (its paths already resolved inside the workspace), validated
+again here exactly as the tool validated it. Prints one line per pruned layer (the job's
+stdout is its progress log) and writes the same result folder as an in-process run.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 
+def _run(spec, workspace: Path, progress):
+    from rigorlab.tools.pruning.service import model_out, run_model
+    report = run_model(spec, progress, root=workspace)
+    return model_out(report, Path(spec.out).relative_to(workspace).as_posix())
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rigorlab.tools.pruning.run_job")
-    ap.add_argument("--spec-json", required=True, help="ModelSpec fields as JSON")
-    ap.add_argument("--out", required=True, help="result folder (must not exist)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args(argv)
-    from rigorlab.core.errors import UserError
-    from rigorlab.tools.pruning.pipeline import ModelSpec, prune_model
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
-
-    def progress(done, total, message):
-        print(f"[{done}/{total}] {message}", flush=True)
-
-    try:
-        report = prune_model(ModelSpec(**json.loads(args.spec_json)), Path(args.out), progress=progress)
-    except UserError as exc:
-        print(f"rigorlab prune: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: report[k] for k in ("mean_relative_error", "mean_vs_wanda", "seconds")}))
-    return 0
+    from rigorlab.tools.jobs.modules import module_main
+    from rigorlab.tools.pruning.contract import PruneModelSpec
+    return module_main(PruneModelSpec, _run, argv, prog="python -m rigorlab.tools.pruning.run_job")
 
 
 if __name__ == "__main__":

@@ -14,22 +14,12 @@ parallel; skips the blocks of pairs that a bound proves cannot hold the best one
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from rigorlab.core.errors import UserError
+from rigorlab.tools.pruning._swap_batched import STOP_RTOL, SwapResult, run_batched
 from rigorlab.tools.pruning.patterns import Pattern
 
-STOP_RTOL = 1e-12     # a swap must gain more than this times the row's dense energy
-
-
-@dataclass
-class SwapResult:
-    mask: object
-    swaps: object                       # per-row number of swaps applied (tensor)
-    history: list[float] = field(default_factory=list)   # total error after each step
-    evaluated_pairs: int = 0            # pairs scored (for the speed report)
-    optimal: bool = True                # every row ended at a 1-swap optimum
-
+__all__ = ["STOP_RTOL", "SwapResult", "sparseswaps", "sparseswaps_reference"]
 
 def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
                 chunk_rows: int | None = None, engine: str = "auto", progress=None) -> SwapResult:
@@ -48,7 +38,6 @@ def sparseswaps(W, G, mask, pattern: Pattern, *, max_swaps: int | None = None,
         raise UserError("engine must be auto, batched or scan")
     if pattern.kind != "nm" and (engine == "scan" or (engine == "auto" and W.device.type == "cpu")):
         return _kernel(W, G, mask, max_swaps, progress)
-    from rigorlab.tools.pruning._swap_batched import run_batched
     return run_batched(W, G, mask, pattern, max_swaps, chunk_rows, progress)
 
 

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from rigorlab.core.errors import NotFound, UserError
+from rigorlab.core.git import commit_and_dirty
 from rigorlab.tools.results import gates
-from rigorlab.tools.results.gitinfo import commit_and_dirty
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
 
 ID_RE = re.compile(r"^E(\d{3,})$")
@@ -146,3 +146,16 @@ def listing(conn: sqlite3.Connection, limit: int = 50, offset: int = 0) -> tuple
         " e.created, (SELECT COUNT(*) FROM results_runs r WHERE r.experiment_id=e.id) AS runs"
         " FROM results_experiments e ORDER BY e.num DESC LIMIT ? OFFSET ?", (limit, offset))
     return total, [dict(r) for r in rows]
+
+
+def summary_markdown(conn: sqlite3.Connection, limit: int = 40, goal_chars: int = 80) -> str:
+    """The latest experiments as a Markdown table (the summary resource): at most `limit` rows
+    of one line each, so it stays a few KB however long the goals are."""
+    total, rows = listing(conn, limit=limit)
+    lines = [f"{total} experiments (latest {limit})", "", "| ID | status | tier | runs | goal |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        goal = " ".join(str(r["goal"]).split()).replace("|", "\\|")
+        goal = goal if len(goal) <= goal_chars else goal[:goal_chars - 3] + "..."
+        lines.append(f"| {r['id']} | {r['status']} | {r['tier']} | {r['runs']} | {goal} |")
+    return "\n".join(lines) + "\n"

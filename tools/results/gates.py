@@ -16,19 +16,31 @@ def require_one_variable(parent_config: dict, config: dict, reason: str | None) 
                                   for v in violations))
 
 
-def evaluation_problem(workspace: Path | None, conn: sqlite3.Connection,
-                       started_at: float | None = None) -> str | None:
-    """Rule II: why a run is invalid (protected evaluation changed before it started), or None."""
+def evaluation_problem(workspace: Path | None, conn: sqlite3.Connection) -> str | None:
+    """Rule II: why a run recorded now is invalid (the protected evaluation changed), or None."""
     if workspace is None:
         return None
     from rigorlab.rules.gates import evaluation_status
     status = evaluation_status(workspace, conn)
     if not status.protected or status.valid:
         return None
-    if started_at is not None and status.changed_since is not None \
-            and started_at < status.changed_since:
-        return None
     return "evaluation changed since protected: " + (", ".join(status.changed) or "unknown files")
+
+
+def job_evaluation_problem(workspace: Path | None, conn: sqlite3.Connection, job_id: str,
+                           since: float | None) -> str | None:
+    """Rule II for a job's run: the evaluation fingerprinted at dispatch and again now; why the
+    run is invalid (changed, touched or re-protected since `since`), or None."""
+    if workspace is None:
+        return None
+    from rigorlab.rules.fingerprints import job_finished
+    return job_finished(workspace, conn, job_id, since)
+
+
+def reprotection_notes(conn: sqlite3.Connection) -> list[str]:
+    """Rule II: every re-protection of the evaluation, for the notes under a results table."""
+    from rigorlab.rules.fingerprints import reprotection_notes as notes
+    return notes(conn)
 
 
 def conclusion_note(tier: int, scale: float | None, min_scale: float | None) -> str | None:

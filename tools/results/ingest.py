@@ -8,11 +8,14 @@ written in the same transaction as the run, makes a second ingest of the job a n
 """
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rigorlab.core import safefs
+from rigorlab.core.errors import UserError
 from rigorlab.tools.results import gates
 from rigorlab.tools.results.runs import Series, store_run
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
@@ -75,33 +78,38 @@ def _parse_line(text: str) -> tuple[dict[str, float], int | None, int | None]:
 
 
 def parse_file(path: Path) -> Parsed:
+    """Parse the job's metrics file; a link there (the job can plant one) is not followed."""
     out = Parsed()
+    path = Path(path)
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        with safefs.open_read(path, root=path.parent) as raw:
+            _parse_lines(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"), out)
     except FileNotFoundError:
-        return out
-    except OSError as exc:
-        out.problems.append(f"cannot read the metrics file {path}: {exc.strerror or exc}")
-        return out
-    last_step: dict[str, int] = {}
-    with fh:
-        for lineno, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            out.lines += 1
-            try:
-                metrics, step, seed = _parse_line(text)
-            except ValueError as exc:
-                out.reject(lineno, str(exc))
-                continue
-            if seed is not None:
-                out.seed = seed
-            for key, value in metrics.items():
-                at = step if step is not None else last_step.get(key, -1) + 1
-                out.series.setdefault(key, {})[at] = value
-                last_step[key] = at
-                out.points += 1
+        pass
+    except (OSError, UserError) as exc:
+        out.problems.append(f"cannot read the metrics file {path}: "
+                            f"{getattr(exc, 'strerror', None) or exc}")
     return out
+
+
+def _parse_lines(lines, out: Parsed) -> None:
+    last_step: dict[str, int] = {}
+    for lineno, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        out.lines += 1
+        try:
+            metrics, step, seed = _parse_line(text)
+        except ValueError as exc:
+            out.reject(lineno, str(exc))
+            continue
+        if seed is not None:
+            out.seed = seed
+        for key, value in metrics.items():
+            at = step if step is not None else last_step.get(key, -1) + 1
+            out.series.setdefault(key, {})[at] = value
+            last_step[key] = at
+            out.points += 1
 
 
 def _report(row: sqlite3.Row, already: bool) -> dict:
@@ -113,14 +121,14 @@ def _report(row: sqlite3.Row, already: bool) -> dict:
 
 def ingest_job(conn: sqlite3.Connection, job_id: str, experiment_id: str, metrics_path: Path, *,
                status: str = "completed", workspace: Path | None = None,
-               started_at: float | None = None) -> dict:
+               since: float | None = None) -> dict:
     """Store the job's metrics file as one run of `experiment_id`; a repeat returns the first report."""
     ensure(conn)
     seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
     if seen:
         return _report(seen, True)
     parsed = parse_file(Path(metrics_path))
-    invalid = gates.evaluation_problem(workspace, conn, started_at)
+    invalid = gates.job_evaluation_problem(workspace, conn, job_id, since)
     with transaction(conn):
         seen = conn.execute("SELECT * FROM results_ingests WHERE job_id=?", (job_id,)).fetchone()
         if seen:
@@ -148,4 +156,4 @@ def ingest_finished_job(conn: sqlite3.Connection, job, workspace: Path | None = 
         return None
     state = getattr(job.state, "value", job.state)
     return ingest_job(conn, job.id, job.experiment_id, job.metrics_file, status=str(state),
-                      workspace=workspace, started_at=job.started_at)
+                      workspace=workspace, since=job.created_at)

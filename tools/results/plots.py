@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import sqlite3
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 from rigorlab.tools.results import stats
 from rigorlab.tools.results.query import query, require_metric
@@ -42,8 +42,10 @@ def _group(points: list[tuple]) -> tuple[list, list[list[float]]]:
     return keys, [pooled[k] for k in keys]
 
 
-def plot(conn: sqlite3.Connection, images_dir: Path, metric: str, *, x: str = "experiment",
-         filter: str = "", value: str = "last", name: str | None = None) -> dict:
+def plot(conn: sqlite3.Connection, images_dir: Path, metric: str, *, root: Path,
+         x: str = "experiment", filter: str = "", value: str = "last",
+         name: str | None = None) -> dict:
+    """Save the plot as images_dir/STEM.png and .pdf through the safe writer (below `root`)."""
     if name is not None and not re.fullmatch(r"[\w.-]{1,100}", name):
         raise UserError(f"plot name {name!r}: use letters, digits, '_', '-', '.' only (no folders)")
     import matplotlib
@@ -71,16 +73,14 @@ def plot(conn: sqlite3.Connection, images_dir: Path, metric: str, *, x: str = "e
         ax.legend(loc="best")
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        images_dir.mkdir(parents=True, exist_ok=True)
-        stem = name or re.sub(r"[^\w.-]+", "_", f"{metric}_vs_{x}")
-        paths = [_save(fig, images_dir / f"{stem}.{ext}") for ext in ("png", "pdf")]
+        stem = name or re.sub(r"[^\w.-]+", "_", f"{metric}_vs_{x}")[:200]
+        paths = [_save(fig, images_dir / f"{stem}.{ext}", root) for ext in ("png", "pdf")]
     finally:
         plt.close(fig)
     return {"paths": paths, "points": len(keys), "runs": sum(len(g) for g in groups)}
 
 
-def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=150)
-    os.replace(tmp, path)
+def _save(fig, path: Path, root: Path) -> Path:
+    with safefs.open_atomic(path, root=root) as fh:
+        fig.savefig(fh, format=path.suffix[1:], dpi=150)
     return path

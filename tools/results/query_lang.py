@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from rigorlab.core.errors import UserError
 
 KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE"}
+MAX_DEPTH = 32          # nested parentheses and NOTs; deeper filters are refused, never recursed
+INT64 = 2**63
 OPS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -69,9 +71,19 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", body.replace(quote * 2, quote))
 
 
-def error(source: str, pos: int, message: str) -> QuerySyntaxError:
-    caret = " " * pos + "^"
-    return QuerySyntaxError(f"query error at column {pos + 1}: {message}\n  {source}\n  {caret}")
+def error(source: str, pos: int, message: str, width: int = 60) -> QuerySyntaxError:
+    """The message, with the part of the filter around `pos` and a caret under it."""
+    start = max(0, min(pos - width // 2, len(source) - width))
+    shown = ("..." if start else "") + source[start:start + width] + ("..." if start + width < len(source) else "")
+    caret = " " * (pos - start + (3 if start else 0)) + "^"
+    return QuerySyntaxError(f"query error at column {pos + 1}: {message}\n  {shown}\n  {caret}")
+
+
+def _number(text: str) -> int | float:
+    """An integer SQLite can bind (64 bits), else a float."""
+    if not re.search(r"[.eE]", text) and len(text) < 20 and -INT64 <= int(text) < INT64:
+        return int(text)
+    return float(text)
 
 
 def tokenize(source: str) -> list[Token]:
@@ -82,7 +94,7 @@ def tokenize(source: str) -> list[Token]:
             raise error(source, pos, f"unexpected character {source[pos]!r}")
         kind, text = m.lastgroup, m.group()
         if kind == "number":
-            tokens.append(Token(kind, text, pos, float(text) if re.search(r"[.eE]", text) else int(text)))
+            tokens.append(Token(kind, text, pos, _number(text)))
         elif kind == "string":
             tokens.append(Token(kind, text, pos, _unquote(text)))
         elif kind == "name" and text.upper() in KEYWORDS:
@@ -101,6 +113,7 @@ class Parser:
         self.source = source
         self.tokens = tokenize(source)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -142,13 +155,24 @@ class Parser:
         return self._chain("AND", self.unary)
 
     def unary(self):
+        if self.tok.text in ("NOT", "(") and self.tok.kind in ("keyword", "punct"):
+            if self.depth >= MAX_DEPTH:
+                raise error(self.source, self.tok.pos, f"the filter nests deeper than {MAX_DEPTH} "
+                            "levels of parentheses and NOT: write it flatter")
+            self.depth += 1
+            try:
+                return self._nested()
+            finally:
+                self.depth -= 1
+        return self.cmp()
+
+    def _nested(self):
         if self.accept("keyword", "NOT"):
             return Not(self.unary())
-        if self.accept("punct", "("):
-            node = self.expr()
-            self.expect("punct", ")", "')'")
-            return node
-        return self.cmp()
+        self.expect("punct", "(", "'('")
+        node = self.expr()
+        self.expect("punct", ")", "')'")
+        return node
 
     def cmp(self) -> Cmp:
         name = self.expect("name", None, "a field (params.NAME, metrics.NAME, tags.NAME or an "

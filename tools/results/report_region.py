@@ -1,11 +1,10 @@
 """Replace the marked summary region of report.tex in place; every other byte stays as it was."""
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from rigorlab.core import safefs
 from rigorlab.core.errors import UserError
 from rigorlab.rules.markers import SUMMARY_BEGIN, SUMMARY_BEGIN_PREFIX, SUMMARY_END
 
@@ -43,26 +42,24 @@ def splice(data: bytes, body: str) -> tuple[bytes, str]:
     return data[:at] + block + data[at:], "inserted"
 
 
-def update(path: Path, body: str) -> str:
-    """Write `body` into the region of `path` atomically; 'replaced', 'inserted' or 'unchanged'."""
-    if not path.is_file():
-        raise UserError(f"{path.name} does not exist: create report.tex first (setup_research_plan "
-                        "writes one) or leave report unset")
-    data = path.read_bytes()
+def update(path: Path, body: str, *, root: Path) -> str:
+    """Write `body` into the region of `path` through the safe writer (below `root`);
+    'replaced', 'inserted' or 'unchanged'."""
+    data = _read(path, root)
     new, how = splice(data, body)
     if new == data:
         return "unchanged"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    safefs.write_bytes(path, new, root=root)
     return how
 
 
-def lacks_booktabs(path: Path) -> bool:
-    return BOOKTABS.search(path.read_bytes()) is None
+def lacks_booktabs(path: Path, *, root: Path) -> bool:
+    return BOOKTABS.search(_read(path, root)) is None
+
+
+def _read(path: Path, root: Path) -> bytes:
+    try:
+        return safefs.read_bytes(path, root=root)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise UserError(f"{path.name} does not exist: create report.tex first (setup_research_plan "
+                        "writes one) or leave report unset") from None

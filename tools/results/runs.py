@@ -5,6 +5,7 @@ import math
 import sqlite3
 from pathlib import Path
 
+from rigorlab.core import chain
 from rigorlab.core.errors import UserError
 from rigorlab.tools.results import experiments, gates
 from rigorlab.tools.results.schema import ensure, now_iso, transaction
@@ -13,14 +14,15 @@ Series = dict[str, dict[int, float]]
 
 
 def _stored(value: float) -> float | None:
-    return None if math.isnan(value) else value
+    """A value that is not finite (NaN, a diverged loss's infinity) is stored as NaN (NULL)."""
+    return value if math.isfinite(value) else None
 
 
 def summarize(points: dict[int, float]) -> tuple:
     """(last, min, max, n, n_nan, last_step) of one series; min/max skip NaN points."""
     steps = sorted(points)
     values = [points[s] for s in steps]
-    finite = [v for v in values if not math.isnan(v)]
+    finite = [v for v in values if math.isfinite(v)]
     return (_stored(values[-1]), min(finite) if finite else None, max(finite) if finite else None,
             len(values), len(values) - len(finite), steps[-1])
 
@@ -38,6 +40,8 @@ def store_run(conn: sqlite3.Connection, experiment_id: str, *, series: Series, s
     conn.executemany("INSERT INTO results_series VALUES(?,?,?,?)",
                      [(run_id, key, step, _stored(v)) for key, points in series.items()
                       for step, v in points.items()])
+    if any(series.values()):
+        chain.append_group(conn, "results_series", (run_id,))   # one chain entry per run's series
     conn.executemany("INSERT INTO results_metrics VALUES(?,?,?,?,?,?,?,?,?,?)",
                      [(run_id, key, experiment_id, valid, *summarize(points))
                       for key, points in series.items() if points])
@@ -74,6 +78,6 @@ def record(conn: sqlite3.Connection, experiment_id: str, metrics: dict[str, floa
                            invalid_reason=invalid)
         if experiment_status:
             experiments.set_status(conn, experiment_id, experiment_status)
-    nan = sorted(k for k, pts in points.items() if math.isnan(pts[max(pts)]))
+    nan = sorted(k for k, pts in points.items() if not math.isfinite(pts[max(pts)]))
     return {"experiment_id": experiment_id, "run_id": run_id, "seed": seed, "valid": invalid is None,
             "invalid_reason": invalid, "metrics": sorted(points), "nan_metrics": nan}

@@ -72,7 +72,7 @@ def rows(conn: sqlite3.Connection, metric: str, *, baseline: str | None = None,
         out.append([eid, e["created"][:10], _short(e["goal"]), commit, _metric_cell(d),
                     _vs_cell(eid, baseline, d, base), status])
     return {"metric": metric, "baseline": baseline, "headers": _headers(metric), "rows": out,
-            "notes": notes}
+            "notes": notes + gates.reprotection_notes(conn)}
 
 
 def _short(text: str) -> str:
@@ -106,11 +106,11 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_to_report(table: dict, report: Path, shown_as: str) -> str:
+def write_to_report(table: dict, report: Path, shown_as: str, *, root: Path) -> str:
     """Replace the summary region of `report` (report.tex) with the booktabs table, leaving
     every other byte as it was; notes a missing booktabs package. Returns what was done."""
     from rigorlab.tools.results import report_region
-    done = report_region.update(report, booktabs(table))
-    if report_region.lacks_booktabs(report):
+    done = report_region.update(report, booktabs(table), root=root)
+    if report_region.lacks_booktabs(report, root=root):
         table["notes"].append(f"{shown_as} lacks \\usepackage{{booktabs}}: add it to the preamble")
     return done
