@@ -20,11 +20,24 @@ NPZ_MAX_BYTES = 8 << 30      # uncompressed members of a sparse .npz, in total
 NPZ_MAX_RATIO = 200          # uncompressed / compressed: more is a zip bomb, not a matrix
 
 
+def split_ref(ref: str) -> tuple[str, str]:
+    """'file.safetensors:KEY' -> (file, KEY); any other reference -> (ref, '')."""
+    return tuple(ref.rsplit(":", 1)) if ".safetensors:" in ref else (ref, "")  # type: ignore[return-value]
+
+
+def array_file(ref: str, name: str, resolve) -> Path:
+    """The workspace file an array reference names; it must exist."""
+    path_part, _ = split_ref(ref)
+    path = resolve(path_part, f"array {name}")
+    if not path.is_file():
+        raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
+    return path
+
+
 def read(ref: str, name: str, resolve, *, mmap: bool = False, sparse_ok: bool = False, on_rows=None):
     """The array named `name` from the workspace file `ref`: float64 numpy, or a scipy CSR
     matrix for a .npz when sparse_ok. `on_rows(array, i0, i1)` is told of each block of rows of
     a float64 matrix as it arrives (to scan it while it is in cache)."""
-    from rigorlab.tools.fw.spec import split_ref
     path_part, key = split_ref(str(ref))
     path = resolve(path_part, f"array {name}")
     if path.suffix == ".npy":

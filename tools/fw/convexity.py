@@ -131,10 +131,12 @@ def _dense(Q: np.ndarray, seen=None) -> Certificate:
     gersh = float((diag - offsum).min())
     if gersh >= -tau:
         return Certificate("diagonally dominant (Gershgorin)", gersh)
-    from rigorlab.tools.fw.structure import diagonal_plus_low_rank
+    from rigorlab.tools.fw.dense_scan import PROBES
+    from rigorlab.tools.fw.structure import FAILURE, diagonal_plus_low_rank
     found = diagonal_plus_low_rank(Q, st, tau)
     if found is not None:
-        return found
+        return Certificate(f"diag(d) + F^T F found (rank {found[1]}), checked with {PROBES} random probes "
+                           f"(failure probability < {FAILURE:.0e})", found[0])
     return _dense_cholesky(Q, tau)
 
 

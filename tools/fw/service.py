@@ -33,7 +33,7 @@ def run_fw_solver(args: FWSpec, ws, progress=None, plot_after: bool = True) -> F
 
 def _dispatch(args: FWSpec, ws, resolve: Callable, out: Path, out_rel: str) -> FWOut:
     """Check what is cheap to check here (array files, the output folder), then send the run out."""
-    from rigorlab.tools.fw.spec import array_file
+    from rigorlab.tools.fw.arrays import array_file
     from rigorlab.tools.jobs.modules import submit_module
     for name, ref in (args.data or {}).items():
         array_file(ref, name, resolve)

@@ -83,20 +83,6 @@ def _takes(objective: str) -> str:
     return ", ".join(NEEDS[objective])
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """'file.safetensors:KEY' -> (file, KEY); any other reference -> (ref, '')."""
-    return tuple(ref.rsplit(":", 1)) if ".safetensors:" in ref else (ref, "")  # type: ignore[return-value]
-
-
-def array_file(ref: str, name: str, resolve):
-    """The workspace file an array reference names; it must exist."""
-    path_part, _ = split_ref(ref)
-    path = resolve(path_part, f"array {name}")
-    if not path.is_file():
-        raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
-    return path
-
-
 def generate(objective: str, seed: int, size) -> dict:
     """Reproducible instances: sparse-recovery least squares, a PSD quadratic, separable logistic."""
     import torch
