@@ -31,6 +31,13 @@ def _qp(kernel) -> list:
     return [kernel.solve]
 
 
+def _scan(kernel) -> list:
+    import numpy as np
+    Q, Xt = np.eye(3), np.ones((4, 3))
+    kernel.scan_rows(Q[:2], 0, Xt, np.empty((3, 4)), np.zeros((4, 3)), np.empty(3), np.empty(3))
+    return [kernel.scan_rows]
+
+
 def _swap(kernel) -> list:
     import numpy as np
     rng = np.random.default_rng(0)
@@ -45,6 +52,7 @@ def _swap(kernel) -> list:
 # name -> (module, warm function(module) returning the dispatchers it compiled)
 KERNELS = {
     "fw.simplex_qp": ("rigorlab.tools.fw._qp_kernel", _qp),
+    "fw.dense_scan": ("rigorlab.tools.fw._scan_kernel", _scan),
     "pruning.sparseswaps": ("rigorlab.tools.pruning._swap_kernel", _swap),
 }
 _LOADS = {name: Load() for name in KERNELS}

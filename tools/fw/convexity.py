@@ -116,11 +116,12 @@ def _dense(Q: np.ndarray, seen=None) -> Certificate:
     from rigorlab.tools.fw.dense_scan import scan
     st = seen if seen is not None and seen.complete else scan(Q)
     n = Q.shape[0]
-    if not np.isfinite(st.absrow).all():
+    if not (np.isfinite(st.absrow).all() and np.isfinite(st.QX).all()):
         _finite(Q, "Q")
-    if st.asym > 1e-10 * (st.scale or 1.0):
-        raise UserError(f"Q is not symmetric (max |Q_ij - Q_ji| = {st.asym:.3g}): pass (Q + Q^T)/2, which "
-                        "defines the same objective")
+    asym = st.asymmetry()
+    if asym > 1e-10 * n * (st.scale or 1.0):
+        raise UserError(f"Q is not symmetric (|(Q - Q^T) x| = {asym:.3g} for a random Gaussian x): pass "
+                        "(Q + Q^T)/2, which defines the same objective")
     tau = tolerance(n, st.scale)
     diag, offsum = st.diag, st.offsum()
     i = int(np.argmin(diag))
