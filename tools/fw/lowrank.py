@@ -19,12 +19,17 @@ class LowRankCorrective:
     # zero singular directions kept beyond the rank: inexact inner solves drop directions
     # that the next steps need, and finding them again one oracle call at a time is slow
     SPARE = 10
+    # a matrix this small keeps every direction found, four a call (completion 40 x 40: 66 -> 14
+    # oracle calls); a masked f then takes the inner products through the mask, O(m n r)
+    SMALL, SMALL_GROW = 64, 4
 
     def __init__(self, obj, oracle, x0, like, move_cls, tol):
         import torch
         from rigorlab.tools.fw.objectives import needs_quadratic
         needs_quadratic(obj, "fcfw")
         self.obj, self.oracle, self._move, self.tau = obj, oracle, move_cls, oracle.radius
+        if min(oracle.shape) <= self.SMALL:
+            self.GROW, self.SPARE = self.SMALL_GROW, min(oracle.shape)
         if x0 is None:
             g = torch.linspace(1.0, 2.0, oracle.dim, dtype=like.dtype, device=like.device)
             U, _, V = oracle.top_pairs(g)
@@ -86,11 +91,16 @@ class LowRankCorrective:
         self.resync()
 
     def _hessian(self):
-        """The Hessian of f(U S V^T) in vec(S) (row-major)."""
+        """The Hessian of f(U S V^T) in vec(S) (row-major): a matrix, or for a masked f with a
+        wide subspace (r^4 > 4 m n r) the product s -> vec(U^T (D o U S V^T) V) in O(m n r)."""
         if self.mask is None:
             idx = self.pos.reshape(-1)
             return self.H[np.ix_(idx, idx)]
-        return _masked_gram(self.mask, self.U, self.V)
+        r = self.U.shape[1]
+        if r ** 3 <= 4 * self.mask.numel():
+            return _masked_gram(self.mask, self.U, self.V)
+        U, V, D = (t.detach().cpu().numpy().astype(np.float64) for t in (self.U, self.V, self.mask))
+        return lambda s: (U.T @ (D * (U @ s.reshape(r, r) @ V.T)) @ V).reshape(-1)
 
     def _grow(self, u, v) -> None:
         import torch
@@ -176,7 +186,8 @@ def _orth(B, u):
 def nuclear_qp(H, gs, S0, tau, tol, max_iter=20000, L=None):
     """argmin over ||S||_* <= tau of <gs, s - s0> + 0.5 (s - s0)^T H (s - s0) (s = vec S), by FISTA
     with gradient restarts, until the restricted FW gap <grad, S> + tau sigma_1(grad) <= tol.
-    L bounds the largest eigenvalue of H (computed when not given)."""
+    H is a matrix or its product; L bounds its largest eigenvalue (computed for a matrix when
+    not given)."""
     r = S0.shape[0]
     s0 = S0.reshape(-1)
     if L is None:
@@ -185,15 +196,16 @@ def nuclear_qp(H, gs, S0, tau, tol, max_iter=20000, L=None):
         L = float(eigh(H, eigvals_only=True, subset_by_index=[n - 1, n - 1])[0])
     L = max(L, 1e-300)
     x, y, t = s0.copy(), s0.copy(), 1.0
+    hv = H if callable(H) else H.__matmul__
     for it in range(max_iter):
-        gy = gs + H @ (y - s0)
+        gy = gs + hv(y - s0)
         xn = _project(y - gy / L, r, tau)
         if gy @ (xn - x) > 0:
             t = 1.0
         tn = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
         y, x, t = xn + (t - 1) / tn * (xn - x), xn, tn
         if it % 10 == 9:
-            gx = (gs + H @ (x - s0)).reshape(r, r)
+            gx = (gs + hv(x - s0)).reshape(r, r)
             if float(gx.reshape(-1) @ x) + tau * np.linalg.norm(gx, 2) <= tol:
                 break
     return x.reshape(r, r)
