@@ -5,8 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rigorlab-installed
 PYTEST_ARGS ?=
-# A CPU build of torch where the machine has no NVIDIA GPU; a local wheel when one lies on disk.
+# torch: a CUDA build where the machine has an NVIDIA GPU; else TORCH_VERSION from pip's own
+# configuration (its index, find-links, constraints), or from TORCH_INDEX_URL when set (an
+# index that serves CPU builds).
 TORCH_VERSION ?= 2.13.0
+TORCH_INDEX_URL ?=
 
 .PHONY: demo test bootstrap services-up services-down bench clean
 
@@ -17,10 +20,8 @@ $(STAMP): pyproject.toml
 	@if ! $(PY) -c 'import torch' 2>/dev/null; then \
 	  if command -v nvidia-smi >/dev/null 2>&1; then \
 	    $(PY) -m pip install "torch>=2.4"; \
-	  elif ls /opt/wheels/torch-$(TORCH_VERSION)+cpu-* >/dev/null 2>&1; then \
-	    $(PY) -m pip install "torch==$(TORCH_VERSION)"; \
 	  else \
-	    $(PY) -m pip install "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu; \
+	    $(PY) -m pip install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url "$(TORCH_INDEX_URL)"); \
 	  fi; \
 	fi
 	$(PY) -m pip install -q -e '.[test]'

@@ -4,6 +4,7 @@
     .venv/bin/python bench/pruning.py --patterns 60%  # one pattern
     .venv/bin/python bench/pruning.py --only speed    # SparseSwaps engines side by side
     .venv/bin/python bench/pruning.py --only synthetic
+    .venv/bin/python bench/pruning.py --only fw --blocks 0   # SparseFW against its floor
 
 Tables: mean relative layer error over MiniLM's 36 linear layers (Grams from the default
 corpus, float64 accumulation), the same masks' error on held-out text, reduction versus
@@ -143,6 +144,67 @@ def speed_table(layers, console, rows: int, repeat: int = 3):
                   f"{300 / kernel_total:.1f}x (target 20x: at most 15 s)")
 
 
+def fw_table(layers, console, iterations: int, check_rows: int, repeat: int = 2):
+    """SparseFW at 60% (alpha 0.9, Wanda start, T iterations) per layer, next to its floor: as
+    many products of the layer's d_out x d_in matrix with G as it evaluated gradients (T + 1;
+    float64, the arithmetic an iteration cannot avoid), timed alone; each side best of `repeat`
+    runs, interleaved. Masks checked against the straightforward
+    numpy implementation (sparsefw_reference) on the first `check_rows` rows of each layer."""
+    import torch
+    from rich.table import Table
+    from rigorlab.tools.pruning.criteria import score_mask
+    from rigorlab.tools.pruning.patterns import parse_pattern
+    from rigorlab.tools.pruning.sparsefw import sparsefw, sparsefw_reference
+    p = parse_pattern(0.6)
+    kinds: dict[str, dict] = {}
+    for name, (W, G, _) in layers.items():
+        warm = score_mask("wanda", W, G, p)
+        A, B = W.double(), G.double()
+        out = torch.empty(A.shape[0], B.shape[1], dtype=torch.float64, device=A.device)
+        fw, floor = [], []
+        for _ in range(repeat):              # interleaved, so both sides see the same load
+            t0 = time.perf_counter()
+            res = sparsefw(W, G, warm, p, alpha=0.9, iterations=iterations)
+            _sync(W.device)
+            fw.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for _ in range(len(res.loss)):
+                torch.mm(A, B, out=out)
+            _sync(W.device)
+            floor.append(time.perf_counter() - t0)
+        fw_s = min(fw)
+        sub = slice(0, check_rows)
+        ref, _ = sparsefw_reference(W[sub].cpu(), G.cpu(), warm[sub].cpu(), p, alpha=0.9,
+                                    iterations=iterations)
+        mine = sparsefw(W[sub], G, warm[sub], p, alpha=0.9, iterations=iterations).mask.cpu()
+        k = kinds.setdefault(_kind(name), {"n": 0, "shape": tuple(W.shape), "fw": 0.0, "floor": 0.0,
+                                           "its": 0, "same": True})
+        k["n"] += 1
+        k["fw"] += fw_s
+        k["floor"] += min(floor)
+        k["its"] += len(res.loss) - 1
+        k["same"] &= bool(torch.equal(ref, mine))
+        console.print(f"  {name}: SparseFW {fw_s:.2f}s, {len(res.loss) - 1} iterations, floor "
+                      f"{min(floor):.2f}s, ratio {fw_s / min(floor):.2f}")
+    t = Table(title=f"SparseFW at 60% (alpha 0.9, T={iterations}) against T products with G "
+                    f"(float64, {torch.get_num_threads()} thread(s); same masks: first {check_rows} rows)")
+    for col in ("layers", "shape", "iterations", "SparseFW s", "T products s", "ratio", "same masks"):
+        t.add_column(col, justify="left" if col == "layers" else "right")
+    for kind, k in kinds.items():
+        t.add_row(f"{kind} x{k['n']}", str(k["shape"]), f"{k['its'] / k['n']:.0f}", f"{k['fw']:.2f}",
+                  f"{k['floor']:.2f}", f"{k['fw'] / k['floor']:.2f}x", str(k["same"]))
+    fw, fl = sum(k["fw"] for k in kinds.values()), sum(k["floor"] for k in kinds.values())
+    t.add_row("all", "", "", f"{fw:.2f}", f"{fl:.2f}", f"{fw / fl:.2f}x",
+              str(all(k["same"] for k in kinds.values())))
+    console.print(t)
+
+
+def _sync(device) -> None:
+    import torch
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def _kind(name: str) -> str:
     for key, label in (("query", "attention query"), ("key", "attention key"), ("value", "attention value"),
                        ("attention.output", "attention output"), ("intermediate", "fc1"), ("output.dense", "fc2")):
@@ -210,7 +272,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patterns", default="60%,50%,2:4")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--only", choices=["minilm", "speed", "synthetic"])
+    ap.add_argument("--only", choices=["minilm", "speed", "synthetic", "fw"])
+    ap.add_argument("--fw-table-iterations", type=int, default=500)
+    ap.add_argument("--fw-check-rows", type=int, default=64)
     ap.add_argument("--blocks", help="only these encoder blocks, e.g. 0,3 (default: all 6)")
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--seq-len", type=int, default=128)
@@ -232,11 +296,13 @@ def main(argv=None) -> int:
         layers = minilm_layers(args.samples, args.seq_len, args.device)
         console.print(f"MiniLM Grams ({args.samples} x {args.seq_len} tokens, calibration and held-out): "
                       f"{time.perf_counter() - t0:.1f}s")
-        if args.only in (None, "speed"):
-            speed_table(layers, console, args.speed_rows, args.speed_repeat)
         if args.blocks:
             keep = tuple(f"encoder.layer.{b}." for b in args.blocks.split(","))
             layers = {n: v for n, v in layers.items() if n.startswith(keep)}
+        if args.only in (None, "speed"):
+            speed_table(layers, console, args.speed_rows, args.speed_repeat)
+        if args.only in (None, "fw"):
+            fw_table(layers, console, args.fw_table_iterations, args.fw_check_rows)
         if args.only in (None, "minilm"):
             for text in args.patterns.split(","):
                 pattern = parse_pattern(nm=text) if ":" in text else parse_pattern(text)

@@ -6,6 +6,7 @@
     [local]
     gpus = 2                         # or ["0", "3"]; omitted: nvidia-smi, else none
     cpu_slots = 4                    # concurrent CPU-only jobs
+    data_dirs = ["~/.cache/huggingface"]   # read-only in the local job sandbox
 
     [nodes.box1]                     # an SSH node
     host = "10.0.0.5"
@@ -33,10 +34,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rigorlab.core.errors import UserError
-from rigorlab.sandbox.argv import RUNTIMES as SANDBOX_RUNTIMES
+from rigorlab.core.runtimes import RuntimeName
 
-RUNTIMES = ("bare", *SANDBOX_RUNTIMES)
-Runtime = Literal[RUNTIMES]  # type: ignore[valid-type]
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -46,15 +45,41 @@ class _Strict(BaseModel):
 
 class Defaults(_Strict):
     target: str = "local"
-    runtime: Runtime | None = None
+    runtime: RuntimeName | None = None
     image: str | None = None
 
 
 class LocalConfig(_Strict):
     gpus: int | list[str] | None = Field(default=None, description="count or device ids")
     cpu_slots: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
-    runtime: Runtime | None = None
+    runtime: RuntimeName | None = Field(default=None, description="omitted: bwrap where it works, else bare")
     image: str | None = None
+    data_dirs: list[str] = Field(default_factory=list, description="host folders local jobs see, read-only")
+    pass_env: list[str] = Field(default_factory=list, description="server variables local jobs get")
+    network: bool = Field(default=False, description="local sandboxed jobs share the host network")
+
+    @field_validator("data_dirs")
+    @classmethod
+    def _data_dirs(cls, v: list[str]) -> list[str]:
+        from rigorlab.sandbox.policy import bind_refusal
+        out = []
+        for raw in v:
+            path = Path(os.path.realpath(Path(raw).expanduser()))
+            if not Path(raw).expanduser().is_absolute():
+                raise ValueError(f"data_dirs entry {raw!r} must be an absolute path (or start with ~/)")
+            reason = bind_refusal(path, False)
+            if reason:
+                raise ValueError(f"data_dirs entry {raw!r} cannot enter a job sandbox: {reason}")
+            out.append(str(path))
+        return out
+
+    @field_validator("pass_env")
+    @classmethod
+    def _pass_env(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k, re.ASCII)]
+        if bad:
+            raise ValueError(f"pass_env names {bad} are not environment variable names")
+        return v
 
     @field_validator("gpus")
     @classmethod
@@ -78,7 +103,7 @@ class NodeConfig(_Strict):
     workspace: Literal["shared", "sync"] = "shared"
     remote_workspace: str | None = None
     fetch: list[str] = Field(default_factory=lambda: ["results", "outputs"])
-    runtime: Runtime | None = None
+    runtime: RuntimeName | None = None
     image: str | None = None
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     command_timeout_s: float = Field(default=20.0, gt=0, le=600)
@@ -96,7 +121,7 @@ class SlurmConfig(_Strict):
     default_time_s: int = Field(default=3600, gt=0)
     max_gpus: int = Field(default=8, ge=0)
     accounting: bool | None = Field(default=None, description="use sacct (None: detect)")
-    runtime: Runtime | None = None
+    runtime: RuntimeName | None = None
     image: str | None = None
     extra_sbatch: list[str] = Field(default_factory=list)
 

@@ -36,4 +36,26 @@ def doctor_checks(workspace: Path) -> list:
         kind = "local" if target == "local" else ("SSH node" if target in cfg.nodes else "SLURM")
         out.append(Check("compute", f"{kind} {target}", ok, detail,
                          f"check [{'nodes' if target in cfg.nodes else 'slurm'}.{target}] in clusters.toml"))
+    out.append(local_sandbox_check(cfg))
     return out
+
+
+def local_sandbox_check(cfg):
+    """Whether local jobs run in the workspace-only sandbox (bwrap), out of the ledger's reach."""
+    from rigorlab.core.probes import Check
+    from rigorlab.sandbox.available import FIX, bwrap_usable
+    from rigorlab.core.runtimes import RUNTIMES
+    name = "local job sandbox"
+    chosen = cfg.local.runtime or cfg.defaults.runtime
+    if chosen:
+        isolated = RUNTIMES[chosen].isolates
+        return Check("sandbox", name, True if isolated else None,
+                     f"{chosen} (set in clusters.toml)" + ("" if isolated else ": local jobs are not "
+                     "sandboxed and can read and write rigorlab's state folder"),
+                     "remove runtime from [local]/[defaults] to sandbox local jobs with bwrap")
+    usable, detail = bwrap_usable()
+    if usable:
+        return Check("sandbox", name, True, "bwrap: the workspace, rigorlab and data_dirs only; "
+                     "the state folder is out of reach")
+    return Check("sandbox", name, False, f"bare: {detail}; local jobs can read and write "
+                 "rigorlab's state folder", FIX)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from rigorlab.core import state as core_state
 from rigorlab.core.errors import NotFound
+from rigorlab.core.runtimes import BARE
 from rigorlab.core.state import transaction
 
 from rigorlab.clusters.model import ACTIVE, IllegalTransition, Job, JobState, TERMINAL, can_move
 
 PACKAGE = "clusters"
 MIGRATIONS = [
-    """
+    f"""
     CREATE TABLE jobs (
         n INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -31,12 +32,12 @@ MIGRATIONS = [
         state TEXT NOT NULL,
         command TEXT NOT NULL,
         cwd TEXT NOT NULL,
-        env_json TEXT NOT NULL DEFAULT '{}',
+        env_json TEXT NOT NULL DEFAULT '{{}}',
         gpus INTEGER NOT NULL DEFAULT 0,
         cpus INTEGER NOT NULL DEFAULT 1,
         mem_mb INTEGER,
         time_limit_s INTEGER,
-        runtime TEXT NOT NULL DEFAULT 'bare',
+        runtime TEXT NOT NULL DEFAULT '{BARE.name}',
         image TEXT,
         experiment_id TEXT,
         job_dir TEXT NOT NULL,
@@ -97,8 +98,9 @@ def row_to_job(row: sqlite3.Row) -> Job:
     )
 
 
-def insert(conn: sqlite3.Connection, job: Job, job_root: Path) -> Job:
-    """Give `job` the next id (J00001, ...) and its folder under `job_root`; store it."""
+def insert(conn: sqlite3.Connection, job: Job, job_root: Path, note: str | None = None) -> Job:
+    """Give `job` the next id (J00001, ...) and its folder under `job_root`; store it.
+    `note` joins the creation event (why the job runs as it does, when that needs saying)."""
     now = time.time()
     with transaction(conn):
         n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM jobs").fetchone()[0]
@@ -108,7 +110,7 @@ def insert(conn: sqlite3.Connection, job: Job, job_root: Path) -> Job:
         values = _values(job)
         conn.execute(f"INSERT INTO jobs(n, {', '.join(_COLUMNS)}, updated_at) VALUES "
                      f"(?, {', '.join('?' for _ in _COLUMNS)}, ?)", (n, *values, now))
-        _event(conn, job.id, None, job.state, "created")
+        _event(conn, job.id, None, job.state, f"created; {note}" if note else "created")
     return job
 
 
@@ -146,6 +148,14 @@ def active(conn: sqlite3.Connection, target: str | None = None) -> list[Job]:
         sql += " AND target = ?"
         args += (target,)
     return [row_to_job(r) for r in conn.execute(sql + " ORDER BY n", args)]
+
+
+def with_runtime(conn: sqlite3.Connection, target: str, runtimes: Iterable[str]) -> list[Job]:
+    """The jobs of `target` that ran (or will run) in one of `runtimes`, oldest first."""
+    names = tuple(runtimes)
+    marks = ", ".join("?" for _ in names)
+    return [row_to_job(r) for r in conn.execute(
+        f"SELECT * FROM jobs WHERE target = ? AND runtime IN ({marks}) ORDER BY n", (target, *names))]
 
 
 def recent(conn: sqlite3.Connection, limit: int = 20, states: Iterable[JobState] = (),

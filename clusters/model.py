@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rigorlab.core.runtimes import BARE
+
 
 class JobState(str, enum.Enum):
     QUEUED = "QUEUED"            # accepted, waiting for a free GPU/slot (local, SSH)
@@ -65,7 +67,7 @@ class Job:
     cpus: int = 1
     mem_mb: int | None = None
     time_limit_s: int | None = None
-    runtime: str = "bare"
+    runtime: str = BARE.name
     image: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     name: str | None = None
@@ -98,7 +100,10 @@ class Job:
         return self.job_dir / "stderr"
 
 
-METRICS_NAME = "metrics.jsonl"
+# The only part of its folder a sandboxed job may write: the host-side wrapper writes the rest
+# (pid, exit_code, ...), so the job must not be able to plant links there.
+OUT_DIR = "out"
+METRICS_NAME = f"{OUT_DIR}/metrics.jsonl"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A detached queue runner for jobs dispatched without a server (`rigorlab jobs dispatch`).
 
-    python -m rigorlab.clusters.runner WORKSPACE
+    python -I -m rigorlab.clusters.runner WORKSPACE
 
 It ticks the workspace's dispatcher until no job is queued or running on a target that
 queues locally (this machine, SSH nodes), then exits. A lock file keeps it to one runner
@@ -17,7 +17,7 @@ from pathlib import Path
 
 def spawn(workspace: Path) -> None:
     """Start a runner for `workspace` in its own session; returns at once."""
-    subprocess.Popen([sys.executable, "-m", "rigorlab.clusters.runner", str(workspace)],
+    subprocess.Popen([sys.executable, "-I", "-m", "rigorlab.clusters.runner", str(workspace)],
                      start_new_session=True, stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
 

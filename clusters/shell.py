@@ -21,15 +21,23 @@ class ShellError(UserError):
 
 
 class LocalShell:
+    """Runs rigorlab's own scripts on this machine, with the allowlisted host environment
+    (rigorlab.clusters.hostenv), never the server's whole environment."""
     name = "local"
 
-    def __init__(self, on_exit: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_exit: Callable[[], None] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.on_exit = on_exit
+        self._env = env
+
+    def env(self) -> dict[str, str]:
+        from rigorlab.clusters.hostenv import host_env
+        return dict(self._env) if self._env is not None else host_env()
 
     def run(self, script: str, timeout: float = 30.0) -> tuple[int, str, str]:
         try:
-            p = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                               timeout=timeout, stdin=subprocess.DEVNULL, env=job_base_env())
+            p = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True,
+                               timeout=timeout, stdin=subprocess.DEVNULL, env=self.env())
         except subprocess.TimeoutExpired as exc:
             raise ShellError(f"local command did not finish within {timeout:.0f} s") from exc
         return p.returncode, p.stdout, p.stderr
@@ -59,11 +67,13 @@ class LocalShell:
         except OSError:
             return None
 
-    def launch(self, wrapper: str) -> int:
-        """Start `bash wrapper` in its own session; a thread reaps it and calls on_exit."""
-        proc = subprocess.Popen(["bash", wrapper], start_new_session=True, close_fds=True,
+    def launch(self, wrapper: str, env: dict[str, str] | None = None) -> int:
+        """Start `bash wrapper` in its own session (cwd /, environment `env`, default this
+        shell's); a thread reaps it and calls on_exit."""
+        proc = subprocess.Popen(["/bin/bash", wrapper], start_new_session=True, close_fds=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=job_base_env())
+                                stderr=subprocess.DEVNULL, cwd="/",
+                                env=self.env() if env is None else env)
 
         def reap() -> None:
             proc.wait()
@@ -75,14 +85,6 @@ class LocalShell:
 
     def close(self) -> None:
         pass
-
-
-# The server's own secrets never reach a job (the HTTP bearer token guards the server).
-WITHHELD = ("RIGORLAB_TOKEN",)
-
-
-def job_base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in WITHHELD}
 
 
 def launch_detached_script(wrapper: str) -> str:

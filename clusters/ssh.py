@@ -166,6 +166,7 @@ class SSHShell:
         with self._lock:
             sftp = self.sftp()
             for name in names:
+                (local_dir / name).parent.mkdir(parents=True, exist_ok=True)
                 try:
                     sftp.get(posixpath.join(remote_dir, name), str(local_dir / name))
                 except FileNotFoundError:

@@ -130,8 +130,8 @@ class Workspace:
         if "\x00" in raw:
             raise PathOutsideWorkspace(f"the {what} contains a NUL byte")
         joined = raw if os.path.isabs(raw) else os.path.join(self.root, raw)
-        real = os.path.realpath(joined)
-        if ".." in real.split(os.sep) or os.path.realpath(real) != real:
+        real = _realpath(joined, raw, what)
+        if ".." in real.split(os.sep) or _realpath(real, raw, what) != real:
             # At a symlink loop realpath gives up and returns the rest unresolved, links included.
             raise PathOutsideWorkspace(
                 f"the {what} {raw!r} runs through a symlink loop; remove the loop or use another path")
@@ -146,5 +146,28 @@ class Workspace:
         return resolved
 
     def rel(self, path: Path) -> str:
-        """A path inside the workspace, as the agent should see it (relative, POSIX)."""
-        return Path(path).resolve().relative_to(self.root).as_posix() or "."
+        """A path inside the workspace, as the agent should see it (relative, POSIX).
+
+        Lexical first: a path rigorlab resolved and wrote stays reportable even when the agent
+        swaps a folder on its way for a link while the call runs."""
+        plain = Path(os.path.abspath(path))
+        if not plain.is_relative_to(self.root):
+            plain = Path(_realpath(str(plain), str(path), "path"))
+        if plain.is_relative_to(self.root):
+            return plain.relative_to(self.root).as_posix() or "."
+        raise PathOutsideWorkspace(
+            f"{path} is not inside the workspace {self.root} (a folder on its way was replaced "
+            "by a link during the call?); check the output folder and run the call again")
+
+
+def _realpath(path: str, raw: str, what: str) -> str:
+    """realpath, retried when a link on the way vanishes between its lstat and readlink."""
+    for _ in range(3):
+        try:
+            return os.path.realpath(path)
+        except OSError:
+            continue
+    raise PathOutsideWorkspace(
+        f"the {what} {raw!r} kept changing while it was resolved (a folder or link on its way "
+        "is being replaced); stop changing it and call again")
+

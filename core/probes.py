@@ -49,7 +49,7 @@ def versions() -> list[Check]:
     for dist, fix in (("rigorlab", "pip install -e ."), ("mcp", "pip install 'mcp>=2.3,<3'"),
                       ("torch", "pip install torch (CPU: torch==2.13.0)"),
                       ("transformers", "pip install transformers"), ("paramiko", "pip install paramiko"),
-                      ("docker", "pip install docker")):
+                      ("docker", "pip install docker")):  # not a runtime: the docker SDK
         v = _version(dist)
         out.append(Check("software", dist, v is not None, v or "missing", fix))
     return out
@@ -67,18 +67,21 @@ def gpus() -> list[Check]:
 
 
 def runtimes() -> list[Check]:
+    from rigorlab.core.runtimes import DOCKER, RUNTIMES
     out = []
-    rc, text = _run(["docker", "info", "--format", "{{.ServerVersion}}"])
-    if rc == 127:
-        out.append(Check("sandbox", "docker", None, "client not installed", "apt-get install docker.io"))
-    else:
-        out.append(Check("sandbox", "docker", True if rc == 0 else None, f"engine {text}" if rc == 0 else "client only, no engine reachable",
-                         "start dockerd, or set DOCKER_HOST"))
-    for name, argv, fix in (("podman", ["podman", "--version"], "apt-get install podman"),
-                            ("apptainer", ["apptainer", "--version"], "install Apptainer (not packaged for Debian 12)"),
-                            ("bubblewrap", ["bwrap", "--version"], "apt-get install bubblewrap")):
-        rc, text = _run(argv)
-        out.append(Check("sandbox", name, True if rc == 0 else None, text if rc == 0 else "not installed", fix))
+    for rt in (r for r in RUNTIMES.values() if r.isolates):
+        if rt is DOCKER:
+            rc, text = _run([rt.program, "info", "--format", "{{.ServerVersion}}"])
+            if rc == 127:
+                out.append(Check("sandbox", rt.name, None, "client not installed", rt.install))
+            else:
+                out.append(Check("sandbox", rt.name, True if rc == 0 else None,
+                                 f"engine {text}" if rc == 0 else "client only, no engine reachable",
+                                 "start dockerd, or set DOCKER_HOST"))
+            continue
+        rc, text = _run([rt.program, "--version"])
+        out.append(Check("sandbox", rt.name, True if rc == 0 else None,
+                         text if rc == 0 else "not installed", rt.install))
     return out
 
 

@@ -37,6 +37,7 @@ class Run:
     status: str
     valid: bool
     created: float
+    job_id: str | None = None      # the job whose metrics it came from, if any
 
     @property
     def failed(self) -> bool:
@@ -61,8 +62,9 @@ def experiments(conn: sqlite3.Connection) -> list[Experiment]:
 def runs(conn: sqlite3.Connection) -> list[Run]:
     if not has_table(conn, "results_runs"):
         return []
-    rows = conn.execute("SELECT id, experiment_id, status, valid, created FROM results_runs ORDER BY id")
-    return [Run(r["id"], r["experiment_id"], r["status"], bool(r["valid"]), _unix(r["created"]))
-            for r in rows]
+    rows = conn.execute("SELECT id, experiment_id, status, valid, created, job_id FROM results_runs "
+                        "ORDER BY id")
+    return [Run(r["id"], r["experiment_id"], r["status"], bool(r["valid"]), _unix(r["created"]),
+                r["job_id"]) for r in rows]
 
 

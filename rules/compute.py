@@ -13,16 +13,17 @@ from rigorlab.core.state import has_table
 def dispatch_verifications(workspace: Path, conn: sqlite3.Connection, dispatcher) -> list[str]:
     """Each verification script without a verdict becomes a CPU job on this machine; its verdict
     is recorded from the job ledger when it ends."""
-    from rigorlab.clusters.dispatcher import JobRequest
+    from rigorlab.clusters.request import JobRequest
     from rigorlab.rules.checks.verification import python_for, to_dispatch
     todo = to_dispatch(workspace, conn)
     if not todo:
         return ["every verification script has a verdict for its current content or a job under way"]
     started = []
     for script, name in todo:
-        job = dispatcher.submit(JobRequest(command=shlex.join([python_for(workspace), script]),
-                                           cwd=workspace, target="local", gpus=0, name=name,
-                                           time_limit_s=600))
+        # No experiment id: the rules' gates have nothing to say; the request rules still run.
+        req = JobRequest.of(command=shlex.join([python_for(workspace), script]), cwd=str(workspace),
+                            target="local", gpus=0, name=name, time_limit_s=600)
+        job = dispatcher.submit(dispatcher.admit(req))
         started.append(f"{script} as job {job.id}")
     return ["verification dispatched: " + ", ".join(started) + "; wait_job, then check_rules "
             "again to see the verdicts"]

@@ -110,7 +110,7 @@ def start_broker(workspace: Path, session_dir: Path, *, runtime: str, image: str
     sock_dir = session_dir / "broker"
     sock_dir.mkdir(mode=0o700)
     sock = sock_dir / SOCKET_NAME
-    cmd = [sys.executable, "-m", "rigorlab.server", "serve", "--http", "--uds", str(sock),
+    cmd = [sys.executable, "-I", "-m", "rigorlab.server", "serve", "--http", "--uds", str(sock),
            "--token-file", str(token_file), "--workspace", str(workspace)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:

@@ -2,7 +2,7 @@
 
 Docker through the `docker` SDK; Podman and Apptainer through their command lines. The base
 image is a build argument: where no registry is reachable, `make_base` makes one with
-debootstrap from the Debian mirror and imports it.
+debootstrap from the archive this machine's apt sources name, and imports it.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Callable
 
 from rigorlab.core.errors import UserError
 from rigorlab.sandbox.argv import DEFAULT_IMAGE, default_image
+from rigorlab.core.runtimes import APPTAINER, BUILDABLE, DOCKER, ENGINES, PODMAN, RUNTIMES
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 DEFAULT_BASE = "rigorlab-base:bookworm"
@@ -41,7 +42,7 @@ def _user_name() -> str:
 
 
 def podman_build_argv(context: Path, dockerfile: str, tag: str, args: dict[str, str]) -> list[str]:
-    out = ["podman", "build", "--pull=never", "-t", tag, "-f", str(context / dockerfile)]
+    out = [PODMAN.program, "build", "--pull=never", "-t", tag, "-f", str(context / dockerfile)]
     for k, v in args.items():
         out += ["--build-arg", f"{k}={v}"]
     return out + [str(context)]
@@ -49,7 +50,7 @@ def podman_build_argv(context: Path, dockerfile: str, tag: str, args: dict[str, 
 
 def apptainer_build_argv(definition: Path, output: Path, args: dict[str, str]) -> list[str]:
     """`apptainer build` with build arguments (Apptainer >= 1.2, {{ NAME }} in the .def)."""
-    out = ["apptainer", "build", "--force"]
+    out = [APPTAINER.program, "build", "--force"]
     for k, v in args.items():
         out += ["--build-arg", f"{k}={v}"]
     return out + [str(output), str(definition)]
@@ -66,24 +67,25 @@ def build_image(runtime: str, *, base: str, tag: str = DEFAULT_IMAGE,
     builds and agents work behind a TLS-inspecting proxy).
     """
     args = build_args(base) | dict(extra_args or {})
-    if runtime in ("docker", "podman"):
+    rt = RUNTIMES.get(runtime)
+    if rt is not None and rt.engine:
         if not (context / dockerfile).is_file():
             raise UserError(f"no {dockerfile} in {context}")
         with tempfile.TemporaryDirectory(prefix="rl-build-") as tmp:
             ctx = build_context(Path(tmp), context / dockerfile, ca_certs)
-            if runtime == "docker":
+            if rt is DOCKER:
                 return _docker_build(ctx, "Dockerfile", tag, args, log)
             _run(podman_build_argv(ctx, "Dockerfile", tag, args), log)
             return tag
-    if runtime == "apptainer":
+    if rt is APPTAINER:
         if output is None:
-            output = Path(default_image("apptainer"))
+            output = Path(default_image(rt.name))
             output.parent.mkdir(parents=True, exist_ok=True)
         apptainer_args = args | {"BOOTSTRAP": "docker-daemon"} if ":" in base else args
         _run(apptainer_build_argv(context / "apptainer.def", output, apptainer_args), log)
         return str(output)
-    raise UserError(f"{runtime} uses no image (bwrap runs the host's programs read-only): "
-                    "nothing to build; use --runtime docker, podman or apptainer")
+    raise UserError(f"{runtime} has no image to build (bwrap runs the host's programs "
+                    f"read-only): use --runtime {' or '.join(BUILDABLE)}")
 
 
 def build_context(dest: Path, dockerfile: Path, ca_certs: Path | None) -> Path:
@@ -132,17 +134,37 @@ def debootstrap_argv(target: Path, suite: str, mirror: str) -> list[str]:
     return ["debootstrap", "--variant=minbase", suite, str(target), mirror]
 
 
+def apt_mirror(suite: str) -> str:
+    """The archive that this machine's apt sources name for `suite`, read by apt itself (so
+    one-line and deb822 sources, and a local mirror or proxy, all count)."""
+    fmt = "$(REPO_URI) $(RELEASE)"
+    try:
+        out = subprocess.run(["apt-get", "indextargets", "--no-release-info", "--format", fmt,
+                              "Created-By: Packages"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    found = [line.split() for line in out.splitlines() if len(line.split()) == 2]
+    for uri, release in found:
+        if release == suite:
+            return uri
+    raise UserError(f"this machine's apt sources name no archive for {suite!r}"
+                    + (f" (they have {', '.join(sorted({r for _, r in found}))})" if found else "")
+                    + ": give the archive with --mirror URL")
+
+
 def make_base(runtime: str, *, tag: str = DEFAULT_BASE, suite: str = "bookworm",
-              mirror: str = "http://deb.debian.org/debian", rootfs: Path | None = None,
+              mirror: str | None = None, rootfs: Path | None = None,
               log: Log = print) -> str:
-    """A base image from a debootstrap root file system (or an existing one), imported."""
+    """A base image from a debootstrap root file system (or an existing one), imported.
+    `mirror` defaults to the archive this machine's apt sources use for `suite`."""
     with tempfile.TemporaryDirectory(prefix="rl-base-") as tmp:
         if rootfs is None:
             if os.geteuid() != 0:
                 raise UserError("debootstrap needs root: run `sudo rigorlab sandbox base`, or give "
                                 "--rootfs with a root file system made elsewhere")
             rootfs = Path(tmp) / "rootfs"
-            _run(debootstrap_argv(rootfs, suite, mirror), log)
+            _run(debootstrap_argv(rootfs, suite, mirror or apt_mirror(suite)), log)
         tar = Path(tmp) / "rootfs.tar"
         with tarfile.open(tar, "w") as out:
             out.add(rootfs, arcname=".")
@@ -152,12 +174,13 @@ def make_base(runtime: str, *, tag: str = DEFAULT_BASE, suite: str = "bookworm",
 
 def import_tar(runtime: str, tar: Path, tag: str, log: Log = print) -> None:
     """Import a root file system tarball as image `tag` (docker SDK, or podman import)."""
-    if runtime == "docker":
+    rt = RUNTIMES.get(runtime)
+    if rt is DOCKER:
         import docker
         repo, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
         docker.from_env().api.import_image_from_file(str(tar), repository=repo, tag=version)
-    elif runtime == "podman":
-        _run(["podman", "import", str(tar), tag], log)
+    elif rt is not None and rt.engine:
+        _run([rt.program, "import", str(tar), tag], log)
     else:
-        raise UserError(f"import a base for docker or podman; {runtime} takes the base by name")
+        raise UserError(f"import a base for {' or '.join(ENGINES)}; {runtime} takes the base by name")
     log(f"imported {tar.name} as {tag}")

@@ -21,6 +21,7 @@ from rigorlab.core.paths import state_dir_for
 from rigorlab.sandbox import clients
 from rigorlab.sandbox.argv import Bind, build_argv, default_image, make_spec
 from rigorlab.sandbox.broker import start_broker
+from rigorlab.core.runtimes import APPTAINER, BWRAP, DOCKER, RUNTIMES
 
 INSIDE_PORT = 8765
 INSIDE_URL = f"http://127.0.0.1:{INSIDE_PORT}/mcp"
@@ -47,16 +48,17 @@ def preflight(runtime: str, image: str | None) -> None:
     if not shutil.which(runtime):
         raise UserError(f"{runtime} is not installed or not on PATH: install it, or choose another "
                         "--runtime (bwrap needs only the bubblewrap package)")
-    if runtime == "docker":
+    rt = RUNTIMES[runtime]
+    if rt is DOCKER:
         _docker_image_exists(image)
-    elif runtime == "podman":
-        if subprocess.run(["podman", "image", "exists", image]).returncode != 0:
-            raise UserError(f"podman has no image {image}: build it with "
-                            "`rigorlab sandbox build --runtime podman`")
-    elif runtime == "apptainer" and not Path(image).is_file():
+    elif rt.engine:
+        if subprocess.run([rt.program, "image", "exists", image]).returncode != 0:
+            raise UserError(f"{rt.name} has no image {image}: build it with "
+                            f"`rigorlab sandbox build --runtime {rt.name}`")
+    elif rt is APPTAINER and not Path(image).is_file():
         raise UserError(f"no Apptainer image at {image}: build it with "
-                        "`rigorlab sandbox build --runtime apptainer`")
-    elif runtime == "bwrap" and image and not Path(image, "usr").is_dir():
+                        f"`rigorlab sandbox build --runtime {rt.name}`")
+    elif rt is BWRAP and image and not Path(image, "usr").is_dir():
         raise UserError(f"{image} is not a root file system folder: give one with usr/ in it, "
                         "or no image to use the host's /usr read-only")
 
@@ -77,7 +79,7 @@ def inside_env(opts: SessionOptions, token: str) -> dict[str, str]:
     env = clients.client_env(opts.tool)
     env.update(RIGORLAB_TOKEN=token, RIGORLAB_MCP_URL=INSIDE_URL, RIGORLAB_SANDBOX=opts.runtime,
                TERM=os.environ.get("TERM", "xterm-256color"), LANG=os.environ.get("LANG", "C.UTF-8"))
-    if opts.runtime == "bwrap":
+    if RUNTIMES[opts.runtime].host_programs:
         env["PATH"] = BWRAP_PATH
     return env
 
@@ -133,6 +135,6 @@ def _run(argv: list[str], runtime: str, name: str) -> int:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if runtime in ("docker", "podman"):
-            subprocess.run([runtime, "rm", "-f", name], stdout=subprocess.DEVNULL,
+        if RUNTIMES[runtime].engine:
+            subprocess.run([RUNTIMES[runtime].program, "rm", "-f", name], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

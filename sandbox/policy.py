@@ -9,19 +9,13 @@ shared temporary folder. Every folder is resolved (symlinks first) before the ch
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from rigorlab.core.errors import UserError
 from rigorlab.core.jail import guarded_reason, refused_reason
+from rigorlab.sandbox.binds import Bind
 
-
-@dataclass(frozen=True)
-class Bind:
-    """A host path shown inside the sandbox (read-only unless writable)."""
-    source: Path
-    target: Path
-    writable: bool = False
+__all__ = ["Bind", "bind_refusal", "parse_bind", "check_bind"]
 
 
 def bind_refusal(path: Path, writable: bool, home: Path | None = None) -> str | None:

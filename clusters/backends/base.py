@@ -5,14 +5,18 @@ import os
 import posixpath
 import shlex
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rigorlab.core import safefs
-from rigorlab.core.errors import UserError
+from rigorlab.clusters.model import METRICS_NAME, OUT_DIR, Job, Observation
+from rigorlab.clusters.wrapper import (INSIDE, SHIELDED_START, data_files, parse_status,
+                                       status_script, wrapper_script)
+from rigorlab.core.runtimes import BARE, RUNTIMES
 
-from rigorlab.clusters.model import METRICS_NAME, Job, Observation
-from rigorlab.clusters.wrapper import status_script, parse_status, wrapper_script
+
+GPU_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")      # set by rigorlab for its GPUs
 
 
 class LaunchUncertain(Exception):
@@ -63,7 +67,7 @@ class NodeView:
     cpu_busy: int = 0
     running: int = 0
     queued: int = 0
-    runtime: str = "bare"
+    runtime: str = BARE.name
 
     @property
     def idle_gpus(self) -> int:
@@ -71,16 +75,35 @@ class NodeView:
 
 
 class Backend:
-    """A place jobs run. Slot backends (local, ssh) queue locally; SLURM queues itself."""
+    """A place jobs run. Slot backends (local, ssh) queue locally; SLURM queues itself.
+
+    Every backend has its target name, its timing, the runtime and image its clusters.toml
+    entry sets (None: not set), the time of its last poll, its last error and, while it cannot
+    be reached, since when (None when it can). `targets` and `create` let the registry
+    (backends/registry.py) pick and build the backend of a target from the config."""
 
     kind = "?"
     queues_locally = True
     sets_cuda_visible_devices = True
 
-    def __init__(self, target: str, timing: Timing) -> None:
+    def __init__(self, target: str, timing: Timing, *, runtime: str | None = None,
+                 image: str | None = None) -> None:
         self.target = target
         self.timing = timing
+        self.runtime = runtime
+        self.image = image
         self.last_poll = 0.0
+        self.last_error = ""
+        self.unreachable_since: float | None = None
+
+    @classmethod
+    def targets(cls, cfg) -> Iterable[str]:
+        """The target names of `cfg` (a ClustersConfig) that this backend serves."""
+        return ()
+
+    @classmethod
+    def create(cls, cfg, target: str, timing: Timing, on_exit=None) -> "Backend":
+        raise NotImplementedError
 
     # -- capacity ---------------------------------------------------------------------
     def gpu_ids(self) -> list[str]:
@@ -92,13 +115,33 @@ class Backend:
     def max_gpus(self) -> int:
         return len(self.gpu_ids())
 
+    # -- runtime ----------------------------------------------------------------------
+    def default_runtime(self) -> tuple[str, str | None]:
+        """(runtime, note) for a job that names none and whose config names none."""
+        return BARE.name, None
+
+    def extra_binds(self, job: Job) -> list[tuple[str, str]]:
+        """Host folders a sandboxed job sees besides the workspace and its own folder."""
+        return []
+
+    def inside_env(self, job: Job) -> dict[str, str]:
+        """Variables of this machine a sandboxed job that runs its programs gets (bwrap)."""
+        return {}
+
+    def network(self) -> bool:
+        return False
+
     # -- life cycle -------------------------------------------------------------------
     def run_dir(self, job: Job) -> str:
         """Where the job's files live on the machine that runs it."""
         return str(job.job_dir)
 
+    def remote_workspace_root(self, job: Job, workspace_root: Path) -> str:
+        return str(workspace_root)
+
     def remote_cwd(self, job: Job, workspace_root: Path) -> str:
-        return job.cwd
+        rel = Path(job.cwd).relative_to(workspace_root).as_posix()
+        return posixpath.normpath(posixpath.join(self.remote_workspace_root(job, workspace_root), rel))
 
     def start(self, job: Job, workspace_root: Path) -> dict:
         raise NotImplementedError
@@ -137,6 +180,7 @@ class Backend:
 
     # -- shared helpers ---------------------------------------------------------------
     def job_env(self, job: Job, run_dir: str) -> dict[str, str]:
+        """The variables rigorlab gives the job: its declared ones and rigorlab's own."""
         env = dict(job.env)
         env["RIGORLAB_JOB_ID"] = job.id
         env["RIGORLAB_JOB_DIR"] = run_dir
@@ -145,43 +189,55 @@ class Backend:
             env["RIGORLAB_METRICS_FILE"] = posixpath.join(run_dir, METRICS_NAME)
         if self.sets_cuda_visible_devices:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(job.assigned)
+            if job.assigned:     # the ids are nvidia-smi's, which counts in PCI bus order
+                env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         return env
 
     def job_files(self, job: Job, workspace_root: Path, *, header: str = "",
                   limit: bool = True) -> dict[str, str]:
-        """command.sh (the exact command) and wrapper.sh, keyed by their path on the runner."""
+        """The job folder's files (command, wrapper, data, env record) by path on the runner."""
         run_dir = self.run_dir(job)
         cwd = self.remote_cwd(job, workspace_root)
         env = self.job_env(job, run_dir)
-        argv = runtime_argv(job, run_dir, self.remote_workspace_root(workspace_root), cwd, env)
-        wrapper = wrapper_script(job_dir=run_dir, cwd=cwd, env=env, argv=argv, header=header,
+        launch = self.runtime_argv(job, run_dir, self.remote_workspace_root(job, workspace_root),
+                                   cwd, env)
+        wrapper = wrapper_script(job_dir=run_dir, header=header,
                                  time_limit_s=job.time_limit_s if limit else None)
-        return {posixpath.join(run_dir, "command.sh"): job.command.rstrip("\n") + "\n",
-                posixpath.join(run_dir, "wrapper.sh"): wrapper}
+        files = {"command.sh": job.command.rstrip("\n") + "\n", "wrapper.sh": wrapper,
+                 "env": "".join(f"{k}={v}\n" for k, v in sorted(env.items())),
+                 **data_files(cwd=cwd, env=env, launch=launch,
+                              shield=bool(launch) and not RUNTIMES[job.runtime].forwards_signals)}
+        return {posixpath.join(run_dir, name): text for name, text in files.items()}
 
-    def remote_workspace_root(self, workspace_root: Path) -> str:
-        return str(workspace_root)
+    def runtime_argv(self, job: Job, run_dir: str, workspace: str, cwd: str,
+                     env: dict[str, str]) -> list[str] | None:
+        """The runtime's command line that runs command.sh, or None for a bare job."""
+        rt = RUNTIMES[job.runtime]
+        if not rt.isolates:
+            return None
+        from rigorlab.sandbox.argv import job_argv
+        command = posixpath.join(run_dir, "command.sh")
+        inner = ["bash", command]
+        if not rt.forwards_signals:   # see the wrapper: signals come through the process group
+            inner = [*SHIELDED_START, posixpath.join(run_dir, INSIDE), command]
+        gpus = list(job.assigned) or None
+        if rt.host_programs:
+            # It sees every GPU device: the job's CUDA_VISIBLE_DEVICES narrows, as for a bare job.
+            inside, gpus = dict(env), "all" if gpus else None
+            if not job.image:
+                inside = {**self.inside_env(job), **inside}
+        else:
+            # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
+            inside = {k: v for k, v in env.items() if k not in GPU_VARS}
+        binds = [(run_dir, "ro"), (posixpath.join(run_dir, OUT_DIR), "rw"), *self.extra_binds(job)]
+        return job_argv(rt.name, inner, workspace=workspace, workdir=cwd, image=job.image,
+                        gpus=gpus, env=inside, extra_binds=binds, network=self.network(),
+                        detached=True)
 
     def poll_files(self, jobs: list[Job]) -> list:
         dirs = [self.run_dir(j) for j in jobs]
         rc, out, err = self.shell().run(status_script(dirs))
         return parse_status(out, len(dirs))
-
-
-def runtime_argv(job: Job, run_dir: str, workspace: str, cwd: str, env: dict[str, str]) -> list[str] | None:
-    """The container command line that runs command.sh, or None for a bare job."""
-    if job.runtime == "bare":
-        return None
-    try:
-        from rigorlab.sandbox.argv import job_argv
-    except ImportError as exc:
-        raise UserError(f"runtime {job.runtime!r} needs rigorlab.sandbox.argv.job_argv, which this install "
-                        "lacks; use runtime 'bare' or update rigorlab") from exc
-    # The runtime maps the GPUs itself (inside a container they are renumbered from 0).
-    inner = {k: v for k, v in env.items() if k != "CUDA_VISIBLE_DEVICES"}
-    return job_argv(job.runtime, ["bash", posixpath.join(run_dir, "command.sh")],
-                    workspace=workspace, workdir=cwd, image=job.image,
-                    gpus=list(job.assigned) or None, env=inner, extra_binds=((run_dir, "rw"),))
 
 
 def now() -> float:

@@ -19,13 +19,9 @@ from rigorlab.clusters.wrapper import observe_files
 class SlotBackend(Backend):
     def __init__(self, target, timing, gpus, cpu_slots: int, runtime: str | None = None,
                  image: str | None = None) -> None:
-        super().__init__(target, timing)
+        super().__init__(target, timing, runtime=runtime, image=image)
         self.gpus = gpus
         self._cpu_slots = cpu_slots
-        self.runtime = runtime
-        self.image = image
-        self.unreachable_since: float | None = None
-        self.last_error = ""
 
     def gpu_ids(self) -> list[str]:
         return [g.id for g in self.gpus]
@@ -48,13 +44,16 @@ class SlotBackend(Backend):
         self.shell().write_files(files, mode=0o755)
         fields = {"remote_dir": job.remote_dir} if job.remote_dir else {}
         try:
-            pid = self.shell().launch(posixpath.join(self.run_dir(job), "wrapper.sh"))
+            pid = self.launch(job, posixpath.join(self.run_dir(job), "wrapper.sh"))
         except ShellError as exc:
             raise LaunchUncertain(str(exc), fields) from exc
         return {**fields, "native_id": str(pid)}
 
     def prepare_remote(self, job: Job, workspace_root: Path) -> None:
         pass
+
+    def launch(self, job: Job, wrapper: str) -> int:
+        return self.shell().launch(wrapper)
 
     def poll(self, jobs: list[Job]) -> dict[str, Observation]:
         live = [j for j in jobs if j.state in (JobState.SUBMITTED, JobState.RUNNING)]
@@ -99,7 +98,8 @@ class SlotBackend(Backend):
         reachable, detail = self.reachability()
         return NodeView(self.target, self.kind, reachable, detail, gpus, self._cpu_slots,
                         sum(1 for j in running if j.gpus == 0), len(running),
-                        sum(1 for j in active if j.state == JobState.QUEUED), self.runtime or "bare")
+                        sum(1 for j in active if j.state == JobState.QUEUED),
+                        self.runtime or self.default_runtime()[0])
 
     def reachability(self) -> tuple[bool, str]:
         return True, "this machine"

@@ -27,11 +27,9 @@ class SlurmBackend(Backend):
     sets_cuda_visible_devices = False
 
     def __init__(self, cfg, node, timing) -> None:
-        super().__init__(cfg.name, timing)
+        super().__init__(cfg.name, timing, runtime=cfg.runtime, image=cfg.image)
         self.cfg = cfg
         self.node = node
-        self.runtime = cfg.runtime
-        self.image = cfg.image
         if node is None:
             self._shell = LocalShell()
         else:
@@ -39,7 +37,15 @@ class SlurmBackend(Backend):
             self._shell = SSHShell(node)
         self._accounting = cfg.accounting
         self._root: str | None = None
-        self.last_error = ""
+
+    @classmethod
+    def targets(cls, cfg):
+        return tuple(cfg.slurm)
+
+    @classmethod
+    def create(cls, cfg, target, timing, on_exit=None) -> "SlurmBackend":
+        s = cfg.slurm[target]
+        return cls(s, cfg.nodes.get(s.via) if s.via != "local" else None, timing)
 
     def shell(self):
         return self._shell
@@ -75,12 +81,8 @@ class SlurmBackend(Backend):
         job.remote_dir = posixpath.join(root, "jobs", job.uuid)
         return job.remote_dir
 
-    def remote_workspace_root(self, workspace_root: Path) -> str:
+    def remote_workspace_root(self, job: Job, workspace_root: Path) -> str:
         return self.cfg.remote_workspace or str(workspace_root)
-
-    def remote_cwd(self, job: Job, workspace_root: Path) -> str:
-        rel = Path(job.cwd).relative_to(workspace_root).as_posix()
-        return posixpath.normpath(posixpath.join(self.remote_workspace_root(workspace_root), rel))
 
     def header(self, job: Job, run_dir: str) -> str:
         limit = job.time_limit_s or self.cfg.default_time_s
@@ -212,7 +214,8 @@ class SlurmBackend(Backend):
         running = [j for j in active if j.state in (JobState.SUBMITTED, JobState.RUNNING)]
         view = NodeView(self.target, self.kind, True, "", [], 0, 0,
                         sum(1 for j in running if j.state == JobState.RUNNING),
-                        sum(1 for j in running if j.state == JobState.SUBMITTED), self.runtime or "bare")
+                        sum(1 for j in running if j.state == JobState.SUBMITTED),
+                        self.runtime or self.default_runtime()[0])
         try:
             rc, out, err = self._shell.run("sinfo -h -N -o '%N|%G|%T|%c'; echo @@; "
                                            "squeue -h -t R -o '%N|%b'", timeout=15)

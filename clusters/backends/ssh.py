@@ -7,12 +7,12 @@ from pathlib import Path
 from rigorlab.clusters.backends.base import quote
 from rigorlab.clusters.backends.slots import SlotBackend
 from rigorlab.clusters.inventory import from_config
-from rigorlab.clusters.model import Job
+from rigorlab.clusters.model import METRICS_NAME, Job
 from rigorlab.clusters.shell import ShellError
 
 SYNC_SKIP = (".git", ".venv", "__pycache__", "node_modules", ".run")
-FETCHED = ("stdout", "stderr", "env", "exit_code", "metrics.jsonl", "started", "timed_out",
-           "cancelled")
+FETCHED = ("stdout", "stderr", "env", "exit_code", METRICS_NAME, "started", "timed_out",
+           "cancelled", "no_cwd")
 
 
 class SSHBackend(SlotBackend):
@@ -25,6 +25,14 @@ class SSHBackend(SlotBackend):
         self.node = node
         self._shell = SSHShell(node)
         self._root: str | None = None
+
+    @classmethod
+    def targets(cls, cfg):
+        return tuple(cfg.nodes)
+
+    @classmethod
+    def create(cls, cfg, target, timing, on_exit=None) -> "SSHBackend":
+        return cls(cfg.nodes[target], timing)
 
     def shell(self):
         return self._shell
@@ -51,19 +59,10 @@ class SSHBackend(SlotBackend):
     def _sync_root(self, job: Job) -> str:
         return posixpath.join(self.root(), "ws", job.uuid)
 
-    def remote_workspace_root(self, workspace_root: Path) -> str:
-        if self.node.workspace == "shared":
-            return self.node.remote_workspace or str(workspace_root)
-        return "{sync}"
-
-    def remote_cwd(self, job: Job, workspace_root: Path) -> str:
-        rel = Path(job.cwd).relative_to(workspace_root).as_posix()
-        base = self._sync_root(job) if self.node.workspace == "sync" else self.remote_workspace_root(workspace_root)
-        return posixpath.normpath(posixpath.join(base, rel))
-
-    def job_files(self, job: Job, workspace_root: Path, **kw) -> dict[str, str]:
-        files = super().job_files(job, workspace_root, **kw)
-        return {k: v.replace("{sync}", self._sync_root(job)) for k, v in files.items()}
+    def remote_workspace_root(self, job: Job, workspace_root: Path) -> str:
+        if self.node.workspace == "sync":
+            return self._sync_root(job)
+        return self.node.remote_workspace or str(workspace_root)
 
     def prepare_remote(self, job: Job, workspace_root: Path) -> None:
         if self.node.workspace == "sync":

@@ -18,6 +18,7 @@ from rigorlab.rules.checks.experiments import check_crashes, check_one_variable_
 from rigorlab.rules.checks.gitlog import check_commits, check_large_files
 from rigorlab.rules.checks.gpus import check_gpus
 from rigorlab.rules.checks.integrity import check_ledger
+from rigorlab.rules.checks.isolation import check_isolation
 from rigorlab.rules.checks.report import check_report
 from rigorlab.rules.checks.todo import check_todo
 from rigorlab.rules.checks.verification import check_verification
@@ -36,6 +37,7 @@ class CheckSpec:
 CHECKS: dict[str, CheckSpec] = {s.name: s for s in (
     CheckSpec("evaluation", check_evaluation, ("II",)),
     CheckSpec("ledger", check_ledger, ("II",)),
+    CheckSpec("isolation", check_isolation, ("II",)),
     CheckSpec("bibliography", check_bibliography, ("III",)),
     CheckSpec("crashes", check_crashes, ("V",)),
     CheckSpec("one_variable", check_one_variable_ledger, ("VI",)),

@@ -28,7 +28,7 @@ def serve_command(workspace: Path | None) -> list[str]:
     """The command a client runs to start this rigorlab: an absolute path, so PATH does not matter."""
     beside = Path(sys.executable).parent / "rigorlab"
     exe = str(beside) if beside.is_file() else shutil.which("rigorlab")
-    base = [str(Path(exe).absolute())] if exe else [sys.executable, "-m", "rigorlab.server"]
+    base = [str(Path(exe).absolute())] if exe else [sys.executable, "-I", "-m", "rigorlab.server"]
     cmd = [*base, "serve"]
     return cmd + ["--workspace", str(workspace)] if workspace else cmd
 

@@ -95,15 +95,14 @@ def _list(args) -> int:
 
 def _dispatch(args) -> int:
     from rigorlab.core.errors import UserError
-    from rigorlab.core.jail import Workspace
-    from rigorlab.tools.jobs.api import dispatch_spec
+    from rigorlab.tools.jobs.api import dispatch
     from rigorlab.tools.jobs.contract import DispatchJobSpec
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UserError("give the command after --, e.g. rigorlab jobs dispatch -- python train.py")
     spec = spec_from_args(DispatchJobSpec, args, command=cmd[0] if len(cmd) == 1 else shlex.join(cmd))
     d = _dispatcher(args)
-    job = dispatch_spec(d, spec, Workspace(d.workspace_root).path(spec.cwd, must_exist=True, what="cwd"))
+    job = dispatch(d, spec)
     console().print(_job_table([job], "dispatched"))
     if job.state.value == "QUEUED":
         from rigorlab.clusters.runner import spawn

@@ -33,7 +33,20 @@ def _setup(args):
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
+    _build_first(getattr(args, "model", None))
+    if getattr(args, "dense", None):
+        _build_first(args.dense)
     return Workspace(workspace_of(args))
+
+
+def _build_first(model: str | None) -> None:
+    """A person's command trains tiny-lm on first use, in this process, with a progress bar."""
+    from rigorlab.tools.pruning.models import needs_build
+    if model and needs_build(model):
+        from rigorlab.server.cli.cmd_models import progress_bar
+        from rigorlab.tools.pruning.tiny_lm import ensure_built
+        with progress_bar(console(), f"training {model}") as progress:
+            ensure_built(progress=progress)
 
 
 def _layer(args: argparse.Namespace) -> int:

@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rigorlab.sandbox.argv import RUNTIMES
 from rigorlab.sandbox.clients import TOOLS
+from rigorlab.core.runtimes import BUILDABLE, ENGINES, SANDBOXES
 
 
 def register(sub) -> None:
@@ -14,7 +14,7 @@ def register(sub) -> None:
     ss = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
 
     b = ss.add_parser("build", help="build the sandbox image (docker SDK, podman, apptainer)")
-    b.add_argument("--runtime", choices=RUNTIMES[:3], default="docker")
+    b.add_argument("--runtime", choices=BUILDABLE, default=BUILDABLE[0])
     b.add_argument("--base", default=None,
                    help="base image (a Debian/Ubuntu one; default rigorlab-base:bookworm, "
                         "made by `rigorlab sandbox base`)")
@@ -26,16 +26,18 @@ def register(sub) -> None:
     b.set_defaults(func=run_build)
 
     base = ss.add_parser("base", help="make a base image with debootstrap and import it")
-    base.add_argument("--runtime", choices=RUNTIMES[:2], default="docker")
+    base.add_argument("--runtime", choices=ENGINES, default=ENGINES[0])
     base.add_argument("--tag", default=None, help="default rigorlab-base:bookworm")
     base.add_argument("--suite", default="bookworm")
-    base.add_argument("--mirror", default="http://deb.debian.org/debian")
+    base.add_argument("--mirror", default=None,
+                      help="the archive debootstrap downloads from (default: the one this "
+                           "machine's apt sources use for --suite)")
     base.add_argument("--rootfs", help="import this root file system folder instead of running debootstrap")
     base.set_defaults(func=run_base)
 
     r = ss.add_parser("run", help="run an agent CLI in a sandbox; the MCP server runs outside")
     r.add_argument("path", nargs="?", default=None, help="project folder (default: current directory)")
-    r.add_argument("--runtime", choices=RUNTIMES, required=True)
+    r.add_argument("--runtime", choices=SANDBOXES, required=True)
     r.add_argument("--tool", choices=TOOLS, required=True, help="the agent CLI to start")
     r.add_argument("--yolo", action="store_true", help="start the agent without permission prompts")
     r.add_argument("--gpus", default=None,

@@ -61,7 +61,7 @@ async def run_demo(workspace: Path, state_home: Path, console: Console) -> int:
 
     env = dict(os.environ, RIGORLAB_STATE_HOME=str(state_home), PYTHONUNBUFFERED="1")
     params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "rigorlab.server", "serve", "--workspace", str(workspace)],
+                                   args=["-I", "-m", "rigorlab.server", "serve", "--workspace", str(workspace)],
                                    env=env, cwd=str(workspace))
     t0 = time.perf_counter()
     async with Client(params, mode="legacy") as client:

@@ -18,6 +18,6 @@ async def run(demo) -> None:
     demo.console.print(f"tiny Llama (GQA), SparseGPT 2:4: {model['layers']} layers, mean "
                        f"{model['mean_vs_wanda']:.2f} x Wanda's error; saved in {model['out']}")
     ev = await demo.call("evaluate_model", model=f"{model['out']}/model", dense="tiny-llama",
-                         n_samples=8, seq_len=64)
+                         context=64, max_tokens=1024)
     demo.console.print(f"sparsity {ev['sparsity']:.2f}, perplexity {ev['perplexity']:.0f} vs dense "
                        f"{ev['dense_perplexity']:.0f} (random weights: the path, not the quality)")

@@ -28,9 +28,8 @@ def register(app, ctx: ServerContext) -> None:
     @tool(app, ctx, DispatchJobSpec, open_world=True)
     def dispatch_job(args: DispatchJobSpec) -> JobOut:
         """Start a command as a detached job; returns its id at once (QUEUED while GPUs are busy)."""
-        from rigorlab.tools.jobs.api import dispatch_spec
-        cwd = ctx.workspace.path(args.cwd, must_exist=True, what="cwd")
-        return JobOut.of(dispatch_spec(dispatcher(), args, cwd))
+        from rigorlab.tools.jobs.api import dispatch
+        return JobOut.of(dispatch(dispatcher(), args))     # admitted once: cwd, runtime, image, ...
 
     @tool(app, ctx, JobStatusSpec, read_only=True, idempotent=True)
     def job_status(args: JobStatusSpec) -> StatusOut:

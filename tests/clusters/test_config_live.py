@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
 from rigorlab.clusters.doctor import doctor_checks
 from rigorlab.core.errors import UserError
@@ -44,4 +45,4 @@ def test_an_edited_config_is_picked_up_and_a_broken_one_refused(workspace):
     cfg.write_text("[local]\ngpus = -1\n")
     os.utime(cfg, ns=(1, 2 * 10**18))
     with pytest.raises(UserError, match="clusters.toml:2: local.gpus"):
-        d.submit(JobRequest(command="true", cwd=workspace))
+        dispatch(d, JobRequest.of(command="true", cwd=workspace))

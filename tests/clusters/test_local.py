@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
 from rigorlab.core.errors import UserError
@@ -14,15 +15,15 @@ from tests.clusters.jobhelpers import until_running
 
 
 def req(ws: Path, command: str, **kw) -> JobRequest:
-    return JobRequest(command=command, cwd=kw.pop("cwd", ws), **kw)
+    return JobRequest.of(command=command, cwd=kw.pop("cwd", ws), **kw)
 
 
 def test_run_logs_exit_codes_env_and_job_folder(make_dispatcher, workspace):
     d = make_dispatcher()
-    ok = d.submit(req(workspace, 'echo "gpu=$CUDA_VISIBLE_DEVICES exp=$RIGORLAB_EXPERIMENT_ID"; '
+    ok = dispatch(d, req(workspace, 'echo "gpu=$CUDA_VISIBLE_DEVICES exp=$RIGORLAB_EXPERIMENT_ID"; '
                       'echo \'{"loss": 0.5}\' >> "$RIGORLAB_METRICS_FILE"; echo warn >&2',
                       experiment_id="E001", env={"SEED": "7"}))
-    bad = d.submit(req(workspace, "exit 3"))
+    bad = dispatch(d, req(workspace, "exit 3"))
     assert ok.state == JobState.SUBMITTED and ok.assigned == ["0"] and bad.assigned == ["1"]
     ok, bad = d.wait(ok.id, 20), d.wait(bad.id, 20)
     assert (ok.state, ok.exit_code) == (JobState.COMPLETED, 0)
@@ -30,7 +31,7 @@ def test_run_logs_exit_codes_env_and_job_folder(make_dispatcher, workspace):
     assert d.logs(ok.id).text == "gpu=0 exp=E001\n"
     assert d.logs(ok.id, "stderr").text == "warn\n"
     assert json.loads(ok.metrics_file.read_text()) == {"loss": 0.5}
-    assert ok.metrics_file.parent == ok.job_dir and not ok.job_dir.is_relative_to(workspace)
+    assert ok.metrics_file.parent == ok.job_dir / "out" and not ok.job_dir.is_relative_to(workspace)
     env = d.logs(ok.id, "env").text
     assert "SEED=7" in env and f"RIGORLAB_JOB_ID={ok.id}" in env and "CUDA_VISIBLE_DEVICES=0" in env
     assert (ok.job_dir / "command.sh").read_text().startswith('echo "gpu=')
@@ -41,8 +42,8 @@ def test_queue_when_every_gpu_is_busy_and_cpu_slots(make_dispatcher, workspace):
     d = make_dispatcher()
     gate = workspace / "go"
     hold = f"while [ ! -e {gate} ]; do sleep 0.05; done"
-    a, b, c = (d.submit(req(workspace, hold)) for _ in range(3))
-    cpu = d.submit(req(workspace, "echo cpu=[$CUDA_VISIBLE_DEVICES]", gpus=0))
+    a, b, c = (dispatch(d, req(workspace, hold)) for _ in range(3))
+    cpu = dispatch(d, req(workspace, "echo cpu=[$CUDA_VISIBLE_DEVICES]", gpus=0))
     assert [a.state, b.state, c.state] == [JobState.SUBMITTED, JobState.SUBMITTED, JobState.QUEUED]
     assert d.wait(cpu.id, 20).state == JobState.COMPLETED, "CPU jobs use CPU slots, not GPUs"
     assert d.logs(cpu.id).text == "cpu=[]\n"
@@ -56,34 +57,35 @@ def test_queue_when_every_gpu_is_busy_and_cpu_slots(make_dispatcher, workspace):
 
 def test_timeout_cancel_and_oom(make_dispatcher, workspace):
     d = make_dispatcher()
-    slow = d.submit(req(workspace, "sleep 30", time_limit_s=1))
-    victim = d.submit(req(workspace, "trap '' TERM; echo started; sleep 30", gpus=0))
+    slow = dispatch(d, req(workspace, "sleep 30", time_limit_s=1))
+    victim = dispatch(d, req(workspace, "trap '' TERM; echo started; sleep 30", gpus=0))
     until_running(d, victim.id)
     cancelled = d.cancel(victim.id, wait_s=30)
     assert cancelled.state == JobState.CANCELLED and cancelled.exit_code == 137, \
         "a job ignoring SIGTERM is killed after the grace period"
     slow = d.wait(slow.id, 20)
     assert (slow.state, slow.exit_code) == (JobState.TIMEOUT, 143)
-    oom = d.wait(d.submit(req(workspace, "echo 'torch.OutOfMemoryError: CUDA out of memory.' >&2; exit 1")).id, 20)
+    oom = d.wait(dispatch(d, req(workspace, "echo 'torch.OutOfMemoryError: CUDA out of memory.' >&2; exit 1")).id, 20)
     assert oom.state == JobState.OUT_OF_MEMORY
-    queued_cancel = d.submit(req(workspace, "true", gpus=2))
+    queued_cancel = dispatch(d, req(workspace, "true", gpus=2))
     assert d.cancel(queued_cancel.id).state in (JobState.CANCELLED, JobState.COMPLETED)
 
 
 def test_bad_input_is_refused_with_the_fix(make_dispatcher, workspace, tmp_path):
     d = make_dispatcher()
     cases = [
-        (req(workspace, "true", target="nowhere"), "unknown target 'nowhere'"),
-        (req(workspace, "   "), "command is empty"),
-        (req(workspace, "true", gpus=3), "has 2; ask for at most 2"),
-        (req(workspace, "true", cwd=tmp_path), "outside the workspace"),
-        (req(workspace, "true", depends_on=["J00001"]), "only independent jobs"),
-        (req(workspace, "sbatch --dependency=afterok:12 x.sh"), "dependency"),
-        (req(workspace, "true", env={"1BAD": "x"}), "not valid"),
+        (("true",), dict(target="nowhere"), "unknown target 'nowhere'"),
+        (("   ",), {}, "command is empty"),
+        (("true",), dict(gpus=3), "has 2; ask for at most 2"),
+        (("true",), dict(cwd=tmp_path), "outside the workspace"),
+        (("true",), dict(depends_on=["J00001"]), "only independent jobs"),
+        (("sbatch --dependency=afterok:12 x.sh",), {}, "dependency"),
+        (("true",), dict(env={"1BAD": "x"}), "should match pattern"),
+        (("true",), dict(runtime="dokcer"), "'bare', 'bwrap', 'docker', 'podman' or 'apptainer'"),
     ]
-    for r, text in cases:
+    for args, kw, text in cases:
         with pytest.raises(UserError) as e:
-            d.submit(r)
+            dispatch(d, req(workspace, *args, **kw))
         assert text in str(e.value)
     assert d.conn().execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0, "nothing half-written"
 
@@ -91,8 +93,8 @@ def test_bad_input_is_refused_with_the_fix(make_dispatcher, workspace, tmp_path)
 def test_logs_of_a_job_that_never_started(make_dispatcher, workspace):
     d = make_dispatcher("[local]\ngpus = 1\n")
     gate = workspace / "go"
-    first = d.submit(req(workspace, f"while [ ! -e {gate} ]; do sleep 0.05; done"))
-    waiting = d.submit(req(workspace, "echo never"))
+    first = dispatch(d, req(workspace, f"while [ ! -e {gate} ]; do sleep 0.05; done"))
+    waiting = dispatch(d, req(workspace, "echo never"))
     with pytest.raises(UserError, match="has not started yet"):
         d.logs(waiting.id)
     d.cancel(waiting.id)
@@ -107,7 +109,7 @@ def test_a_job_whose_launcher_died_becomes_lost_not_rerun(make_dispatcher, works
     monkeypatch.setenv("RIGORLAB_JOB_START_GRACE_S", "0.5")
     d = make_dispatcher()
     from rigorlab.clusters import ledger
-    job = d.submit(req(workspace, "true"))
+    job = dispatch(d, req(workspace, "true"))
     d.wait(job.id, 20)
     # A row claimed (SUBMITTED) by a process that died before launching anything:
     from rigorlab.clusters.model import Job
@@ -127,6 +129,6 @@ def test_a_job_whose_launcher_died_becomes_lost_not_rerun(make_dispatcher, works
 def test_the_servers_token_never_reaches_a_job(make_dispatcher, workspace, monkeypatch):
     monkeypatch.setenv("RIGORLAB_TOKEN", "s3cret")
     d = make_dispatcher()
-    job = d.wait(d.submit(req(workspace, 'echo "token=[$RIGORLAB_TOKEN]"')).id, 20)
+    job = d.wait(dispatch(d, req(workspace, 'echo "token=[$RIGORLAB_TOKEN]"')).id, 20)
     assert d.logs(job.id).text == "token=[]\n"
     assert "s3cret" not in d.logs(job.id, "env").text

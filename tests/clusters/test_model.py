@@ -105,7 +105,7 @@ def test_hooks_run_once_per_job_and_retry_after_failure(tmp_path):
     finally:
         hooks.unregister("t.record")
         hooks.unregister("t.flaky")
-    assert seen.count((job.id, JobState.CANCELLED, job.job_dir / "metrics.jsonl")) == 1
+    assert seen.count((job.id, JobState.CANCELLED, job.metrics_file)) == 1
     assert seen.count(("flaky", job.id)) == 1
     assert "consumer bug" in (tmp_path / "log").read_text()
 

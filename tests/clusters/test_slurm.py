@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from rigorlab.clusters import ledger
+from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import Job, JobState
 from tests.conftest import require_service
@@ -24,7 +25,7 @@ def slurm(monkeypatch):
 
 
 def req(ws, command, **kw):
-    return JobRequest(command=command, cwd=ws, target=kw.pop("target", "hpc"), **kw)
+    return JobRequest.of(command=command, cwd=ws, target=kw.pop("target", "hpc"), **kw)
 
 
 def scontrol(native_id: str) -> str:
@@ -34,9 +35,9 @@ def scontrol(native_id: str) -> str:
 
 def test_sbatch_run_logs_exit_codes(slurm, make_dispatcher, workspace):
     d = make_dispatcher(TOML)
-    ok = d.submit(req(workspace, 'echo "gpu=[$CUDA_VISIBLE_DEVICES] exp=$RIGORLAB_EXPERIMENT_ID"; '
+    ok = dispatch(d, req(workspace, 'echo "gpu=[$CUDA_VISIBLE_DEVICES] exp=$RIGORLAB_EXPERIMENT_ID"; '
                       'echo \'{"acc": 1}\' > "$RIGORLAB_METRICS_FILE"', experiment_id="E002"))
-    bad = d.submit(req(workspace, "echo oops >&2; exit 4", gpus=0))
+    bad = dispatch(d, req(workspace, "echo oops >&2; exit 4", gpus=0))
     assert ok.state == JobState.SUBMITTED and ok.native_id and ok.native_id.isdigit()
     assert f"JobName=rl-{ok.uuid}" in scontrol(ok.native_id), "the UUID rides in the job name"
     ok, bad = d.wait(ok.id, 60), d.wait(bad.id, 60)
@@ -51,8 +52,8 @@ def test_sbatch_run_logs_exit_codes(slurm, make_dispatcher, workspace):
 
 def test_timeout_cancel_and_pending_reason(slurm, make_dispatcher, workspace):
     d = make_dispatcher(TOML)
-    hog = d.submit(req(workspace, "sleep 60", gpus=2))
-    waiting = d.submit(req(workspace, "echo late", gpus=1))
+    hog = dispatch(d, req(workspace, "sleep 60", gpus=2))
+    waiting = dispatch(d, req(workspace, "echo late", gpus=1))
     until_running(d, hog.id)
     d.tick(force=True)
     w = d.get(waiting.id)
@@ -61,7 +62,7 @@ def test_timeout_cancel_and_pending_reason(slurm, make_dispatcher, workspace):
     assert len(hpc.gpus) == 2 and hpc.idle_gpus == 0 and hpc.reachable
     assert d.cancel(hog.id, wait_s=30).state == JobState.CANCELLED
     assert d.wait(waiting.id, 60).state == JobState.COMPLETED
-    slow = d.wait(d.submit(req(workspace, "sleep 60", gpus=0, time_limit_s=2)).id, 60)
+    slow = d.wait(dispatch(d, req(workspace, "sleep 60", gpus=0, time_limit_s=2)).id, 60)
     assert (slow.state, slow.exit_code) == (JobState.TIMEOUT, 143)
 
 
@@ -91,7 +92,7 @@ def test_sbatch_that_times_out_after_submitting_is_found_by_name(slurm, make_dis
         return out
 
     shell.run = run_then_drop
-    job = d.submit(req(workspace, "echo once; exit 3", gpus=0))
+    job = dispatch(d, req(workspace, "echo once; exit 3", gpus=0))
     assert job.state == JobState.SUBMITTED and job.native_id is None and "lost" in job.reason
     job = d.wait(job.id, 60)
     assert (job.state, job.exit_code) == (JobState.FAILED, 3) and job.native_id
@@ -105,7 +106,7 @@ def test_slurm_through_a_login_node_over_ssh(slurm, make_dispatcher, workspace, 
         '[slurm.hpc]\nvia = "login"\npartition = "debug"\nmax_gpus = 2\n'
         f'remote_workspace = "{remote_ws}"\nroot = "rl-slurm"\n')
     d = make_dispatcher(toml)
-    job = d.submit(req(workspace, "whoami; pwd; echo '{\"x\": 2}' > $RIGORLAB_METRICS_FILE; exit 6",
+    job = dispatch(d, req(workspace, "whoami; pwd; echo '{\"x\": 2}' > $RIGORLAB_METRICS_FILE; exit 6",
                        gpus=1, experiment_id="E003"))
     assert job.remote_dir and job.remote_dir.startswith("/home/")
     job = d.wait(job.id, 60)

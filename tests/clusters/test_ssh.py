@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
 from tests.clusters.jobhelpers import ssh_node_toml, until_running
@@ -23,18 +24,18 @@ def sshd():
 
 
 def req(ws, command, **kw):
-    return JobRequest(command=command, cwd=kw.pop("cwd", ws), target=kw.pop("target", "box"), **kw)
+    return JobRequest.of(command=command, cwd=kw.pop("cwd", ws), target=kw.pop("target", "box"), **kw)
 
 
 def test_run_logs_exit_codes_sync_and_fetch(sshd, make_dispatcher, workspace):
     (workspace / "data.txt").write_text("input\n")
     (workspace / "sub").mkdir()
     d = make_dispatcher(ssh_node_toml(sshd))
-    ok = d.submit(req(workspace, 'cat ../data.txt; echo "gpu=$CUDA_VISIBLE_DEVICES"; whoami; '
+    ok = dispatch(d, req(workspace, 'cat ../data.txt; echo "gpu=$CUDA_VISIBLE_DEVICES"; whoami; '
                       "mkdir -p ../results && echo done > ../results/out.txt; "
                       'echo \'{"f1": 0.9}\' > "$RIGORLAB_METRICS_FILE"',
                       cwd=workspace / "sub", experiment_id="E004"))
-    bad = d.submit(req(workspace, "echo bad >&2; exit 9"))
+    bad = dispatch(d, req(workspace, "echo bad >&2; exit 9"))
     assert ok.remote_dir.startswith("/home/") and ok.assigned == ["0"] and bad.assigned == ["1"]
     ok, bad = d.wait(ok.id, 30), d.wait(bad.id, 30)
     assert (ok.state, ok.exit_code, bad.state, bad.exit_code) == (
@@ -48,7 +49,7 @@ def test_run_logs_exit_codes_sync_and_fetch(sshd, make_dispatcher, workspace):
 
 def test_one_round_trip_polls_every_job_of_a_node(sshd, make_dispatcher, workspace):
     d = make_dispatcher(ssh_node_toml(sshd))
-    jobs = [d.submit(req(workspace, "sleep 1", gpus=0)) for _ in range(3)]
+    jobs = [dispatch(d, req(workspace, "sleep 1", gpus=0)) for _ in range(3)]
     shell = d.backend("box").shell()
     calls = []
     real_run = shell.run
@@ -62,8 +63,8 @@ def test_one_round_trip_polls_every_job_of_a_node(sshd, make_dispatcher, workspa
 
 def test_cancel_and_timeout_on_a_node(sshd, make_dispatcher, workspace):
     d = make_dispatcher(ssh_node_toml(sshd))
-    victim = d.submit(req(workspace, "echo up; sleep 60"))
-    slow = d.submit(req(workspace, "sleep 60", time_limit_s=1))
+    victim = dispatch(d, req(workspace, "echo up; sleep 60"))
+    slow = dispatch(d, req(workspace, "sleep 60", time_limit_s=1))
     until_running(d, victim.id)
     assert d.cancel(victim.id, wait_s=20).state == JobState.CANCELLED
     slow = d.wait(slow.id, 30)
@@ -74,19 +75,19 @@ def test_host_keys_are_checked(sshd, make_dispatcher, workspace, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     d = make_dispatcher(ssh_node_toml(dict(sshd, SSH_KNOWN_HOSTS=str(empty))))
-    job = d.wait(d.submit(req(workspace, "true")).id, 10)
+    job = d.wait(dispatch(d, req(workspace, "true")).id, 10)
     assert job.state == JobState.FAILED
     assert "not in" in job.reason and "accept_unknown_host_key" in job.reason
     trusting = tmp_path / "trusting_known_hosts"
     d2 = make_dispatcher(ssh_node_toml(dict(sshd, SSH_KNOWN_HOSTS=str(trusting)),
                                        accept_unknown_host_key="true"))
-    assert d2.wait(d2.submit(req(workspace, "true")).id, 30).state == JobState.COMPLETED
+    assert d2.wait(dispatch(d2, req(workspace, "true")).id, 30).state == JobState.COMPLETED
     assert trusting.read_text().startswith(f"[127.0.0.1]:{sshd['SSH_PORT']}")
     wrong = tmp_path / "wrong_known_hosts"
     other_key = Path(sshd["SSH_KEY"] + ".pub").read_text().split()[:2]
     wrong.write_text(f"[127.0.0.1]:{sshd['SSH_PORT']} {' '.join(other_key)}\n")
     d3 = make_dispatcher(ssh_node_toml(dict(sshd, SSH_KNOWN_HOSTS=str(wrong))))
-    job = d3.wait(d3.submit(req(workspace, "true")).id, 10)
+    job = d3.wait(dispatch(d3, req(workspace, "true")).id, 10)
     assert job.state == JobState.FAILED and "does not match" in job.reason
 
 
@@ -97,7 +98,7 @@ def test_unreachable_host_fails_fast_and_clearly(sshd, make_dispatcher, workspac
     s.close()
     d = make_dispatcher(ssh_node_toml(dict(sshd, SSH_PORT=str(port))))
     t0 = time.monotonic()
-    job = d.wait(d.submit(req(workspace, "true")).id, 10)
+    job = d.wait(dispatch(d, req(workspace, "true")).id, 10)
     assert time.monotonic() - t0 < 20, "an unreachable host costs a bounded wait"
     assert job.state == JobState.FAILED and "cannot connect" in job.reason and str(port) in job.reason
     box = next(v for v in d.nodes() if v.target == "box")
@@ -144,7 +145,7 @@ def kill_tree(pid: int) -> None:
 def test_node_lost_mid_job_becomes_node_fail(sshd, second_sshd, make_dispatcher, workspace):
     env = dict(sshd, SSH_PORT=str(second_sshd["port"]), SSH_KNOWN_HOSTS=second_sshd["known"])
     d = make_dispatcher(ssh_node_toml(env))
-    job = d.submit(req(workspace, "sleep 20"))
+    job = dispatch(d, req(workspace, "sleep 20"))
     until_running(d, job.id)
     kill_tree(second_sshd["pid"])
     t0 = time.monotonic()
@@ -168,7 +169,7 @@ def test_a_lost_launch_reply_is_reconciled_not_failed(sshd, make_dispatcher, wor
         raise ShellError("connection reset")        # ...but its pid never comes back
 
     shell.launch = launch_then_drop
-    job = d.submit(req(workspace, "echo ran once; exit 2"))
+    job = dispatch(d, req(workspace, "echo ran once; exit 2"))
     assert job.state == JobState.SUBMITTED and "connection reset" in job.reason
     shell.launch = real_launch
     job = d.wait(job.id, 30)

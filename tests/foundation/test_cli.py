@@ -25,7 +25,7 @@ def test_doctor_reports_every_area_with_fixes(workspace):
     areas = {c["area"] for c in checks}
     assert {"software", "compute", "sandbox", "state"} <= areas
     names = {c["name"] for c in checks}
-    assert {"python", "mcp", "NVIDIA GPUs", "SLURM commands", "bubblewrap", "state directory"} <= names
+    assert {"python", "mcp", "NVIDIA GPUs", "SLURM commands", "bwrap", "local job sandbox", "state directory"} <= names
     for c in checks:
         if c["ok"] is not True:
             assert c["fix"], f"{c['name']} lacks a fix"

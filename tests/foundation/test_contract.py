@@ -96,7 +96,7 @@ def test_parse_refuses_unknown_names_coercion_and_out_of_bounds():
 
 # Registries: each tuple of names is spelled in exactly one module.
 def _registries():
-    from rigorlab.clusters.config import RUNTIMES
+    from rigorlab.core.runtimes import NAMES as RUNTIMES
     from rigorlab.tools.fw.algorithms import ALGORITHMS
     from rigorlab.tools.fw.oracles import SET_NAMES
     from rigorlab.tools.fw.spec import OBJECTIVES

@@ -70,3 +70,19 @@ def test_the_server_loads_every_kernel_in_the_background_after_the_handshake(wor
     off = _run(SERVER.replace("sys.argv[1]", repr(str(workspace))).replace("float(sys.argv[2])", "1"),
                RIGORLAB_WARM_UP="0", **env)
     assert not any(off["loaded"]) and off["result"]["kernel_load_s"] > 0
+
+
+def test_kernels_load_from_a_read_only_tree_as_in_a_sandboxed_job():
+    """A sandboxed job sees rigorlab read-only, where numba would refuse to import a cached
+    kernel module: the builds the tree holds are loaded from a private copy, not compiled."""
+    import shutil
+    from rigorlab.tools import kernels
+    kernels.warm_all()      # the tree holds every build, as after `rigorlab warm-up`
+    bwrap = shutil.which("bwrap")
+    assert bwrap, "bubblewrap is part of the test services (docs/sandbox.md)"
+    code = ("import json\nfrom rigorlab.tools import kernels\n"
+            "print(json.dumps({n: kernels.ensure(n).compiled for n in kernels.KERNELS}))\n")
+    out = subprocess.run([bwrap, "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc",
+                          sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {n: False for n in kernels.KERNELS}

@@ -48,8 +48,19 @@ async def _appears(path, timeout_s=60.0):
     return path.read_bytes()
 
 
+async def run_as_job(client, workspace, **args) -> tuple[object, dict | None]:
+    """A python objective comes back as a dispatched job: wait for it, read its summary."""
+    from rigorlab.tools.jobs import wait
+    res = await call(client, "run_fw_solver", **args)
+    assert res["status"] == "DISPATCHED" and res["job_id"].startswith("J"), res
+    job = wait(res["job_id"], workspace=workspace, timeout_s=120)
+    summary = workspace / res["out"] / "summary.json"
+    return job, json.loads(summary.read_text()) if summary.exists() else None
+
+
 async def test_python_function_with_autograd_and_safetensors(workspace, mcp_server):
     from safetensors.numpy import save_file
+    from rigorlab.tools.jobs.api import forget
     (workspace / "obj.py").write_text(
         "import torch\n"
         "def f(x):\n    return 0.5 * ((x - 0.3) ** 2).sum() + torch.logsumexp(x, 0)\n"
@@ -57,24 +68,29 @@ async def test_python_function_with_autograd_and_safetensors(workspace, mcp_serv
     rng = np.random.default_rng(1)
     B = rng.standard_normal((8, 8))
     save_file({"Q": B.T @ B, "b": rng.standard_normal(8)}, str(workspace / "qp.safetensors"))
-    async with Client(mcp_server) as client:
-        res = await call(client, "run_fw_solver", objective="python", function="obj.py:f", set="simplex",
-                         set_params={"n": 10}, algorithm="away", tol=1e-7)
-        assert res["status"] == "OPTIMAL" and res["step"] == "adaptive"
-        bad = await client.call_tool("run_fw_solver", {"objective": "python", "function": "obj.py:bad",
-                                                       "set": "l2", "set_params": {"n": 4}})
-        assert bad.is_error and "not convex" in tool_text(bad)
-        qp = await call(client, "run_fw_solver", objective="quadratic", set="box",
-                        set_params={"lower": 0, "upper": 1},
-                        data={"Q": "qp.safetensors", "b": "qp.safetensors:b"}, algorithm="pairwise")
-        assert qp["status"] == "OPTIMAL" and qp["step"] == "exact"
-        blended = await call(client, "run_fw_solver", objective="python", function="obj.py:f", set="simplex",
-                             set_params={"n": 10}, algorithm="bcg", tol=1e-7)
-        assert blended["status"] == "OPTIMAL" and blended["algorithm"] == "bcg"
-        for name, params in (("birkhoff", {}), ("nuclear", {"m": 4, "n": 4, "radius": 1.0})):
-            fc = await call(client, "run_fw_solver", objective="least_squares", set=name, set_params=params,
-                            seed=0, size=[20, 16], algorithm="fcfw", tol=1e-9)
-            assert fc["status"] == "OPTIMAL" and fc["algorithm"] == "fcfw" and fc["gap"] <= 1e-9
+    try:
+        async with Client(mcp_server) as client:
+            job, res = await run_as_job(client, workspace, objective="python", function="obj.py:f",
+                                        set="simplex", set_params={"n": 10}, algorithm="away", tol=1e-7)
+            assert job.exit_code == 0, (job.job_dir / "stderr").read_text()
+            assert res["status"] == "OPTIMAL" and res["step"] == "adaptive"
+            job, res = await run_as_job(client, workspace, objective="python", function="obj.py:bad",
+                                        set="l2", set_params={"n": 4})
+            assert job.exit_code == 2 and res is None
+            assert "not convex" in (job.job_dir / "stderr").read_text()
+            qp = await call(client, "run_fw_solver", objective="quadratic", set="box",
+                            set_params={"lower": 0, "upper": 1},
+                            data={"Q": "qp.safetensors", "b": "qp.safetensors:b"}, algorithm="pairwise")
+            assert qp["status"] == "OPTIMAL" and qp["step"] == "exact"
+            job, blended = await run_as_job(client, workspace, objective="python", function="obj.py:f",
+                                            set="simplex", set_params={"n": 10}, algorithm="bcg", tol=1e-7)
+            assert blended["status"] == "OPTIMAL" and blended["algorithm"] == "bcg"
+            for name, params in (("birkhoff", {}), ("nuclear", {"m": 4, "n": 4, "radius": 1.0})):
+                fc = await call(client, "run_fw_solver", objective="least_squares", set=name, set_params=params,
+                                seed=0, size=[20, 16], algorithm="fcfw", tol=1e-9)
+                assert fc["status"] == "OPTIMAL" and fc["algorithm"] == "fcfw" and fc["gap"] <= 1e-9
+    finally:
+        forget(workspace)
 
 
 async def test_bad_input_is_a_clear_error(workspace, mcp_server):
@@ -97,16 +113,27 @@ async def test_bad_input_is_a_clear_error(workspace, mcp_server):
           "options": {"step_params": {"gamma": 1}}}, "unknown parameter"),
         ({"objective": "quadratic", "set": "l1", "seed": 0, "size": [4], "options": {"lazzy": True}}, "unknown option"),
         ({"objective": "logistic", "set": "l1", "seed": 0, "size": [5, 4], "step": "exact"}, "quadratic objective"),
-        ({"objective": "python", "function": "neglog.py:f", "set": "simplex", "set_params": {"n": 3}}, "not finite"),
+        ({"objective": "python", "function": "nofile.py:f", "set": "simplex", "set_params": {"n": 3}},
+         "needs function"),
         ({"objective": "least_squares", "set": "l1", "seed": 0, "size": [5, 4], "device": "cuda:0"}, "CUDA is not available"),
-        ({"objective": "python", "function": "neglog.py:g", "set": "simplex", "set_params": {"n": 3}}, "no function 'g'"),
+        ({"objective": "python", "function": "../neglog.py:f", "set": "simplex"}, "outside the workspace"),
     ]
-    async with Client(mcp_server) as client:
-        for args, fragment in cases:
-            res = await client.call_tool("run_fw_solver", args)
-            assert res.is_error and fragment in tool_text(res), (args, tool_text(res))
-            assert "internal error" not in tool_text(res)
-    assert not list(workspace.glob("fw_runs/*"))            # nothing half-written
+    from rigorlab.tools.jobs.api import forget
+    try:
+        async with Client(mcp_server) as client:
+            for args, fragment in cases:
+                res = await client.call_tool("run_fw_solver", args)
+                assert res.is_error and fragment in tool_text(res), (args, tool_text(res))
+                assert "internal error" not in tool_text(res)
+            assert not list(workspace.glob("fw_runs/*"))        # nothing half-written
+            # Errors only the user's code can show come back in its job's stderr.
+            for function, fragment in (("neglog.py:f", "not finite"), ("neglog.py:g", "no function 'g'")):
+                job, summary = await run_as_job(client, workspace, objective="python",
+                                                function=function, set="simplex", set_params={"n": 3})
+                assert job.exit_code == 2 and summary is None
+                assert fragment in (job.job_dir / "stderr").read_text()
+    finally:
+        forget(workspace)
 
 
 async def test_worst_case_tool(workspace, mcp_server):

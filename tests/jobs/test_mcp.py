@@ -69,10 +69,16 @@ async def test_bad_input_comes_back_as_tool_errors(workspace, server):
         assert "outside the workspace" in await refused(client, "dispatch_job", command="true", cwd="../..")
         assert "unknown target 'gpu9'" in await refused(client, "dispatch_job", command="true", target="gpu9")
         assert "ask for at most 2" in await refused(client, "dispatch_job", command="true", gpus=5)
-        assert "'command': String should have at least 1 character" in await refused(
-            client, "dispatch_job", command="")
+        assert "the command is empty" in await refused(client, "dispatch_job", command="")
         assert "only independent jobs" in await refused(client, "dispatch_job", command="true",
                                                         depends_on=["J00001"])
+        assert "'bare', 'bwrap', 'docker', 'podman' or 'apptainer'" in await refused(
+            client, "dispatch_job", command="true", runtime="dokcer")
+        assert "image reference" in await refused(client, "dispatch_job", command="true",
+                                                  runtime="docker", image="--volume=/:/host")
+        assert "at most" in await refused(client, "dispatch_job", command="true",
+                                          env={"BIG": "x" * 200_000})
+        assert (await call(client, "job_status"))["counts"] == {}, "no refused dispatch left a row"
         assert "no job 'J00042'" in await refused(client, "job_status", job_id="J00042")
         assert "'stream': Input should be 'stdout', 'stderr'" in await refused(
             client, "job_logs", job_id="J00001", stream="/etc/passwd")
@@ -87,7 +93,7 @@ async def test_arguments_are_strict(workspace, server):
             client, "dispatch_job", command="true", experiment="E003")
         assert "'gpus': Input should be a valid integer" in await refused(
             client, "dispatch_job", command="true", gpus="1")
-        assert "'runtime': Input should be 'bare', 'docker'" in await refused(
+        assert "'runtime': Input should be 'bare', 'bwrap', 'docker'" in await refused(
             client, "dispatch_job", command="true", runtime="dokcer")
         assert "'limit': Input should be less than or equal to 100" in await refused(
             client, "job_status", limit=2**63)

@@ -70,19 +70,45 @@ def test_kill_9_and_restart_loses_nothing_and_runs_nothing_twice(workspace, stat
                RIGORLAB_JOB_POLL_S="0.1", RIGORLAB_JOB_REMOTE_POLL_S="0.2",
                RIGORLAB_JOB_START_GRACE_S="30")
     env.pop("RIGORLAB_CLUSTERS", None)
-    runs = shared_dir / "runs"
-    runs.touch()
-    os.chmod(runs, 0o666)                        # the SSH job runs as the test user
-    gate = shared_dir / "gate"
+    # Local jobs run in the workspace-only sandbox: their log and gate are in the workspace;
+    # the SSH job (another user) and the SLURM job use a shared folder.
+    runs = {"local": workspace / "runs", "remote": shared_dir / "runs"}
+    gates = {"local": workspace / "gate", "remote": shared_dir / "gate"}
+    for f in runs.values():
+        f.touch()
+        os.chmod(f, 0o666)                       # the SSH job runs as the test user
 
     def cmd(tag: str, code: int) -> str:
-        return (f"echo {tag} >> {runs}; while [ ! -e {gate} ]; do sleep 0.05; done; "
+        where = "local" if tag.startswith("L") else "remote"
+        return (f"echo {tag} >> {runs[where]}; while [ ! -e {gates[where]} ]; do sleep 0.05; done; "
                 f"echo '{{\"acc\": {code}}}' >> \"$RIGORLAB_METRICS_FILE\"; echo {tag}-out; exit {code}")
 
     try:
-        _scenario(workspace, env, runs, gate, cmd)
+        _scenario(workspace, env, Runs(runs), Gate(gates), cmd)
     finally:
-        gate.touch()                             # whatever failed, no job waits forever
+        Gate(gates).touch()                      # whatever failed, no job waits forever
+
+
+class Runs:
+    """The tags every job appended, local and remote together."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+
+    def exists(self) -> bool:
+        return True
+
+    def read_text(self) -> str:
+        return "".join(f.read_text() for f in self.files.values() if f.exists())
+
+
+class Gate:
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+
+    def touch(self) -> None:
+        for f in self.files.values():
+            f.touch()
 
 
 def _scenario(workspace, env, runs, gate, cmd) -> None:

@@ -99,9 +99,11 @@ async def test_prune_model_tiny_llama_gqa_end_to_end_then_evaluate(workspace, mc
         assert len(events) >= 14 and events[-1][0] == 14
         masks = load_masks(workspace / out["files"]["masks"])
         assert all(int(m.view(m.shape[0], -1, 4).sum(-1).max()) == 2 for m in masks.values())
-        ev = await call(client, "evaluate_model", model="p/llama/model", **QUICK)
+        ev = await call(client, "evaluate_model", model="p/llama/model", context=64, max_tokens=700)
         assert ev["kind"] == "causal" and ev["sparsity"] == pytest.approx(0.5)
-        assert np.isfinite(ev["perplexity"])
+        assert np.isfinite(ev["perplexity"]) and ev["dense"] == "tiny-llama"
+        assert ev["tokens"] == 700 - 11 and 0 <= ev["accuracy"] <= 1             # 11 windows of 64
+        assert np.isfinite(ev["dense_perplexity"]) and ev["context"] == ev["stride"] == 64
         again = await refused(client, "prune_model", model="tiny-llama", out="p/llama")
         assert "already exists" in again
 
@@ -111,8 +113,12 @@ async def test_prune_model_minilm_and_embedding_fidelity(workspace, mcp_server):
         out = await call(client, "prune_model", model="minilm", method="wanda", sparsity=0.5,
                          out="p/minilm", n_samples=4, seq_len=32)
         assert out["layers"] == 36 and out["mean_vs_wanda"] == pytest.approx(1.0)
-        ev = await call(client, "evaluate_model", model="p/minilm/model", n_samples=4, seq_len=32)
+        ev = await call(client, "evaluate_model", model="p/minilm/model", context=32, max_tokens=320)
         assert ev["dense"] == "minilm" and 0.5 < ev["cosine_similarity"] < 1
+        assert ev["windows"] == 10 and ev["tokens"] == 310 and 0 < ev["relative_state_error"] < 1
+        assert 0.5 < ev["token_cosine_similarity"] < 1
+        same = await call(client, "evaluate_model", model="minilm", dense="minilm", context=32, max_tokens=320)
+        assert same["cosine_similarity"] == pytest.approx(1) and same["relative_state_error"] < 1e-10
         assert ev["sparsity"] == pytest.approx(0.5)
 
 
@@ -157,3 +163,16 @@ async def test_sublayer_reconstruction_lowers_the_mse_to_the_dense_model(workspa
         assert all(w["mse_after"] < w["mse_before"] for w in windows)
         msg = await refused(client, "prune_model", model="minilm", reconstruct="sublayer", out="p/bert")
         assert "block:N" in msg and not (workspace / "p/bert").exists()
+
+
+async def test_tiny_lm_trains_as_a_job_never_inside_a_call(workspace, mcp_server):
+    async with Client(mcp_server) as client:
+        for tool, args in (("evaluate_model", {}),
+                           ("prune_layer", {"layer": "model.layers.0.mlp.up_proj", "sparsity": 0.5})):
+            msg = await refused(client, tool, model="tiny-lm", **args)
+            assert "job=true" in msg and "rigorlab models build tiny-lm" in msg
+        res = await call(client, "prune_model", model="tiny-lm", method="wanda", out="p/lm")
+        assert res["status"] == "DISPATCHED"
+        job = await call(client, "cancel_job", job_id=res["job_id"])
+        assert job["state"] in ("CANCELLED", "FAILED")
+    assert not (workspace / "p/lm").exists()

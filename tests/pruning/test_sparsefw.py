@@ -1,6 +1,7 @@
 """SparseFW: relaxed loss decreases, the FW gap bounds the suboptimality (cvxpy optimum)."""
 import numpy as np
 import pytest
+import torch
 
 from rigorlab.core.errors import UserError
 from rigorlab.tools.pruning.criteria import score_mask
@@ -58,3 +59,52 @@ def test_bad_alpha_and_step():
         sparsefw(W, G, warm, pat, alpha=1.0)
     with pytest.raises(UserError):
         sparsefw(W, G, warm, pat, step="fast")
+
+
+@pytest.mark.parametrize("pat", [parse_pattern(0.6), parse_pattern(0.5), parse_pattern(nm="2:4"),
+                                 parse_pattern(nm="4:8")])
+@pytest.mark.parametrize("alpha,step", [(0.9, "line"), (0.5, "line"), (0.0, "paper")])
+def test_masks_and_losses_equal_the_straightforward_implementation(pat, alpha, step):
+    from rigorlab.tools.pruning.sparsefw import sparsefw_reference
+    W, G, _ = layer(d_out=24, d_in=48, seed=3)
+    warm = score_mask("wanda", W, G, pat)
+    res = sparsefw(W, G, warm, pat, alpha=alpha, iterations=150, step=step)
+    ref, losses = sparsefw_reference(W, G, warm, pat, alpha=alpha, iterations=150, step=step)
+    assert torch.equal(res.mask, ref)
+    assert len(res.loss) == len(losses) and res.loss == pytest.approx(losses, rel=1e-9)
+
+
+def test_top_k_found_in_float32_equals_float64_top_k_even_at_float32_ties():
+    from rigorlab.tools.pruning.sparsefw import top_indices
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 40, generator=gen, dtype=torch.float64)
+    x[:50, :10] = 1.0 + torch.arange(10, dtype=torch.float64) * 1e-12    # equal in float32 only
+    x[50:60, :] = 0.0                                                     # exact ties
+    for k in (1, 6, 10, 39, 40):
+        idx = top_indices(x, k)
+        got = torch.sort(x.gather(-1, idx), -1).values
+        want = torch.sort(torch.topk(x, k, dim=-1).values, -1).values
+        assert torch.equal(got, want) and bool((torch.sort(idx, -1).values.diff(dim=-1) > 0).all())
+
+
+@pytest.mark.parametrize("pat,budget", [(parse_pattern(0.5), 6), (parse_pattern(nm="4:8"), 2)])
+def test_the_vertex_from_candidates_equals_a_full_top_k_every_iteration(pat, budget):
+    from rigorlab.tools.pruning.sparsefw import _LMO, _groups
+    gen = torch.Generator().manual_seed(0)
+    fixed = torch.rand(30, 64, generator=gen) < 0.3
+    lmo = _LMO(fixed, budget, pat)
+    lmo.width = budget + 2 if pat.kind == "nm" else lmo.width     # keep candidates few in N:M too
+    g = torch.randn(30, 64, generator=gen, dtype=torch.float64)
+    for step in range(60):
+        g = g + (0.02 if step % 5 else 0.5) * torch.randn(30, 64, generator=gen, dtype=torch.float64)
+        if step % 7 == 3:
+            g[:, 40:48] = 0.25                                  # exact ties, in and out of candidates
+        gf = torch.where(fixed, torch.zeros_like(g), g)
+        S = lmo(gf.clone())
+        gg = _groups(gf, pat)
+        top = torch.topk(gg, budget, dim=-1)
+        want = torch.zeros_like(gg, dtype=torch.bool).scatter_(-1, top.indices, top.values > 0)
+        want = want.view_as(fixed) | fixed
+        got = torch.sort(_groups(torch.where(S & ~fixed, gf, -torch.inf), pat), -1).values
+        best = torch.sort(_groups(torch.where(want & ~fixed, gf, -torch.inf), pat), -1).values
+        assert torch.equal(got, best) and torch.equal(S.sum(1), want.sum(1)), step

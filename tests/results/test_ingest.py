@@ -17,6 +17,7 @@ from rigorlab.tools.results.schema import ensure
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in lines))
     return path
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from rigorlab.core.errors import UserError
-from rigorlab.sandbox.argv import RUNTIMES, job_argv
+from rigorlab.sandbox.argv import job_argv
+from rigorlab.core.runtimes import SANDBOXES as RUNTIMES
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {
@@ -65,7 +66,7 @@ def test_rootless_podman_keeps_the_host_uid():
 
 def test_gpu_narrowing_where_the_runtime_sees_every_gpu():
     app = _argv("apptainer", gpus=2)
-    assert "--nv" in app and "CUDA_VISIBLE_DEVICES=0,1" in app
+    assert "--nv" in app and "APPTAINERENV_CUDA_VISIBLE_DEVICES=0,1" in app
     bw = _argv("bwrap", gpus=[3])
     assert bw[bw.index("CUDA_VISIBLE_DEVICES") + 1] == "3"
     assert "/dev/nvidiactl" in bw
@@ -73,10 +74,12 @@ def test_gpu_narrowing_where_the_runtime_sees_every_gpu():
 
 
 @pytest.mark.parametrize("kw, needle", [
-    (dict(runtime="lxc"), "unknown sandbox runtime"),
+    (dict(runtime="lxc"), "unknown runtime"),
+    (dict(runtime="bare"), "unknown runtime"),
     (dict(workspace="rel/ws"), "absolute path"),
     (dict(workspace="/p/a,b"), "cannot carry"),
-    (dict(extra_binds=["/d:x"]), "cannot carry"),
+    (dict(extra_binds=["/d,x"]), "cannot carry"),
+    (dict(runtime="apptainer", extra_binds=["/d:x"]), "cannot carry"),
     (dict(extra_binds=[("/d", "rwx")]), "use 'ro' or 'rw'"),
     (dict(env={"BAD-NAME": "1"}), "not valid"),
     (dict(gpus="two"), "device ids"),

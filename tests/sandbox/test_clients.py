@@ -89,7 +89,8 @@ def fake_nvidia_smi(tmp_path, monkeypatch):
 
 def _session(runtime: str, gpus, workspace: Path, tmp_path: Path) -> list[str]:
     opts = SessionOptions(runtime=runtime, tool="claude", workspace=workspace, gpus=gpus,
-                          image=None if runtime == "bwrap" else "img", tty=False)
+                          image={"bwrap": None, "apptainer": "/images/img.sif"}.get(runtime, "img"),
+                          tty=False)
     return session_argv(opts, tmp_path, tmp_path / "home", TOKEN)
 
 
@@ -113,13 +114,16 @@ def test_no_gpu_flags_without_nvidia_smi(workspace, tmp_path, monkeypatch):
 def test_apptainer_session_command_line(workspace, tmp_path):
     argv = _session("apptainer", None, workspace, tmp_path)
     text = " ".join(argv)
-    assert argv[:4] == ["apptainer", "exec", "--containall", "--cleanenv"]
+    start = argv.index("apptainer")
+    assert argv[0] == "env" and all(a.startswith("APPTAINERENV_") for a in argv[1:start])
+    assert argv[start:start + 4] == ["apptainer", "exec", "--containall", "--cleanenv"]
     assert "--net --network none" in text
     assert f"--home {tmp_path / 'home'}:/home/agent" in text
     assert f"--bind {workspace}:{workspace}:rw" in text
     assert f"--bind {tmp_path / 'broker'}:/run/rigorlab:ro" in text
-    assert f"--env RIGORLAB_TOKEN={TOKEN}" in text
-    assert argv[argv.index("img") + 1:][:2] == ["python3", "/opt/rigorlab/forward.py"]
+    assert f"APPTAINERENV_RIGORLAB_TOKEN={TOKEN}" in argv
+    assert argv[argv.index("/images/img.sif") - 1] == "--"
+    assert argv[argv.index("/images/img.sif") + 1:][:2] == ["python3", "/opt/rigorlab/forward.py"]
 
 
 def test_build_command_lines(tmp_path):

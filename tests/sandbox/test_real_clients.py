@@ -25,14 +25,14 @@ CACHE = Path(__file__).resolve().parents[2] / ".run" / "sandbox"
 @pytest.fixture(scope="session")
 def real_image(docker_image):
     """rigorlab-sandbox:latest from sandbox/Dockerfile on a debootstrap base."""
-    from rigorlab.sandbox.build import DEFAULT_BASE, build_image, make_base
+    from rigorlab.sandbox.build import DEFAULT_BASE, apt_mirror, build_image, make_base
     import testbase
     rootfs, done = CACHE / "rootfs-bookworm", CACHE / "rootfs-bookworm.complete"
     if not done.exists():
         subprocess.run(["rm", "-rf", str(rootfs)], check=True)
         CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs),
-                        "http://deb.debian.org/debian"], check=True, capture_output=True)
+                        apt_mirror("bookworm")], check=True, capture_output=True)
         done.touch()
     if not testbase.has_image("docker", DEFAULT_BASE):
         make_base("docker", rootfs=rootfs, log=lambda _: None)

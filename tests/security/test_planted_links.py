@@ -302,21 +302,22 @@ async def test_prune_model_out_folder(where, workspace, mcp_server, outside):
 # -- reads: job logs, metrics files, the project instructions ----------------------------------
 
 async def test_a_job_cannot_make_job_logs_return_a_host_file(workspace, mcp_server, outside, monkeypatch):
-    """The job replaces its own stdout, env and metrics file with links to a host secret."""
+    """A bare job (a sandboxed one cannot write its folder) replaces its own stdout, env and
+    metrics file with links to a host secret."""
     monkeypatch.setenv("RIGORLAB_JOB_POLL_S", "0.1")
     secret = outside.secret.read_text().strip()
     metrics = outside.dir / "metrics-like"
     metrics.write_text('{"leaked": 1}\n')
     outside.before = outside._snapshot()
-    script = (f'for f in stdout env metrics.jsonl; do rm -f "$RIGORLAB_JOB_DIR/$f"; done; '
+    script = (f'for f in stdout env out/metrics.jsonl; do rm -f "$RIGORLAB_JOB_DIR/$f"; done; '
               f'ln -s {outside.secret} "$RIGORLAB_JOB_DIR/stdout"; '
               f'ln -s {outside.secret} "$RIGORLAB_JOB_DIR/env"; '
-              f'ln -s {metrics} "$RIGORLAB_JOB_DIR/metrics.jsonl"')
+              f'ln -s {metrics} "$RIGORLAB_METRICS_FILE"')
     (workspace / "plant.sh").write_text(script + "\n")
     async with Client(mcp_server) as client:
         exp = await call(client, "start_experiment", goal="g")
         job = await call(client, "dispatch_job", command="bash plant.sh", gpus=0,
-                         experiment_id=exp["experiment_id"])
+                         experiment_id=exp["experiment_id"], runtime="bare")
         done = await call(client, "wait_job", job_id=job["id"], timeout_s=50)
         assert done["state"] == "COMPLETED", done
         for stream in ("stdout", "env"):

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from numba import njit
 
+from rigorlab.tools.numba_cache import cache_where_writable
+
+cache_where_writable(__file__)
+
 
 @njit(cache=True, fastmath=True)
 def scan_rows(R, i0, Xt, QX, QtXt, absrow, diag):

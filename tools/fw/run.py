@@ -20,11 +20,12 @@ from rigorlab.tools.fw.contract import FWOut, FWSpec
 
 def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callable | None = None,
              callback: Callable | None = None, root: Path | None = None, mmap: bool = False,
-             plot_after: bool = True) -> dict:
+             plot_after: bool = True, allow_code: bool = False) -> dict:
     """Solve, save into out_dir (must not exist) below `root` (the workspace; default: the
     folder holding out_dir), return the compact summary. `mmap` maps .npy data instead of
     reading it (job processes: see arrays.py); without `plot_after` (a process about to exit)
-    a plot asked for "after" is drawn before returning."""
+    a plot asked for "after" is drawn before returning. Only the job entry point runs a
+    python objective (workspace code): `allow_code` is its alone."""
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.spec import build
     from rigorlab.tools.fw.steps import make_step
@@ -34,7 +35,8 @@ def run_spec(spec: FWSpec, resolve: Callable, out_dir: Path, *, progress: Callab
     opts = spec.solver_options()
     plot = "now" if opts.plot == "after" and not plot_after else opts.plot
     t0 = time.perf_counter()
-    obj, oracle = build({**spec.model_dump(exclude_none=True), **opts.model_dump()}, resolve, mmap=mmap)
+    obj, oracle = build({**spec.model_dump(exclude_none=True), **opts.model_dump()}, resolve, mmap=mmap,
+                        allow_code=allow_code)
     certify_s = obj.certificate.seconds if getattr(obj, "certificate", None) is not None else 0.0
     step_name = spec.step or ("exact" if obj.quadratic else "adaptive")
     cb = _callback(progress, callback, spec.max_iter)
@@ -112,13 +114,13 @@ def _job(spec: FWSpec, workspace: Path, progress):
     ws = Workspace(workspace, checked=False)
     resolve = lambda value, what="path": ws.path(value, what=what)  # noqa: E731
     summary = run_spec(spec, resolve, resolve(spec.out, "output folder"), progress=progress, root=ws.root,
-                       mmap=True, plot_after=False)
+                       mmap=True, plot_after=False, allow_code=True)
     return FWOut.of(summary, spec.out, lambda p: Path(p).relative_to(workspace).as_posix())
 
 
 def main(argv: list[str] | None = None) -> int:
     from rigorlab.tools.jobs.modules import module_main
-    return module_main(FWSpec, _job, argv, prog="python -m rigorlab.tools.fw.run")
+    return module_main(FWSpec, _job, argv, prog="python -I -m rigorlab.tools.fw.run")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def run_fw_solver(args: FWSpec, ws, progress=None, plot_after: bool = True) -> F
 
     def resolve(value: str, what: str = "path") -> Path:
         return ws.path(value, what=what)
-    if args.job or (args.job is None and args.time_limit_s > IN_CALL_LIMIT_S):
+    # A python objective is workspace code: it runs only as a job, never in this process.
+    if args.objective == "python" or args.job or (args.job is None and args.time_limit_s > IN_CALL_LIMIT_S):
         return _dispatch(args, ws, resolve, out, out_rel)
     from rigorlab.tools.fw.run import run_spec
     summary = run_spec(args, resolve, out, progress=progress, root=ws.root, plot_after=plot_after)
@@ -37,6 +38,11 @@ def _dispatch(args: FWSpec, ws, resolve: Callable, out: Path, out_rel: str) -> F
     from rigorlab.tools.jobs.modules import submit_module
     for name, ref in (args.data or {}).items():
         array_file(ref, name, resolve)
+    if args.objective == "python":
+        file_part = (args.function or "").partition(",")[0].rpartition(":")[0]
+        if not file_part or not resolve(file_part, "function file").is_file():
+            raise UserError("objective 'python' needs function 'path/to/file.py:function_name' "
+                            "(a Python file in the workspace)")
     if out.exists():
         raise UserError(f"output folder {out_rel} already exists: choose another out")
     job = submit_module(JOB_MODULE, args.model_copy(update={"out": out_rel, "job": False}), workspace=ws.root,

@@ -21,6 +21,8 @@ from rigorlab.core.errors import UserError
 
 NEEDS = {"quadratic": ("Q", "b"), "least_squares": ("A", "y"), "logistic": ("A", "y")}
 OBJECTIVES = (*NEEDS, "python")
+CODE_ONLY_IN_JOBS = ("objective 'python' runs workspace code, which runs only as a job (in the "
+                     "job runtime's sandbox), never inside rigorlab's own process: dispatch it")
 
 
 def load_arrays(objective: str, data: dict, resolve: Callable, mmap: bool = False) -> dict:
@@ -109,8 +111,10 @@ def generate(objective: str, seed: int, size) -> dict:
             .to(torch.float64)}
 
 
-def build(spec: dict, resolve: Callable, mmap: bool = False):
-    """(objective, oracle) for a spec; every problem with the input is a UserError."""
+def build(spec: dict, resolve: Callable, *, mmap: bool = False, allow_code: bool = False):
+    """(objective, oracle) for a spec; every problem with the input is a UserError.
+    A python objective imports workspace code: only a job's process (allow_code) does that.
+    `mmap` maps .npy data instead of reading it (job processes: see arrays.py)."""
     from rigorlab.tools.fw.objectives import LeastSquares, Logistic
     from rigorlab.tools.fw.oracles import make_oracle
     kind = spec.get("objective")
@@ -121,6 +125,8 @@ def build(spec: dict, resolve: Callable, mmap: bool = False):
         from rigorlab.tools.fw.arrays import read
         set_params["atoms"] = read(set_params["atoms"], "atoms", resolve)
     if kind == "python":
+        if not allow_code:
+            raise UserError(CODE_ONLY_IN_JOBS)
         oracle = make_oracle(set_name, set_params)
         obj = _python_objective(spec, oracle, resolve)
         if not spec.get("allow_nonconvex"):

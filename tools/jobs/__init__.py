@@ -8,6 +8,7 @@
 A rigorlab module runs as a job through `rigorlab.tools.jobs.modules.submit_module` (the
 one place its command line is built). See docs/dispatch.md.
 """
+from rigorlab.clusters.request import JobRequest
 from rigorlab.tools.jobs.api import cancel, dispatch, dispatcher_for, status, submit, wait
 
-__all__ = ["submit", "dispatch", "status", "wait", "cancel", "dispatcher_for"]
+__all__ = ["JobRequest", "submit", "dispatch", "status", "wait", "cancel", "dispatcher_for"]

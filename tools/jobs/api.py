@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.dispatcher import Dispatcher
 from rigorlab.clusters.model import Job
-from rigorlab.tools.jobs.contract import (DispatchJobSpec, JobLogsSpec, JobOut, JobStatusSpec, LogOut,
-                                          NodeOut, NodesOut, StatusOut)
-from rigorlab.tools.jobs.validate import validate_dispatch
+from rigorlab.clusters.request import JobRequest
+from rigorlab.tools.jobs.contract import (JobLogsSpec, JobOut, JobStatusSpec, LogOut, NodeOut,
+                                          NodesOut, StatusOut)
+from rigorlab.tools.jobs.validate import admit_dispatch
 
 LOG_RESOURCE_BYTES = 6144
 
@@ -41,22 +42,16 @@ def forget(workspace: str | Path) -> None:
 
 
 def dispatch(dispatcher: Dispatcher, req: JobRequest) -> Job:
-    """Gate, submit, and for a run of an experiment fingerprint the evaluation (rule II: it is
-    compared again when the job ends, and a change in between makes the run invalid)."""
-    validate_dispatch(dispatcher, req)
+    """The boundary every dispatch crosses once: admit (request rules, rules gates), submit;
+    for a run of an experiment, fingerprint the evaluation (rule II: it is compared again when
+    the job ends, and a change in between makes the run invalid)."""
+    admitted = admit_dispatch(dispatcher, req)
     at = time.time()
-    job = dispatcher.submit(req)
+    job = dispatcher.submit(admitted)
     if req.experiment_id:
         from rigorlab.rules.fingerprints import job_started
         job_started(dispatcher.workspace_root, dispatcher.conn(), job.id, at)
     return job
-
-
-def dispatch_spec(dispatcher: Dispatcher, spec: DispatchJobSpec, cwd: Path) -> Job:
-    """dispatch_job: the validated spec, its cwd already resolved inside the workspace."""
-    fields = spec.model_dump(exclude={"cwd", "env", "depends_on"})
-    return dispatch(dispatcher, JobRequest(cwd=cwd, env=dict(spec.env or {}),
-                                           depends_on=list(spec.depends_on or []), **fields))
 
 
 def nodes(dispatcher: Dispatcher) -> NodesOut:
@@ -73,6 +68,9 @@ def status_view(dispatcher: Dispatcher, spec: JobStatusSpec) -> StatusOut:
     dispatcher.start_monitor()
     conn = dispatcher.conn()
     job = JobOut.of(ledger.get(conn, spec.job_id)) if spec.job_id else None
+    if job is not None:
+        from rigorlab.tools.jobs.progress import job_progress
+        job.progress = job_progress(dispatcher, spec.job_id)
     recent = [] if spec.job_id else [JobOut.of(j) for j in ledger.recent(conn, spec.limit)]
     return StatusOut(job=job, counts=ledger.counts(conn), recent=recent)
 
@@ -92,19 +90,12 @@ def log_tail(dispatcher: Dispatcher, job_id: str, stream: str, max_bytes: int = 
     return dispatcher.logs(job_id, stream, max(0, probe.size - max_bytes), max_bytes).text or probe.note
 
 
-def submit(command: str, *, workspace: str | Path, cwd: str | Path = ".", target: str | None = None,
-           gpus: int | None = None, cpus: int = 1, mem_mb: int | None = None,
-           time_limit_s: int | None = None, env: dict[str, str] | None = None,
-           experiment_id: str | None = None, name: str | None = None,
-           runtime: str | None = None, image: str | None = None) -> str:
-    """Submit `command` (a shell command line) as a job; returns its id at once."""
+def submit(command: str, *, workspace: str | Path, **fields) -> str:
+    """Submit `command` (a shell command line) as a job; returns its id at once. `fields` are
+    JobRequest's (cwd relative to the workspace, target, gpus, cpus, mem_mb, time_limit_s,
+    env, experiment_id, name, runtime, image); a bad one is a UserError."""
     d = dispatcher_for(workspace)
-    path = Path(cwd)
-    req = JobRequest(command=command, cwd=path if path.is_absolute() else d.workspace_root / path,
-                     target=target, gpus=gpus, cpus=cpus, mem_mb=mem_mb, time_limit_s=time_limit_s,
-                     env=dict(env or {}), experiment_id=experiment_id, name=name, runtime=runtime,
-                     image=image)
-    return dispatch(d, req).id
+    return dispatch(d, JobRequest.of(command=command, **fields)).id
 
 
 def status(job_id: str, *, workspace: str | Path) -> Job:

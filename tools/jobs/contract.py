@@ -3,41 +3,27 @@ wait_job. The runtime and log-stream names come from the job system that defines
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from rigorlab.clusters.config import RUNTIMES
 from rigorlab.clusters.dispatcher import LOG_STREAMS
-from rigorlab.core.contract import Command, Id, Name, RelPath, Result, Spec, bounded_dict, bounded_list
+from rigorlab.clusters.request import JobRequest
+from rigorlab.core.contract import Id, Result, Spec
 
 MAX_WAIT_S = 50          # clients cut off silent calls after about 60 s
 DEFAULT_LOG_BYTES = 2048  # a default job_logs result stays well under 4 KB
 
-Runtime = Literal[RUNTIMES]  # type: ignore[valid-type]
 Stream = Literal[LOG_STREAMS]  # type: ignore[valid-type]
-EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-EnvValue = Annotated[str, StringConstraints(max_length=8192)]
 
 
 class NoArguments(Spec):
     pass
 
 
-class DispatchJobSpec(Spec):
-    command: Command
-    cwd: RelPath = "."
-    target: Name | None = Field(None, description="see list_nodes")
-    gpus: int | None = Field(None, ge=0, le=64, description="default 1 if the target has GPUs")
-    cpus: int = Field(1, ge=1, le=1024)
-    mem_mb: int | None = Field(None, ge=1, le=16_777_216)
-    time_limit_s: int | None = Field(None, ge=1, le=30 * 86400)
-    env: bounded_dict(EnvValue, keys=64, key_len=128) | None = None  # type: ignore[valid-type]
-    experiment_id: Id | None = None
-    runtime: Runtime | None = None  # type: ignore[valid-type]
-    image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
-    depends_on: bounded_list(Id, items=20) | None = Field(  # type: ignore[valid-type]
-        None, description="refused: jobs must be independent")
+# dispatch_job's arguments are the job system's own request model (bounds, descriptions and
+# the runtime names come from there); the MCP tool, the CLI and tools.jobs.submit all build it.
+DispatchJobSpec = JobRequest
 
 
 class JobStatusSpec(Spec):
@@ -92,6 +78,7 @@ class JobOut(Result):
     reason: str | None
     experiment_id: str | None
     finished: str | None
+    progress: str | None = Field(None, description="last [done/total] line of its stdout")
 
     @classmethod
     def of(cls, job) -> JobOut:
@@ -103,7 +90,8 @@ class JobOut(Result):
 
     def summary(self) -> str:
         extra = [f"exit {self.exit_code}" if self.exit_code is not None else "",
-                 f"on {','.join(self.assigned)}" if self.assigned else "", self.reason or ""]
+                 f"on {','.join(self.assigned)}" if self.assigned else "", self.reason or "",
+                 f"progress {self.progress}" if self.progress else ""]
         return " ".join([f"job {self.id} {self.state} ({self.target})", *filter(None, extra)])[:400]
 
 

@@ -30,12 +30,12 @@ def module_argv(module: str, spec: Spec, workspace: Path) -> list[str]:
 def submit_module(module: str, spec: Spec, *, workspace: Path, name: str, gpus: int = 0,
                   time_limit_s: int | None = None, experiment_id: str | None = None) -> Job:
     """Run `module` on `spec` as a job in `workspace`; returns the job at once."""
-    from rigorlab.clusters.dispatcher import JobRequest
+    from rigorlab.clusters.request import JobRequest
     from rigorlab.tools.jobs.api import dispatch, dispatcher_for
     d = dispatcher_for(workspace)
-    req = JobRequest(command=shlex.join(module_argv(module, spec, d.workspace_root)),
-                     cwd=d.workspace_root, gpus=gpus, time_limit_s=time_limit_s, name=name,
-                     experiment_id=experiment_id)
+    req = JobRequest.of(command=shlex.join(module_argv(module, spec, d.workspace_root)),
+                        cwd=".", gpus=gpus, time_limit_s=time_limit_s, name=name,
+                        experiment_id=experiment_id)
     return dispatch(d, req)
 
 

@@ -1,18 +1,23 @@
 """The one place a dispatch is checked before it is submitted.
 
-Every path into the job system (the MCP tool, the CLI, `rigorlab.tools.jobs.submit`) calls
-`validate_dispatch`; a rules gate (issue 5) belongs here too, so no caller can skip it.
+Every path into the job system (the MCP tool, the CLI, `rigorlab.tools.jobs.submit`) builds
+a JobRequest (strict, bounded) and calls `admit_dispatch`: the dispatcher's request rules
+(target, GPUs, working directory, runtime, image), then the rules gates, so no caller can
+skip either and none runs them twice.
 """
 from __future__ import annotations
 
-from rigorlab.clusters.dispatcher import Dispatcher, JobRequest
+from rigorlab.clusters.admission import Admitted
+from rigorlab.clusters.dispatcher import Dispatcher
+from rigorlab.clusters.request import JobRequest
 from rigorlab.core.errors import UserError
 
 
-def validate_dispatch(dispatcher: Dispatcher, req: JobRequest) -> None:
-    """Raise UserError (saying what to do) if `req` must not run."""
-    dispatcher.check_request(req)
+def admit_dispatch(dispatcher: Dispatcher, req: JobRequest) -> Admitted:
+    """The admitted request; raises UserError (saying what to do) if `req` must not run."""
+    admitted = dispatcher.admit(req)
     from rigorlab.rules.gates import dispatch_allowed
     refused = dispatch_allowed(dispatcher.workspace_root, dispatcher.conn(), req.experiment_id)
     if refused:
         raise UserError("; ".join(v.line() for v in refused))
+    return admitted

@@ -65,10 +65,11 @@ class PruneModelSpec(_Pattern):
 
 class EvaluateModelSpec(Spec):
     model: ModelName = Field(description=MODEL_DOC)
-    dense: ModelName | None = Field(None, description="for encoders")
-    text: RelPath | None = Field(None, description="default: held-out text")
-    n_samples: int = Field(16, ge=1, le=4096)
-    seq_len: int = Field(128, ge=2, le=8192)
+    dense: ModelName | None = Field(None, description="default: the pruned folder's source")
+    text: RelPath | None = Field(None, description="default: held-out split")
+    context: int | None = Field(None, ge=2, le=8192, description="tokens per window")
+    stride: int | None = Field(None, ge=1, le=8192, description="default: context")
+    max_tokens: int | None = Field(None, ge=2, le=10**8)
     device: Device = "cpu"
 
 
@@ -125,9 +126,28 @@ class PruneModelOut(Result):
 class EvaluateOut(Result):
     model: str
     kind: str
+    text: str
+    context: int
+    stride: int
     tokens: int
     sparsity: float
     perplexity: float | None = None
-    dense_perplexity: float | None = None
+    accuracy: float | None = None
     dense: str | None = None
+    dense_perplexity: float | None = None
+    dense_accuracy: float | None = None
     cosine_similarity: float | None = None
+    token_cosine_similarity: float | None = None
+    relative_state_error: float | None = None
+    windows: int | None = None
+
+    def summary(self) -> str:
+        where = f"{self.tokens} tokens of {self.text} (context {self.context}, stride {self.stride})"
+        if self.perplexity is not None:
+            dense = (f"; dense {self.dense_perplexity:.4g} / {self.dense_accuracy:.3f}"
+                     if self.dense_perplexity is not None else "")
+            return (f"perplexity {self.perplexity:.4g}, accuracy {self.accuracy:.3f}{dense}; "
+                    f"sparsity {self.sparsity:.3f}; {where}")
+        return (f"cosine similarity to {self.dense} {self.cosine_similarity:.4f} (tokens "
+                f"{self.token_cosine_similarity:.4f}), relative state error "
+                f"{self.relative_state_error:.4g}; sparsity {self.sparsity:.3f}; {where}")

@@ -52,7 +52,8 @@ def layer_from_model(model: str, layer: str, *, calibration: Path | None, n_samp
     mod = get_layer(loaded.model, layer)
 
     def gram(split, seed):
-        docs = read_documents(calibration, split) if split == "calibration" or calibration is None \
+        docs = read_documents(calibration, split, corpus=loaded.corpus) \
+            if split == "calibration" or calibration is None \
             else read_documents(calibration, "calibration")
         win = token_windows(loaded.tokenizer, docs, n_samples, seq_len, seed)
         return collect_grams(loaded.model, {layer: mod}, win, device=device)[layer].float()

