@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 	  fi; \
 	fi
 	$(PY) -m pip install -q -e '.[test]'
+	$(VENV)/bin/rigorlab warm-up
 	@touch $(STAMP)
 
 demo: bootstrap

@@ -3,9 +3,10 @@ cost of an iteration against one gradient evaluation. Prints tables with ratios 
 
     .venv/bin/python bench/fw.py --quick      # n = 10^3 cases only, a minute or two
     .venv/bin/python bench/fw.py              # full: n = 10^3 and 10^4 (cvxpy ~10+ min at 10^4)
+    .venv/bin/python bench/fw.py --through-mcp [--quick] [--cases NAME ...]   # see fw_mcp.py
 
-Each case runs the candidates fcfw, bcg, bpcg and lazy bpcg; the fastest to the gap is the FW
-time in the ratio, and the table names it. FW runs stop at 120 s, or at 10x the best candidate
+Each case runs the default (auto) and the candidates fcfw, bcg, bpcg and lazy bpcg; the fastest
+to the gap is the FW time in the ratio, and the table names it. FW runs stop at 120 s, or at 10x the best candidate
 time so far (copt at 120 s: it is reported with the gap it reached). One-time imports are paid
 before any timing on both sides, and a run under a second is timed best of 3 on both sides.
 Everything runs single-threaded (torch, BLAS, Clarabel) on CPU in float64 so that the ratios
@@ -29,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rigorlab.tools.fw import LeastSquares, Quadratic, make_oracle, make_step, solve  # noqa: E402
+from rigorlab.tools.fw import Factored, LeastSquares, Quadratic, make_oracle, make_step, solve  # noqa: E402
 
 torch.set_num_threads(1)
 TOL = 1e-6
@@ -107,7 +108,10 @@ def case_nuclear(side=40, rank=3, seed=4):
 def objective_of(case):
     if "A" in case:
         return LeastSquares(torch.from_numpy(case["A"]), torch.from_numpy(case["y"]))
-    return Quadratic(torch.from_numpy(case["Q"]), torch.from_numpy(case["b"]), check_convex=False)
+    Q = case["Q"]
+    if not np.count_nonzero(Q - np.diag(np.diag(Q))):      # completion: Q is the mask, give it as d
+        return Quadratic(Factored(torch.from_numpy(np.diag(Q).copy())), torch.from_numpy(case["b"]))
+    return Quadratic(torch.from_numpy(Q), torch.from_numpy(case["b"]), check_convex=False)
 
 
 def f_value(case, x):
@@ -193,7 +197,7 @@ def grad_time(case, reps=20):
     return float(np.median(ts))
 
 
-CANDIDATES = (("fcfw", False), ("bcg", False), ("bpcg", False), ("bpcg", True))
+CANDIDATES = (("auto", False), ("fcfw", False), ("bcg", False), ("bpcg", False), ("bpcg", True))
 
 
 def run_candidates(case, time_limit=120):
@@ -229,7 +233,15 @@ def main() -> int:
     ap.add_argument("--big-solvers", default="CLARABEL", help="cvxpy solvers at n = 10^4")
     ap.add_argument("--birkhoff", type=int, nargs="*", default=[], metavar="SIDE",
                     help="only Birkhoff cases of these sides (least squares, as case_birkhoff)")
+    ap.add_argument("--through-mcp", action="store_true",
+                    help="every case of fw_cases.py through the MCP tool with defaults, beside the library "
+                         "and cvxpy (Clarabel, SCS, OSQP)")
+    ap.add_argument("--cases", nargs="*", default=[], metavar="TEXT", help="--through-mcp: cases whose name has TEXT")
+    ap.add_argument("--cvxpy-limit", type=float, default=600, help="--through-mcp: seconds a cvxpy solver may take")
     args = ap.parse_args()
+    if args.through_mcp:
+        import fw_mcp
+        return fw_mcp.run(args)
     sizes = [1000] if args.quick else [1000, 10000]
     cases = [case_l1(n) for n in sizes] + [case_simplex(n) for n in sizes]
     cases += [case_ksparse(), case_birkhoff(), case_nuclear()]
@@ -245,6 +257,7 @@ def main() -> int:
         res, t_fw = runs[best]
         f_fw = f_value(case, res.x.numpy())
         fw_cols = [case["name"], case["n"], best, f"{t_fw:.3f}", res.iterations, f"{res.gap:.1e}",
+                   f"{_time(*runs['auto'])} {runs['auto'][0].algorithm}",
                    *(_time(*runs[k]) for k in ("fcfw", "bcg", "bpcg", "bpcg lazy"))]
         refs = solvers if case["n"] <= 1000 else args.big_solvers.split(",")
         for solver in refs:
@@ -272,7 +285,7 @@ def main() -> int:
                               f"{t_bpcg / max(bres.iterations, 1) * 1e3:.3f}",
                               f"{t_bpcg / max(bres.iterations, 1) / g:.2f}"])
     _table("Time to FW gap 1e-6 (s), CPU float64, 1 thread; 'FW' is the fastest candidate",
-           ["problem", "n", "FW", "FW time", "FW it", "FW gap", "fcfw", "bcg", "bpcg", "bpcg lazy",
+           ["problem", "n", "FW", "FW time", "FW it", "FW gap", "auto (pick)", "fcfw", "bcg", "bpcg", "bpcg lazy",
             "reference", "ref time", "ref status", "ref FW gap", "f_FW - f_ref", "ref / FW"], rows)
     _table("Time per iteration vs one gradient evaluation (ms), CPU float64, 1 thread",
            ["problem", "n", "gradient", "vanilla FW its", "per it", "ratio", "BPCG its", "per it", "ratio"],

@@ -82,7 +82,8 @@ def _build(ctx: ServerContext, gate: "_ReadyGate | None", source: Any = None) ->
 
 class _ReadyGate:
     """Server middleware: registration starts once the handshake is answered (so the two do
-    not compete for the interpreter), and every other request waits until it is done."""
+    not compete for the interpreter), and every other request waits until it is done. Then the
+    compiled kernels load in the background (tools/kernels.py)."""
 
     def __init__(self) -> None:
         self.ready = threading.Event()
@@ -107,6 +108,8 @@ class _ReadyGate:
             import os
             os._exit(70)
         self.ready.set()
+        from rigorlab.tools.kernels import warm_in_background
+        warm_in_background()     # compiled kernels and heavy imports, off the path to any answer
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         if self.ready.is_set():

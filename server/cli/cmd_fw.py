@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     ws = Workspace(workspace_of(args))
     line = _ProgressLine()
     try:
-        result = run_fw_solver(spec_from_args(FWSpec, args), ws, progress=line)
+        result = run_fw_solver(spec_from_args(FWSpec, args), ws, progress=line, plot_after=False)
     finally:
         line.close()
     if result.status == "DISPATCHED":

@@ -29,13 +29,23 @@ async def test_least_squares_from_npy_files(workspace, mcp_server):
         assert 0.5 * np.sum((A @ x - y) ** 2) == pytest.approx(res["primal"], rel=1e-12)
         rows = np.loadtxt(workspace / res["files"]["trajectory"], delimiter=",", skiprows=1)
         assert rows.shape[0] == res["iterations"] + 1 and rows[-1, 2] == pytest.approx(res["gap"])
-        assert (workspace / "runs/ls/plot.png").read_bytes()[:4] == b"\x89PNG"
-        assert (workspace / "runs/ls/plot.pdf").read_bytes()[:4] == b"%PDF"
+        assert res["plot"].startswith("being written")        # after the answer, by the plot worker
+        assert (await _appears(workspace / "runs/ls/plot.png"))[:4] == b"\x89PNG"
+        assert (await _appears(workspace / "runs/ls/plot.pdf"))[:4] == b"%PDF"
         assert json.loads((workspace / "runs/ls/summary.json").read_text())["spec"]["set"] == "l1"
         assert res["trajectory"][0]["iteration"] == 0 and res["trajectory"][-1]["gap"] == res["gap"]
         again = await client.call_tool("run_fw_solver", {"objective": "least_squares", "set": "l1",
                                                          "seed": 1, "size": [5, 5], "out": "runs/ls"})
         assert again.is_error and "already exists" in tool_text(again)
+
+
+async def _appears(path, timeout_s=60.0):
+    """The bytes of `path` once it exists (files written after the answer)."""
+    import anyio
+    with anyio.fail_after(timeout_s):
+        while not path.exists():
+            await anyio.sleep(0.05)
+    return path.read_bytes()
 
 
 async def run_as_job(client, workspace, **args) -> tuple[object, dict | None]:
@@ -155,3 +165,36 @@ async def test_big_runs_go_out_as_dispatched_jobs(workspace, mcp_server, monkeyp
             assert inline["primal"] == pytest.approx(summary["primal"], rel=1e-12)
     finally:
         forget(workspace)
+
+
+async def test_quadratic_given_as_factor_sparse_or_dense_through_the_tool(workspace, mcp_server):
+    import scipy.sparse as sp
+    rng = np.random.default_rng(3)
+    n = 300
+    B, d, b = rng.standard_normal((6, n)), rng.uniform(0.1, 1.0, n), rng.standard_normal(n)
+    Q = B.T @ B + np.diag(d)
+    np.save(workspace / "B.npy", B)
+    np.save(workspace / "d.npy", d)
+    np.save(workspace / "b.npy", b)
+    np.save(workspace / "Q.npy", Q)
+    sp.save_npz(workspace / "Q.npz", sp.csr_matrix(Q))
+    bad = Q - 2.0 * np.outer(B[0], B[0]) / (B[0] @ B[0]) * (B[0] @ Q @ B[0]) / (B[0] @ B[0])
+    np.save(workspace / "bad.npy", bad)
+    async with Client(mcp_server) as client:
+        runs = {}
+        for name, data, plot in (("factored", {"d": "d.npy", "B": "B.npy"}, "off"), ("dense", {"Q": "Q.npy"}, "now"),
+                                 ("sparse", {"Q": "Q.npz"}, "after")):
+            runs[name] = await call(client, "run_fw_solver", objective="quadratic", set="simplex",
+                                    data={**data, "b": "b.npy"}, tol=1e-10, out=f"runs/{name}", options={"plot": plot})
+        for name, res in runs.items():
+            assert res["status"] == "OPTIMAL" and res["algorithm"] == "fcfw" and "quadratic" in res["auto"], name
+            assert set(res["overhead_s"]) == {"load", "convexity", "kernel", "save"}
+            assert res["primal"] == pytest.approx(runs["dense"]["primal"], rel=1e-10, abs=1e-12)
+        assert runs["factored"]["convexity"]["method"].startswith("factor")
+        assert runs["dense"]["convexity"]["form"] == "dense" and runs["sparse"]["convexity"]["form"] == "sparse"
+        assert "plot_png" not in runs["factored"]["files"] and not (workspace / "runs/factored/plot.png").exists()
+        assert (workspace / "runs/dense/plot.png").read_bytes()[:4] == b"\x89PNG"    # before the answer
+        refused = await client.call_tool("run_fw_solver", {"objective": "quadratic", "set": "simplex",
+                                                           "data": {"Q": "bad.npy", "b": "b.npy"}})
+        text = tool_text(refused)
+        assert refused.is_error and "not convex" in text and "v^T Q v" in text and "internal error" not in text

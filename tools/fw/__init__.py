@@ -1,8 +1,7 @@
 """Frank-Wolfe (conditional gradient) solvers on torch, CPU or CUDA, with certificates.
 
-    from rigorlab.tools.fw import solve, make_oracle, make_step, LeastSquares
-    res = solve(LeastSquares(A, y), make_oracle("l1", {"n": 1000, "radius": 5}),
-                algorithm="bpcg", step=make_step("exact"), tol=1e-6)
+    from rigorlab.tools.fw import solve, make_oracle, LeastSquares
+    res = solve(LeastSquares(A, y), make_oracle("l1", {"n": 1000, "radius": 5}), tol=1e-6)
 
 See docs/fw.md. Nothing here imports torch or numpy at module import time.
 """
@@ -10,7 +9,7 @@ import importlib
 
 _HOME = {"solve": "solver", "Result": "solver", "OPTIMAL": "solver", "MAXITER": "solver",
          "TIMEOUT": "solver", "INTERRUPTED": "solver", "make_oracle": "oracles", "make_step": "steps",
-         "LeastSquares": "objectives", "Quadratic": "objectives", "Logistic": "objectives",
+         "LeastSquares": "objectives", "Quadratic": "quadratic", "Factored": "qforms", "Logistic": "objectives",
          "FunctionObjective": "objectives"}
 __all__ = sorted(_HOME)
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from rigorlab.tools.numba_cache import cache_where_writable
+
+cache_where_writable(__file__)
+
 
 @njit(cache=True)
 def solve(G, k, s, w, enter, max_steps, order, m, L, ridge):

@@ -13,7 +13,8 @@ from pydantic import Field, StringConstraints, model_validator
 
 from rigorlab.core.contract import RelPath, Result, Spec, bounded_dict, bounded_json, bounded_list, parse
 from rigorlab.tools.fw.oracles import SET_NAMES
-from rigorlab.tools.fw.algorithms import ALGORITHMS
+from rigorlab.tools.fw.algorithms import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_MAX_ITER, DEFAULT_PLOT,
+                                          DEFAULT_TOL, PLOT_MODES)
 from rigorlab.tools.fw.spec import OBJECTIVES
 from rigorlab.tools.fw.steps import STEPS
 
@@ -30,6 +31,7 @@ class FWOptions(Spec):
     step_params: bounded_json(depth=2, keys=16) | None = None  # type: ignore[valid-type]
     allow_nonconvex: bool = False
     f_star: float | None = None
+    plot: Literal[PLOT_MODES] = DEFAULT_PLOT  # type: ignore[valid-type]
 
 
 class FWSpec(Spec):
@@ -38,15 +40,15 @@ class FWSpec(Spec):
     set_params: bounded_json(depth=4) | None = Field(  # type: ignore[valid-type]
         None, description="radius n m k p lower upper equality atoms(.npy) factors")
     data: bounded_dict(RelPath, keys=8, key_len=16) | None = Field(  # type: ignore[valid-type]
-        None, description="A,y or Q,b: .npy|.safetensors[:key]")
+        None, description="A,y or Q|d,B and b: .npy .safetensors[:key] .npz(Q)")
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="random data of size")
     size: bounded_list(Size, items=2, min_items=1) | None = Field(  # type: ignore[valid-type]
         None, description="[m,n]; [n] if quadratic")
     function: RelPath | None = Field(None, description="python: file.py:f[,grad]")
-    algorithm: Literal[ALGORITHMS] = "bpcg"  # type: ignore[valid-type]
+    algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM  # type: ignore[valid-type]
     step: Literal[tuple(STEPS)] | None = None  # type: ignore[valid-type]
-    tol: float = Field(1e-7, ge=0, le=1e6)
-    max_iter: int = Field(10000, ge=1, le=10**8)
+    tol: float = Field(DEFAULT_TOL, ge=0, le=1e6)
+    max_iter: int = Field(DEFAULT_MAX_ITER, ge=1, le=10**8)
     time_limit_s: float = Field(60.0, gt=0, le=30 * 86400, description=f">{IN_CALL_LIMIT_S:.0f}: a job")
     device: Device = "cpu"
     dtype: Literal["float64", "float32"] = "float64"
@@ -85,6 +87,12 @@ class FWOut(Result):
     algorithm: str | None = None
     step: str | None = None
     lmo_calls: int | None = None
+    auto: str | None = None
+    convexity: dict[str, Any] | None = None
+    overhead_s: dict[str, float] | None = None
+    kernel_load_s: float | None = None
+    kernel_compiled: bool | None = None
+    plot: str | None = None
     trajectory: list[dict[str, float]] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
     note: str = ""

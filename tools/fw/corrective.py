@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from rigorlab.tools.fw.atoms import atom_store
 from rigorlab.tools.fw.objectives import needs_quadratic
 from rigorlab.tools.fw.simplex_qp import SimplexQP
 
 __all__ = ["needs_quadratic", "WeightCorrective"]
+
+RUNNERS_UP = 15    # next-best vertices of the oracle that fcfw adds with each vertex
 
 
 def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
@@ -29,6 +32,12 @@ def corrective_run(obj, oracle, algorithm, x0, like, move_cls, tol, lazy_k=2.0):
         from rigorlab.tools.fw.lowrank import LowRankCorrective
         return LowRankCorrective(obj, oracle, x0, like, move_cls, tol)
     return WeightCorrective(obj, oracle, algorithm, x0, like, move_cls, lazy_k)
+
+
+def uses_qp_kernel(algorithm, oracle) -> bool:
+    """Whether the run solves weight QPs (compiled): all but fcfw on the nuclear ball (lowrank.py)."""
+    from rigorlab.tools.fw.oracles import NuclearNormBall
+    return not (algorithm == "fcfw" and isinstance(oracle, NuclearNormBall))
 
 
 class WeightCorrective:
@@ -48,13 +57,16 @@ class WeightCorrective:
         twin = host_twin(obj, oracle, x)
         self.host = twin is not None
         self.obj, self.lmo = twin if self.host else (obj, oracle.lmo)
+        # fcfw takes the oracle's runners-up along (simplex, L1): solutions with hundreds of atoms
+        # then need a fraction of the gradients (L1 least squares 2000 x 10^4, 1074 atoms: 1083 -> 116)
+        self.more = None if self.blend else (oracle.host_runners_up if self.host else oracle.runners_up)
         probe = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(12345), dtype=torch.float64)
         if self.host:
-            x, self._probe = x.numpy(), probe.numpy().astype(x.numpy().dtype)
-            self.V = np.zeros((16, x.shape[0]), dtype=x.dtype)
+            x, probe = x.numpy(), probe.numpy().astype(x.numpy().dtype)
         else:
-            self._probe, self.V = probe.to(x.device, x.dtype), x.new_zeros(16, x.shape[0])
-        self.k, self.fp = 0, np.zeros(16)
+            probe = probe.to(x.device, x.dtype)
+        self.atoms = atom_store(x, self.host, probe)
+        self.k = 0
         self.u, self.s = np.zeros(16), np.zeros(16)
         self.Lm, self.G, self._qp = None, np.zeros((16, 16)), SimplexQP()
         self.p = self.obj.at(x)
@@ -84,6 +96,8 @@ class WeightCorrective:
 
     def take(self, t, mv) -> None:
         i = self._add(mv.v) if mv.kind == "fw" else -1
+        if i >= 0 and self.more is not None:
+            self._add_many(self.more(self.p.g, RUNNERS_UP))
         k = self.k
         if i >= 0 and self.blend:
             self._fw_step(i)    # one Newton step from weight 0 can be blocked by the new atom itself
@@ -112,57 +126,70 @@ class WeightCorrective:
 
     def _point(self) -> None:
         k = self.k
-        self.p = self.obj.at_image(self._weights(self.u[:k]) @ self.V[:k], self.u[:k] @ self.Lm[:k])
-
-    def _weights(self, u):
-        """u as an array of the atoms' library, dtype and device."""
-        if self.host:
-            return u.astype(self.V.dtype, copy=False)
-        import torch
-        return torch.as_tensor(u, dtype=self.V.dtype, device=self.V.device)
+        self.p = self.obj.at_image(self.atoms.combine(self.u[:k]), self.u[:k] @ self.Lm[:k])
 
     def _host(self, a):
         return np.asarray(a if self.host else a.cpu(), dtype=np.float64)
 
+    def _find(self, v, fp) -> int:
+        return self.atoms.find(v, fp, self.k)
+
     def _add(self, v) -> int:
         """Index of atom v, appended with weight 0 (and its Gram row and score) when new."""
-        k, fp = self.k, float(v @ self._probe)
-        for i in np.flatnonzero(np.abs(self.fp[:k] - fp) <= 1e-9 * max(1.0, abs(fp))):
-            if bool((self.V[i] == v).all()):
-                return int(i)
-        left, right = (self._host(t) for t in self.obj.gram_factors(v))
-        if k == self.fp.shape[0]:
+        fp = self.atoms.fingerprint(v)
+        i = self._find(v, fp)
+        if i >= 0:
+            return i
+        self._append([v], [fp], [self._gv])
+        return self.k - 1
+
+    def _add_many(self, vs) -> None:
+        """The atoms vs that are new, appended at weight 0 with one product for their Gram rows."""
+        new, fps, seen = [], [], set()
+        for v in vs:
+            fp = self.atoms.fingerprint(v)
+            if fp not in seen and self._find(v, fp) < 0:
+                new.append(v)
+                fps.append(fp)
+                seen.add(fp)
+        if new:
+            self._append(new, fps, [float(self.p.g @ v) for v in new])
+
+    def _append(self, vs, fps, scores) -> None:
+        k, c = self.k, len(vs)
+        pairs = [tuple(self._host(t) for t in self.obj.gram_factors(v)) for v in vs]
+        while k + c > self.u.shape[0]:
             self._grow()
         if self.Lm is None:
-            self.Lm = np.zeros((self.fp.shape[0], left.shape[0]))
-        self.V[k], self.fp[k], self.u[k], self.s[k], self.Lm[k] = v, fp, 0.0, self._gv, left
-        col = self.Lm[: k + 1] @ right
-        self.G[: k + 1, k], self.G[k, :k] = col, col[:k]
-        self.k = k + 1
-        return k
+            self.Lm = np.zeros((self.u.shape[0], pairs[0][0].shape[0]))
+        for j, (v, (left, _)) in enumerate(zip(vs, pairs)):
+            self.atoms.put(k + j, v, fps[j])
+            self.u[k + j], self.s[k + j], self.Lm[k + j] = 0.0, scores[j], left
+        R = np.stack([right for _, right in pairs])
+        nz = np.flatnonzero(np.any(R != 0, axis=0))
+        if nz.size < R.shape[1] // 4:          # sparse atoms (quadratic objectives): their support only
+            cols = self.Lm[: k + c, nz] @ R[:, nz].T
+        else:
+            cols = self.Lm[: k + c] @ R.T
+        self.G[: k + c, k: k + c], self.G[k: k + c, :k] = cols, cols[:k].T
+        self.k = k + c
 
     def _grow(self) -> None:
-        k = self.k
-        shape = (2 * k, self.V.shape[1])
-        V = np.zeros(shape, dtype=self.V.dtype) if self.host else self.V.new_zeros(shape)
-        V[:k] = self.V
+        k = self.u.shape[0]
         G = np.zeros((2 * k, 2 * k))
         G[:k, :k] = self.G
-        self.V, self.G = V, G
-        self.fp, self.u, self.s = (np.concatenate([a, np.zeros(k)]) for a in (self.fp, self.u, self.s))
-        self.Lm = np.concatenate([self.Lm, np.zeros_like(self.Lm)])
+        self.G = G
+        self.u, self.s = (np.concatenate([a, np.zeros(k)]) for a in (self.u, self.s))
+        if self.Lm is not None:
+            self.Lm = np.concatenate([self.Lm, np.zeros_like(self.Lm)])
 
     def _keep(self, idx) -> None:
         n = idx.shape[0]
         self.G[:n, :n] = self.G[np.ix_(idx, idx)]
-        for a in (self.fp, self.u, self.s, self.Lm):
+        for a in (self.u, self.s, self.Lm):
             a[:n] = a[idx]
         self._qp.renumber(idx)
-        if self.host:
-            self.V[:n] = self.V[idx]
-        else:
-            import torch
-            self.V[:n] = self.V[torch.as_tensor(idx, device=self.V.device)]
+        self.atoms.keep(idx)
         self.u[:n] /= self.u[:n].sum()
         self.k = n
 
@@ -170,4 +197,4 @@ class WeightCorrective:
         """Rebuild the point and the scores from the atoms: removes floating-point drift."""
         self._point()
         self.p = self.obj.at(self.p.x)
-        self.s[: self.k] = self._host(self.V[: self.k] @ self.p.g)
+        self.s[: self.k] = self.atoms.dot(self.p.g, self.k)

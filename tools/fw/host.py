@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rigorlab.tools.fw.objectives import LeastSquares, Point, Quadratic
+from rigorlab.tools.fw.objectives import LeastSquares, Point
+from rigorlab.tools.fw.quadratic import Quadratic
 
 
 def host_twin(obj, oracle, x):
@@ -20,8 +21,7 @@ def host_twin(obj, oracle, x):
     if isinstance(obj, LeastSquares):
         return _LeastSquares(obj.A.numpy(), obj.y.numpy()), oracle.host_lmo
     if isinstance(obj, Quadratic):
-        d = None if obj.d is None else obj.d.numpy()
-        return _Quadratic(obj.Q.numpy(), obj.b.numpy(), d), oracle.host_lmo
+        return _Quadratic(obj.form.host(), obj.b.numpy()), oracle.host_lmo
     return None
 
 
@@ -51,15 +51,19 @@ class _LeastSquares:
 
 
 class _Quadratic:
-    def __init__(self, Q, b, d):
-        self.Q, self.b, self.d = Q, b, d
+    def __init__(self, Q, b):
+        self.Q, self.b = Q, b
 
     def gram_factors(self, v):
-        return v, (v * self.d if self.d is not None else _columns(self.Q, v))
+        nz = np.flatnonzero(v)
+        left = self.Q.rows(nz, v[nz]) if nz.size <= LeastSquares.SPARSE_MAX else self.Q.mv(v)
+        return left, v
 
     def at_image(self, x, z):
-        return self.at(x)
+        return self._point(x, z + self.b)
 
     def at(self, x):
-        g = (x * self.d if self.d is not None else self.Q @ x) + self.b
+        return self._point(x, self.Q.mv(x) + self.b)
+
+    def _point(self, x, g):
         return Point(x, None, float(0.5 * (x @ (g + self.b))), g)

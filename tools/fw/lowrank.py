@@ -19,12 +19,17 @@ class LowRankCorrective:
     # zero singular directions kept beyond the rank: inexact inner solves drop directions
     # that the next steps need, and finding them again one oracle call at a time is slow
     SPARE = 10
+    # a matrix this small keeps every direction found, four a call (completion 40 x 40: 66 -> 14
+    # oracle calls); a masked f then takes the inner products through the mask, O(m n r)
+    SMALL, SMALL_GROW = 64, 4
 
     def __init__(self, obj, oracle, x0, like, move_cls, tol):
         import torch
         from rigorlab.tools.fw.objectives import needs_quadratic
         needs_quadratic(obj, "fcfw")
         self.obj, self.oracle, self._move, self.tau = obj, oracle, move_cls, oracle.radius
+        if min(oracle.shape) <= self.SMALL:
+            self.GROW, self.SPARE = self.SMALL_GROW, min(oracle.shape)
         if x0 is None:
             g = torch.linspace(1.0, 2.0, oracle.dim, dtype=like.dtype, device=like.device)
             U, _, V = oracle.top_pairs(g)
@@ -35,9 +40,11 @@ class LowRankCorrective:
             U, V, S = u[:, keep], vh[keep].T, np.diag(s[keep].cpu().numpy())
         r = S.shape[0]
         self.U, self.V, self.S = U, V, S
-        self.Lf, self.Rf = self._factors(U, V, *np.divmod(np.arange(r * r), r))
-        self.H = self._gram(self.Lf, self.Rf)
-        self.pos = np.arange(r * r).reshape(r, r)   # S[a, b] <-> row pos[a, b] of Lf, Rf and H
+        self.mask = _mask(obj, oracle.shape)
+        if self.mask is None:
+            self.Lf, self.Rf = self._factors(U, V, *np.divmod(np.arange(r * r), r))
+            self.H = self._gram(self.Lf, self.Rf)
+            self.pos = np.arange(r * r).reshape(r, r)   # S[a, b] <-> row pos[a, b] of Lf, Rf and H
         self.p = obj.at(self._x())
         self.gap, self.lmo_calls, self.active, self.tol = float("inf"), 0, self, tol
 
@@ -73,14 +80,27 @@ class LowRankCorrective:
         U, V = mv.v
         for j in range(U.shape[1]):
             self._grow(U[:, j], V[:, j])
-        idx = self.pos.reshape(-1)
         G = self.p.g.reshape(self.oracle.shape)
         gs = (self.U.T @ G @ self.V).cpu().numpy().astype(np.float64).reshape(-1)
-        tol_in = max(0.25 * self.tol, 1e-3 * self.gap)
-        self.S = nuclear_qp(self.H[np.ix_(idx, idx)], gs, self.S, self.tau, tol_in)
+        tol_in = max(0.25 * self.tol, 1e-1 * self.gap)
+        # with orthonormal U, V the masked Hessian is a compression of diag(mask): max(mask) bounds it
+        bound = None if self.mask is None else float(self.mask.max())
+        self.S = nuclear_qp(self._hessian(), gs, self.S, self.tau, tol_in, L=bound)
         if self.S.shape[0] > len(self) + self.SPARE:
             self._compress()
         self.resync()
+
+    def _hessian(self):
+        """The Hessian of f(U S V^T) in vec(S) (row-major): a matrix, or for a masked f with a
+        wide subspace (r^4 > 4 m n r) the product s -> vec(U^T (D o U S V^T) V) in O(m n r)."""
+        if self.mask is None:
+            idx = self.pos.reshape(-1)
+            return self.H[np.ix_(idx, idx)]
+        r = self.U.shape[1]
+        if r ** 3 <= 4 * self.mask.numel():
+            return _masked_gram(self.mask, self.U, self.V)
+        U, V, D = (t.detach().cpu().numpy().astype(np.float64) for t in (self.U, self.V, self.mask))
+        return lambda s: (U.T @ (D * (U @ s.reshape(r, r) @ V.T)) @ V).reshape(-1)
 
     def _grow(self, u, v) -> None:
         import torch
@@ -89,6 +109,11 @@ class LowRankCorrective:
             return
         r = self.S.shape[0]
         self.U, self.V = torch.cat([self.U, nu[:, None]], 1), torch.cat([self.V, nv[:, None]], 1)
+        if self.mask is not None:
+            S = np.zeros((r + 1, r + 1))
+            S[:r, :r] = self.S
+            self.S = S
+            return
         a = np.concatenate([np.arange(r + 1), np.full(r, r)])
         b = np.concatenate([np.full(r + 1, r), np.arange(r)])
         ln, rn = self._factors(self.U, self.V, a, b)
@@ -112,6 +137,10 @@ class LowRankCorrective:
         keep[0] = True
         P, Q = P[:, keep], Qt[keep].T
         r, k = self.S.shape[0], int(keep.sum())
+        if self.mask is not None:
+            Pt, Qt = (torch.as_tensor(m, dtype=self.U.dtype, device=self.U.device) for m in (P, Q))
+            self.U, self.V, self.S = self.U @ Pt, self.V @ Qt, np.diag(sig[keep])
+            return
         idx = self.pos.reshape(-1)
         H4 = self.H[np.ix_(idx, idx)].reshape(r, r, r, r)
         self.H = np.einsum("abcd,ai,bj,ck,dl->ijkl", H4, P, Q, P, Q, optimize=True).reshape(k * k, k * k)
@@ -125,6 +154,26 @@ class LowRankCorrective:
         self.p = self.obj.at(self._x())
 
 
+def _mask(obj, shape):
+    """The diagonal of Q as an m x n matrix when f is a quadratic with a diagonal Q (matrix
+    completion): its Hessian in S then comes from U, V and the mask in O(m n r^2), with no
+    r^2 Gram factors of length m n to keep."""
+    form = getattr(obj, "form", None)
+    if form is None or form.kind != "diagonal":
+        return None
+    return form.d.reshape(shape)
+
+
+def _masked_gram(D, U, V):
+    """H[(a, b), (c, d)] = sum_ij D_ij U_ia U_ic V_jb V_jd."""
+    r = U.shape[1]
+    P = (U[:, :, None] * U[:, None, :]).reshape(U.shape[0], r * r)     # (i, (a, c))
+    W = (V[:, :, None] * V[:, None, :]).reshape(V.shape[0], r * r)     # (j, (b, d))
+    H = (P.T @ (D @ W)).reshape(r, r, r, r)                            # (a, c, b, d)
+    H = H.permute(0, 2, 1, 3).reshape(r * r, r * r).cpu().numpy().astype(np.float64)
+    return 0.5 * (H + H.T)
+
+
 def _orth(B, u):
     """u made orthogonal to the columns of B (twice, for rounding) and normalised; None if in span."""
     import torch
@@ -134,24 +183,29 @@ def _orth(B, u):
     return None if norm <= 1e-10 else w / norm
 
 
-def nuclear_qp(H, gs, S0, tau, tol, max_iter=20000):
+def nuclear_qp(H, gs, S0, tau, tol, max_iter=20000, L=None):
     """argmin over ||S||_* <= tau of <gs, s - s0> + 0.5 (s - s0)^T H (s - s0) (s = vec S), by FISTA
-    with gradient restarts, until the restricted FW gap <grad, S> + tau sigma_1(grad) <= tol."""
+    with gradient restarts, until the restricted FW gap <grad, S> + tau sigma_1(grad) <= tol.
+    H is a matrix or its product; L bounds its largest eigenvalue (computed for a matrix when
+    not given)."""
     r = S0.shape[0]
     s0 = S0.reshape(-1)
-    from scipy.linalg import eigh
-    n = H.shape[0]
-    L = max(float(eigh(H, eigvals_only=True, subset_by_index=[n - 1, n - 1])[0]), 1e-300)
+    if L is None:
+        from scipy.linalg import eigh
+        n = H.shape[0]
+        L = float(eigh(H, eigvals_only=True, subset_by_index=[n - 1, n - 1])[0])
+    L = max(L, 1e-300)
     x, y, t = s0.copy(), s0.copy(), 1.0
+    hv = H if callable(H) else H.__matmul__
     for it in range(max_iter):
-        gy = gs + H @ (y - s0)
+        gy = gs + hv(y - s0)
         xn = _project(y - gy / L, r, tau)
         if gy @ (xn - x) > 0:
             t = 1.0
         tn = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
         y, x, t = xn + (t - 1) / tn * (xn - x), xn, tn
         if it % 10 == 9:
-            gx = (gs + H @ (x - s0)).reshape(r, r)
+            gx = (gs + hv(x - s0)).reshape(r, r)
             if float(gx.reshape(-1) @ x) + tau * np.linalg.norm(gx, 2) <= tol:
                 break
     return x.reshape(r, r)

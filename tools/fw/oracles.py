@@ -45,6 +45,10 @@ class Oracle:
         """Vertices likely to be chosen next (for objectives that batch vertex work)."""
         return []
 
+    def host_runners_up(self, g, count: int) -> list:
+        """`runners_up` for a numpy vector on the host."""
+        return [v.numpy() for v in self.runners_up(_torch().from_numpy(g), count)]
+
     def describe(self) -> dict:
         return {"set": self.name, "shape": list(self.shape)}
 

@@ -16,7 +16,8 @@ JOB_MODULE = "rigorlab.tools.fw.run"
 JOB_GRACE_S = 600       # loading data and saving the results, on top of the solver's limit
 
 
-def run_fw_solver(args: FWSpec, ws, progress=None) -> FWOut:
+def run_fw_solver(args: FWSpec, ws, progress=None, plot_after: bool = True) -> FWOut:
+    """`plot_after`: a plot may be drawn after the answer (a server); False in a process about to exit."""
     from rigorlab.tools.fw.files import default_out
     out_rel = args.out or default_out("run")
     out = ws.path(out_rel, what="output folder")
@@ -27,12 +28,13 @@ def run_fw_solver(args: FWSpec, ws, progress=None) -> FWOut:
     if args.objective == "python" or args.job or (args.job is None and args.time_limit_s > IN_CALL_LIMIT_S):
         return _dispatch(args, ws, resolve, out, out_rel)
     from rigorlab.tools.fw.run import run_spec
-    return FWOut.of(run_spec(args, resolve, out, progress=progress, root=ws.root), out_rel, lambda p: ws.rel(Path(p)))
+    summary = run_spec(args, resolve, out, progress=progress, root=ws.root, plot_after=plot_after)
+    return FWOut.of(summary, out_rel, lambda p: ws.rel(Path(p)))
 
 
 def _dispatch(args: FWSpec, ws, resolve: Callable, out: Path, out_rel: str) -> FWOut:
     """Check what is cheap to check here (array files, the output folder), then send the run out."""
-    from rigorlab.tools.fw.spec import array_file
+    from rigorlab.tools.fw.arrays import array_file
     from rigorlab.tools.jobs.modules import submit_module
     for name, ref in (args.data or {}).items():
         array_file(ref, name, resolve)

@@ -19,7 +19,7 @@ import numpy as np
 
 from rigorlab.core.errors import UserError
 from rigorlab.tools.fw.active_set import ActiveSet
-from rigorlab.tools.fw.algorithms import ALGORITHMS
+from rigorlab.tools.fw.algorithms import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_MAX_ITER, DEFAULT_TOL
 
 OPTIMAL, MAXITER, TIMEOUT, INTERRUPTED = "OPTIMAL", "MAXITER", "TIMEOUT", "INTERRUPTED"
 PREFETCH = 15   # vertex images computed along with a missed one (runners-up of the oracle)
@@ -37,12 +37,21 @@ class Result:
     algorithm: str
     trajectory: dict = field(default_factory=dict)   # iteration, primal, gap, time (numpy arrays)
     lmo_calls: int = 0
+    auto: str = ""               # why algorithm="auto" chose `algorithm`
+    kernel_s: float = 0.0        # loading (or compiling) compiled kernels, outside `time`
+    kernel_compiled: bool = False
 
     def summary(self) -> dict:
-        return {"status": self.status, "primal": self.primal, "gap": self.gap,
-                "iterations": self.iterations, "time_s": round(self.time, 6),
-                "active_size": self.active_size, "algorithm": self.algorithm,
-                "lmo_calls": self.lmo_calls}
+        out = {"status": self.status, "primal": self.primal, "gap": self.gap,
+               "iterations": self.iterations, "time_s": round(self.time, 6),
+               "active_size": self.active_size, "algorithm": self.algorithm,
+               "lmo_calls": self.lmo_calls}
+        if self.auto:
+            out["auto"] = self.auto
+        if self.kernel_s >= 0.001:
+            out["kernel_load_s"] = round(self.kernel_s, 3)
+            out["kernel_compiled"] = self.kernel_compiled
+        return out
 
 
 @dataclass
@@ -224,22 +233,33 @@ class _Run:
         self.p = self.obj.at(self.active.x() if self.active is not None else self.p.x)
 
 
-def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool = False,
-          lazy_k: float = 2.0, momentum: float | None = None, tol: float = 1e-7,
-          max_iter: int = 10000, time_limit: float | None = None, x0=None,
+def solve(objective, oracle, *, algorithm: str = DEFAULT_ALGORITHM, step=None, lazy: bool = False,
+          lazy_k: float = 2.0, momentum: float | None = None, tol: float = DEFAULT_TOL,
+          max_iter: int = DEFAULT_MAX_ITER, time_limit: float | None = None, x0=None,
           device: str = "cpu", dtype: str = "float64",
-          callback: Callable[[dict], Any] | None = None, resync_every: int = 1000) -> Result:
+          callback: Callable[[dict], Any] | None = None, resync_every: int = 1000,
+          progress: Callable | None = None) -> Result:
     """Minimise `objective` over the set of `oracle`; see the module doc.
 
-    `step` defaults to exact line search for quadratic objectives, else the adaptive step.
+    `algorithm="auto"` picks from the objective and the set (auto.py). `step` defaults to exact
+    line search for quadratic objectives, else the adaptive step.
 
     `callback(info)` gets {iteration, primal, gap, time} every iteration; returning True stops
-    the run with status INTERRUPTED (as does KeyboardInterrupt).
+    the run with status INTERRUPTED (as does KeyboardInterrupt). `progress(done, total, message)`
+    hears of a compiled kernel loading before the run (its time is `kernel_s`, not `time`).
     """
     import torch
     from rigorlab.tools.fw.steps import Adaptive, Exact
     if algorithm not in ALGORITHMS:
         raise UserError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    why = ""
+    if algorithm == "auto":
+        if lazy or momentum is not None:
+            raise UserError("lazy and momentum apply to an explicit algorithm (lazy: away, pairwise, bpcg; "
+                            "momentum: fw); algorithm 'auto' chooses its own")
+        from rigorlab.tools.fw.auto import choose
+        choice = choose(objective, oracle)
+        algorithm, lazy, why = choice.algorithm, choice.lazy, choice.why
     if lazy and algorithm in ("fw", "bcg", "fcfw"):
         raise UserError("lazy=True applies to away, pairwise and bpcg (bcg is lazy by construction)")
     if momentum is not None and (algorithm != "fw" or not 0 <= momentum < 1):
@@ -261,11 +281,46 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     if getattr(step, "name", "") == "exact" and not obj.quadratic:
         raise UserError("exact line search needs a quadratic objective (quadratic or least_squares); "
                         "use the adaptive or backtracking step")
+    kernel_s, compiled = 0.0, False
     if algorithm == "fcfw" or (algorithm == "bcg" and obj.quadratic and obj.linear_images):
-        from rigorlab.tools.fw.corrective import corrective_run
+        from rigorlab.tools.fw.corrective import corrective_run, uses_qp_kernel
+        if uses_qp_kernel(algorithm, oracle):
+            from rigorlab.tools.kernels import ensure
+            t0 = time.perf_counter()
+            compiled = ensure("fw.simplex_qp", progress).compiled
+            kernel_s = time.perf_counter() - t0
         run = corrective_run(obj, oracle, algorithm, x0, like, _Move, tol, lazy_k)
     else:
         run = _Run(obj, oracle, algorithm, step, lazy, lazy_k, momentum, x0, like)
+    with _blas_threads(obj):
+        return _loop(run, obj, algorithm, lazy, tol, max_iter, time_limit, callback, resync_every,
+                     why, kernel_s, compiled)
+
+
+SMALL = 1 << 20     # data entries below which BLAS runs on one thread (waking others costs more)
+
+
+def _blas_threads(obj):
+    import contextlib
+    size = sum(int(getattr(obj, k).numel()) for k in ("A", "Q") if hasattr(getattr(obj, k, None), "numel"))
+    form = getattr(obj, "form", None)
+    if form is not None:
+        size = max(size, form.n * (form.n if form.kind == "dense" else 8))
+    if size >= SMALL:
+        return contextlib.nullcontext()
+    global _POOLS
+    if _POOLS is None:
+        from threadpoolctl import ThreadpoolController
+        _POOLS = ThreadpoolController()      # finding the BLAS libraries takes milliseconds: once
+    return _POOLS.limit(limits=1, user_api="blas")
+
+
+_POOLS = None
+
+
+def _loop(run, obj, algorithm, lazy, tol, max_iter, time_limit, callback, resync_every, why, kernel_s,
+          compiled) -> Result:
+    import torch
     traj = {"iteration": [], "primal": [], "gap": [], "time": []}
     status, start, t = MAXITER, time.perf_counter(), 0
     try:
@@ -306,7 +361,8 @@ def solve(objective, oracle, *, algorithm: str = "bpcg", step=None, lazy: bool =
     return Result(status=status, x=x, primal=run.p.f, gap=run.gap, iterations=t,
                   time=total, active_size=len(run.active) if run.active is not None else -1,
                   algorithm=algorithm + ("-lazy" if lazy else ""),
-                  trajectory={k: np.asarray(v) for k, v in traj.items()}, lmo_calls=run.lmo_calls)
+                  trajectory={k: np.asarray(v) for k, v in traj.items()}, lmo_calls=run.lmo_calls,
+                  auto=why, kernel_s=kernel_s, kernel_compiled=compiled and kernel_s > 0.001)
 
 
 def _sub(a, b):

@@ -3,6 +3,8 @@
     {"objective": "least_squares", "data": {"A": "data/A.npy", "y": "data/y.npy"},
      "set": "l1", "set_params": {"radius": 5}}
     {"objective": "quadratic", "data": {"Q": "qp.safetensors:Q", "b": "qp.safetensors:b"}, ...}
+    {"objective": "quadratic", "data": {"d": "d.npy", "B": "B.npy", "b": "b.npy"}, ...}   # diag(d) + B^T B
+    {"objective": "quadratic", "data": {"Q": "Q.npz", "b": "b.npy"}, ...}                 # scipy sparse
     {"objective": "logistic", "seed": 0, "size": [500, 200], "set": "l2", ...}
     {"objective": "python", "function": "obj.py:f,grad_f", "set": "simplex",
      "set_params": {"n": 50}}
@@ -23,55 +25,64 @@ CODE_ONLY_IN_JOBS = ("objective 'python' runs workspace code, which runs only as
                      "job runtime's sandbox), never inside rigorlab's own process: dispatch it")
 
 
-def load_arrays(objective: str, data: dict, resolve: Callable) -> dict:
+def load_arrays(objective: str, data: dict, resolve: Callable, mmap: bool = False) -> dict:
+    """The data arrays of `objective` as torch float64 tensors (Q of a quadratic may also be a
+    scipy sparse matrix); `mmap` maps .npy files instead of reading them (job processes only)."""
     import torch
-    need = NEEDS[objective]
-    extra = sorted(set(data) - set(need))
+
+    from rigorlab.tools.fw.arrays import read
+    need, allowed = _needs(objective, data)
+    extra = sorted(set(data) - set(allowed))
     if extra:
-        raise UserError(f"objective {objective!r} takes the arrays {', '.join(need)}; unexpected: {', '.join(extra)}")
+        raise UserError(f"objective {objective!r} takes the arrays {_takes(objective)}; unexpected: "
+                        f"{', '.join(extra)}")
     missing = [k for k in need if k not in data]
     if missing:
-        raise UserError(f"objective {objective!r} needs the arrays {', '.join(need)} (missing {', '.join(missing)}): "
-                        "give workspace paths to .npy or .safetensors files, or a seed to generate data")
-    return {k: torch.as_tensor(_read(str(data[k]), k, resolve)).to(torch.float64) for k in need}
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """'file.safetensors:KEY' -> (file, KEY); any other reference -> (ref, '')."""
-    return tuple(ref.rsplit(":", 1)) if ".safetensors:" in ref else (ref, "")  # type: ignore[return-value]
-
-
-def array_file(ref: str, name: str, resolve):
-    """The workspace file an array reference names; it must exist."""
-    path_part, _ = split_ref(ref)
-    path = resolve(path_part, f"array {name}")
-    if not path.is_file():
-        raise UserError(f"array file {path_part!r} for {name} does not exist in the workspace")
-    return path
-
-
-def _read(ref: str, name: str, resolve):
+        raise UserError(f"objective {objective!r} needs the arrays {_takes(objective)} (missing "
+                        f"{', '.join(missing)}): give workspace paths to .npy or .safetensors files, or a "
+                        "seed to generate data")
     import numpy as np
-    path_part, key = split_ref(ref)
-    path = array_file(ref, name, resolve)
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise UserError(f"{path_part}: not a plain numeric .npy array ({exc})") from exc
-    elif path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
-        tensors = load_file(str(path))
-        key = key or name
-        if key not in tensors:
-            raise UserError(f"{path_part} has no tensor {key!r}; it holds: {', '.join(sorted(tensors))}. "
-                            f"Write 'file.safetensors:KEY' to pick one")
-        arr = tensors[key]
-    else:
-        raise UserError(f"{path_part}: arrays must be .npy or .safetensors files")
-    if arr.dtype.kind not in "fiu":
-        raise UserError(f"{path_part}: array {name} has dtype {arr.dtype}; a float array is needed")
-    return arr.astype("float64")
+    out = {}
+    for k in allowed:
+        if k in data:
+            watch = _ScanWhileReading() if k == "Q" else None
+            arr = read(str(data[k]), k, resolve, mmap=mmap, sparse_ok=k == "Q", on_rows=watch)
+            out[k] = arr if hasattr(arr, "tocsr") else torch.from_numpy(np.asarray(arr))
+            if watch is not None and watch.scan is not None:
+                out["Q_scan"] = watch.scan
+    return out
+
+
+class _ScanWhileReading:
+    """Scans a square Q (convexity's one pass) as arrays.read hands over its blocks of rows."""
+
+    def __init__(self):
+        self.scan = None
+
+    def __call__(self, M, i0, i1):
+        if M.shape[0] != M.shape[1]:
+            return
+        if self.scan is None:
+            from rigorlab.tools.fw.dense_scan import DenseScan
+            self.scan = DenseScan(M.shape[0])
+        self.scan.rows(M, i0, i1)
+
+
+def _needs(objective: str, data: dict) -> tuple[tuple, tuple]:
+    """(required, allowed) array names; a quadratic's Q is dense, sparse or given as d and B."""
+    if objective != "quadratic":
+        return NEEDS[objective], NEEDS[objective]
+    if "Q" in data:
+        return ("Q", "b"), ("Q", "b")
+    if "d" in data or "B" in data:
+        return ("b",), ("d", "B", "b")
+    return ("Q", "b"), ("Q", "d", "B", "b")
+
+
+def _takes(objective: str) -> str:
+    if objective == "quadratic":
+        return "Q (dense .npy/.safetensors or sparse .npz) or d and/or B (Q = diag(d) + B^T B), and b"
+    return ", ".join(NEEDS[objective])
 
 
 def generate(objective: str, seed: int, size) -> dict:
@@ -100,17 +111,19 @@ def generate(objective: str, seed: int, size) -> dict:
             .to(torch.float64)}
 
 
-def build(spec: dict, resolve: Callable, *, allow_code: bool = False):
+def build(spec: dict, resolve: Callable, *, mmap: bool = False, allow_code: bool = False):
     """(objective, oracle) for a spec; every problem with the input is a UserError.
-    A python objective imports workspace code: only a job's process (allow_code) does that."""
-    from rigorlab.tools.fw.objectives import LeastSquares, Logistic, Quadratic
+    A python objective imports workspace code: only a job's process (allow_code) does that.
+    `mmap` maps .npy data instead of reading it (job processes: see arrays.py)."""
+    from rigorlab.tools.fw.objectives import LeastSquares, Logistic
     from rigorlab.tools.fw.oracles import make_oracle
     kind = spec.get("objective")
     if kind not in OBJECTIVES:
         raise UserError(f"unknown objective {kind!r}; choose one of {', '.join(OBJECTIVES)}")
     set_name, set_params = spec.get("set", ""), dict(spec.get("set_params") or {})
     if set_name == "hull" and isinstance(set_params.get("atoms"), str):
-        set_params["atoms"] = _read(set_params["atoms"], "atoms", resolve)
+        from rigorlab.tools.fw.arrays import read
+        set_params["atoms"] = read(set_params["atoms"], "atoms", resolve)
     if kind == "python":
         if not allow_code:
             raise UserError(CODE_ONLY_IN_JOBS)
@@ -122,15 +135,24 @@ def build(spec: dict, resolve: Callable, *, allow_code: bool = False):
     if spec.get("data") and spec.get("seed") is not None:
         raise UserError("give either data files or a seed, not both")
     if spec.get("data"):
-        arrays = load_arrays(kind, spec["data"], resolve)
+        arrays = load_arrays(kind, spec["data"], resolve, mmap)
     elif spec.get("seed") is not None:
         arrays = generate(kind, spec["seed"], spec.get("size"))
     else:
         raise UserError(f"objective {kind!r} needs data (workspace array files) or a seed (with size) to generate it")
-    cls = {"quadratic": Quadratic, "least_squares": LeastSquares, "logistic": Logistic}[kind]
-    obj = cls(*[arrays[k] for k in NEEDS[kind]])
+    if kind == "quadratic":
+        obj = _quadratic(arrays, check_convex=not spec.get("allow_nonconvex"))
+    else:
+        obj = {"least_squares": LeastSquares, "logistic": Logistic}[kind](*[arrays[k] for k in NEEDS[kind]])
     oracle = make_oracle(set_name, _fill_dims(set_name, set_params, obj.dim))
     return obj, oracle
+
+
+def _quadratic(arrays: dict, check_convex: bool):
+    from rigorlab.tools.fw.qforms import Factored
+    from rigorlab.tools.fw.quadratic import Quadratic
+    Q = arrays["Q"] if "Q" in arrays else Factored(arrays.get("d"), arrays.get("B"))
+    return Quadratic(Q, arrays["b"], check_convex=check_convex, seen=arrays.get("Q_scan"))
 
 
 def _fill_dims(name: str, params: dict, dim: int) -> dict:

@@ -129,7 +129,7 @@ def worst_case(r_end: float = 1e-4, r_start: float = 0.5, bits: int = 300, step:
     """
     import numpy as np
     import torch
-    from rigorlab.tools.fw.objectives import Quadratic
+    from rigorlab.tools.fw.quadratic import Quadratic
     from rigorlab.tools.fw.oracles import LpBall
     from rigorlab.tools.fw.solver import solve
     from rigorlab.tools.fw.steps import make_step

@@ -28,6 +28,10 @@ import numpy as np
 from numba import njit, prange
 from threadpoolctl import threadpool_limits
 
+from rigorlab.tools.numba_cache import cache_where_writable
+
+cache_where_writable(__file__)
+
 if "NUMBA_THREADING_LAYER" not in os.environ:
     # numba's own pool: its OpenMP layer left torch's OpenMP ops (SparseGPT, the refit) up
     # to 15x slower for seconds after each kernel call
