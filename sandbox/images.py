@@ -33,7 +33,14 @@ HOW = ("an image reference such as rigorlab-sandbox:latest, registry.example:500
 
 def is_reference(text: str) -> bool:
     m = REFERENCE.fullmatch(text)
-    return m is not None and len(m.group("name")) <= NAME_MAX
+    return m is not None and len(m.group("name")) <= NAME_MAX and not _upper_non_host(m.group("name"))
+
+
+def _upper_non_host(name: str) -> bool:
+    """A first component that is not a host (no "." or ":", not localhost) is a path component
+    for the engines, and they refuse one with capitals, although the grammar reads it as a host."""
+    first, slash, _ = name.partition("/")
+    return bool(slash) and not any(c in first for c in ".:") and first != "localhost" and first != first.lower()
 
 
 def check_image(runtime: Runtime, image: str | None) -> str | None:

@@ -73,7 +73,7 @@ def _hostile_references(seed: int, n: int) -> list[str]:
     alphabet = "ab09._-/:@Z" + "-" * 3
     made = ["-x", "a/-b", "a--b", "a__b", "a___b", "A", "a/B", "Host.Example:5000/a", "a:", ":a",
             "a@sha256:" + "0" * 64, "a@sha256:" + "0" * 31, "a:" + "t" * 128, "a:" + "t" * 129,
-            "a/" * 100 + "b", "localhost/x", "[::1]:5000/x", "a..b", "a.-b", "ü", "a b", "a\nb"]
+            "a/" * 100 + "b", "localhost/x", "bZ-a/b9-0", "Z/a", "Z.a/b", "[::1]:5000/x", "a..b", "a.-b", "ü", "a b", "a\nb"]
     for _ in range(n):
         made.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))))
     return made
