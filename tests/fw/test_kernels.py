@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 SOLVE = (
     "import json, numpy as np, torch\n"
@@ -82,7 +83,8 @@ def test_kernels_load_from_a_read_only_tree_as_in_a_sandboxed_job():
     assert bwrap, "bubblewrap is part of the test services (docs/sandbox.md)"
     code = ("import json\nfrom rigorlab.tools import kernels\n"
             "print(json.dumps({n: kernels.ensure(n).compiled for n in kernels.KERNELS}))\n")
-    out = subprocess.run([bwrap, "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc",
-                          sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    tree = str(Path(__file__).resolve().parents[2])     # back over the tmpfs when it lives in /tmp
+    out = subprocess.run([bwrap, "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--ro-bind", tree, tree,
+                          "--dev", "/dev", "--proc", "/proc", sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {n: False for n in kernels.KERNELS}
