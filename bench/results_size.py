@@ -63,7 +63,7 @@ async def _default_calls(client, ws: Path) -> list[tuple[str, dict]]:
         ("check_rules", {}), ("protect_evaluation", {"command": "python eval.py"}),
         ("prune_layer", {"weights": "W.npy", "gram": "G.npy"}),
         ("prune_model", {"model": "tiny-gpt2", "n_samples": 4, "seq_len": 32}),
-        ("evaluate_model", {"model": "p/g/model", "n_samples": 4, "seq_len": 32}),
+        ("evaluate_model", {"model": "p/g/model", "context": 32, "max_tokens": 256}),
         ("run_fw_solver", {"objective": "least_squares", "seed": 0, "size": [50, 100], "set": "l1"}),
         ("fw_worst_case", {"bits": 64, "r_end": 1e-2}),
     ]
@@ -79,7 +79,7 @@ def _bad_calls(name: str, schema: dict) -> list[dict]:
         if kind in ("integer", "number"):
             bad += [{**need, key: "10"}, {**need, key: 2**63}]
         elif kind == "string":
-            bad += [{**need, key: 10}, {**need, key: "x" * (prop.get("maxLength", 4096) + 1)}]
+            bad += [{**need, key: 10}, {**need, key: "x" * (prop.get("maxLength", 1 << 20) + 1)}]
     return (bad * 20)[:20]
 
 
