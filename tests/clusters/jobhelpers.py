@@ -44,3 +44,15 @@ def experiment(d, experiment_id: str) -> str:
     refused): use as `experiment_id=experiment(d, "E001")`."""
     from rigorlab.tools.results.experiments import start
     return start(d.conn(), goal="jobs of an experiment", experiment_id=experiment_id)["experiment_id"]
+
+
+def read_pidfile(path: Path, timeout: float = 10.0) -> int:
+    """The pid a daemon wrote to `path`: sshd creates the file before it writes the number,
+    so an empty file means "not yet", not "no pid"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            assert time.monotonic() < deadline, f"{path} held no pid after {timeout:.0f} s"
+            time.sleep(0.05)

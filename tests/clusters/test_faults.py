@@ -18,7 +18,7 @@ from rigorlab.clusters.model import Job, JobState, Observation
 from rigorlab.clusters.shell import ShellError
 from rigorlab.core.errors import UserError
 from rigorlab.tools.jobs import dispatch
-from tests.clusters.jobhelpers import experiment, ssh_node_toml
+from tests.clusters.jobhelpers import experiment, read_pidfile, ssh_node_toml
 from tests.clusters.test_slurm import TOML as SLURM_TOML
 from tests.clusters.test_slurm import slurm  # noqa: F401 - fixture
 from tests.clusters.test_ssh import kill_tree, second_sshd, sshd  # noqa: F401 - fixtures
@@ -41,11 +41,7 @@ def test_a_job_dispatched_while_its_node_is_down_waits_and_runs_when_it_is_back(
     pidfile.unlink(missing_ok=True)                  # the killed sshd's pid must not be read back
     subprocess.run(["/usr/sbin/sshd", "-f", str(tmp_path / "sshd2_config"), "-E",
                     str(tmp_path / "sshd2.log")], check=True)
-    for _ in range(100):
-        if pidfile.exists() and pidfile.read_text().strip():
-            break
-        time.sleep(0.05)
-    second_sshd["pid"] = int(pidfile.read_text())     # the fixture stops this one
+    second_sshd["pid"] = read_pidfile(pidfile)     # the fixture stops this one
     job = d.wait(job.id, 45)
     assert (job.state, job.exit_code) == (JobState.FAILED, 4), job.reason
     assert d.logs(job.id).text == "ran\n"

@@ -14,7 +14,7 @@ import pytest
 from rigorlab.tools.jobs import dispatch
 from rigorlab.clusters.dispatcher import JobRequest
 from rigorlab.clusters.model import JobState
-from tests.clusters.jobhelpers import experiment, ssh_node_toml, until_running
+from tests.clusters.jobhelpers import experiment, read_pidfile, ssh_node_toml, until_running
 from tests.conftest import require_service
 
 
@@ -120,14 +120,10 @@ def second_sshd(sshd, tmp_path):
     (tmp_path / "sshd2_config").write_text(conf)
     subprocess.run(["/usr/sbin/sshd", "-f", str(tmp_path / "sshd2_config"), "-E",
                     str(tmp_path / "sshd2.log")], check=True)
-    for _ in range(100):
-        if pidfile.exists():
-            break
-        time.sleep(0.05)
     known = tmp_path / "known2"
     host_pub = Path(sshd["SSH_CONFIG"]).with_name("host_key.pub").read_text().split()[:2]
     known.write_text(f"[127.0.0.1]:{port} {' '.join(host_pub)}\n")
-    info = {"port": port, "pid": int(pidfile.read_text()), "known": str(known)}
+    info = {"port": port, "pid": read_pidfile(pidfile), "known": str(known)}
     yield info
     kill_tree(info["pid"])
 
