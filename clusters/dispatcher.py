@@ -33,7 +33,9 @@ from rigorlab.clusters.model import Job, JobState
 from rigorlab.clusters.monitor import Monitor
 from rigorlab.clusters.reconcile import Reconciler
 from rigorlab.clusters.request import JobRequest
+from rigorlab.core import state
 from rigorlab.core.errors import UserError, no_space
+from rigorlab.core.perthread import PerThread
 
 __all__ = ["Dispatcher", "JobRequest", "Admitted", "LogSlice", "LOG_STREAMS"]
 
@@ -52,7 +54,8 @@ class Dispatcher:
         self.wake = threading.Event()
         self.changed = threading.Condition()
         self.live = LiveConfig(self.workspace_root, self.timing, config, on_exit=self.wake.set)
-        self._conn_factory = conn_factory or self._own_conn
+        self._own = PerThread(lambda: state.connect(self.state_dir / state.DB_NAME))
+        self._conn_factory = conn_factory or self._own.get
         self._local = threading.local()
         self.reconciler = Reconciler(self.workspace_root, self.timing,
                                      log_file or self.state_dir / "server.log", self.conn,
@@ -62,13 +65,6 @@ class Dispatcher:
         self.auto_monitor = False
 
     # -- plumbing ---------------------------------------------------------------------
-    def _own_conn(self) -> sqlite3.Connection:
-        from rigorlab.core import state
-        c = getattr(self._local, "own", None)
-        if c is None:
-            c = self._local.own = state.connect(self.state_dir / state.DB_NAME)
-        return c
-
     def conn(self) -> sqlite3.Connection:
         c = self._conn_factory()
         if getattr(self._local, "migrated", None) is not c:

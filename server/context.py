@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rigorlab.core import state
 from rigorlab.core.errors import UserError
+from rigorlab.core.perthread import PerThread
 from rigorlab.core.paths import state_dir_for
 from rigorlab.core.jail import Workspace
 
@@ -26,7 +27,7 @@ class ServerContext:
         self._workspace: Workspace | None = None
         self._state_dir: Path | None = None
         self.missing = missing or "rigorlab has no workspace: start it in a project folder"
-        self._local = threading.local()
+        self._conns = PerThread(lambda: state.connect(self.db_path))
         self._lock = threading.Lock()
         self._on_bind: list[Callable[[], None]] = []
         if workspace is not None:
@@ -88,11 +89,7 @@ class ServerContext:
 
     def db(self) -> sqlite3.Connection:
         """A connection for the calling thread (tools run in worker threads)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = state.connect(self.db_path)
-            self._local.conn = conn
-        return conn
+        return self._conns.get()
 
     @property
     def log_path(self) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rigorlab.core import state
 from rigorlab.core.paths import state_dir_for
+from rigorlab.core.perthread import PerThread
 from rigorlab.tools.review.db import open_readonly
 
 CHECK_MAX_AGE_S = 30.0
@@ -21,7 +22,7 @@ class Source:
         self.workspace = Path(workspace).resolve()
         self.state_dir = Path(state_dir) if state_dir else state_dir_for(self.workspace)
         self.db_path = self.state_dir / state.DB_NAME
-        self._local = threading.local()
+        self._conns = PerThread(lambda: open_readonly(self.db_path))
         self._logs = None
         self._lock = threading.Lock()
         self._checked: dict | None = None
@@ -29,10 +30,7 @@ class Source:
 
     def conn(self) -> sqlite3.Connection:
         """The calling thread's read-only connection (UserError while there is no ledger)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = open_readonly(self.db_path)
-        return conn
+        return self._conns.get()
 
     def logs(self, job_id: str, stream: str, offset: int, max_bytes: int):
         if self._logs is None:
