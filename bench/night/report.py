@@ -36,6 +36,9 @@ def leaks(samples: list[Sample]) -> list[dict]:
         for name in ("rss_mib", "fds", "threads"):
             row[f"{name}_start"] = statistics.median(getattr(s, name) for s in head)
             row[f"{name}_end"] = statistics.median(getattr(s, name) for s in tail)
+        first, last = head[0].kinds, tail[-1].kinds
+        row["fd_growth"] = {k: last.get(k, 0) - first.get(k, 0) for k in sorted({*first, *last})
+                            if last.get(k, 0) != first.get(k, 0)}
         row["long"] = row["seconds"] >= 3 * WARMUP_S
         row["fd_flat"] = row["fds_end"] - row["fds_start"] <= FD_SLACK
         row["rss_flat"] = (row["rss_mib_end"] - row["rss_mib_start"]
@@ -88,13 +91,14 @@ def table(result: dict, console) -> None:
 
     s = Table(title="the server over the night: each process, after 30 s of warm-up")
     for col in ("pid", "lived s", "RSS MiB start", "RSS MiB end", "FDs start", "FDs end", "threads start",
-                "threads end", "flat"):
+                "threads end", "files that grew", "flat"):
         s.add_column(col, justify="right")
     for row in result["leaks"]:
         flat = "yes" if row["fd_flat"] and row["rss_flat"] else ("NO" if row["long"] else "(short)")
         s.add_row(str(row["pid"]), f"{row['seconds']:.0f}", f"{row['rss_mib_start']:.1f}", f"{row['rss_mib_end']:.1f}",
                   f"{row['fds_start']:.0f}", f"{row['fds_end']:.0f}", f"{row['threads_start']:.0f}",
-                  f"{row['threads_end']:.0f}", flat)
+                  f"{row['threads_end']:.0f}",
+                  ", ".join(f"{k} {v:+d}" for k, v in row.get("fd_growth", {}).items()) or "-", flat)
     console.print(s)
     for note in result["notes"]:
         console.print(f"note: {note}")

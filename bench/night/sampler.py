@@ -17,6 +17,7 @@ class Sample:
     fds: int
     threads: int
     load1: float
+    kinds: dict[str, int] = field(default_factory=dict)   # open files by what they are
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Sampler:
 def take(pid: int, t: float) -> Sample | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        kinds = fd_kinds(pid)
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
@@ -52,7 +53,22 @@ def take(pid: int, t: float) -> Sample | None:
     rss_kib = int(fields["VmRSS"].split()[0])
     threads = int(fields["Threads"])
     load1 = float(Path("/proc/loadavg").read_text().split()[0])
-    return Sample(t, pid, rss_kib / 1024, fds, threads, load1)
+    return Sample(t, pid, rss_kib / 1024, sum(kinds.values()), threads, load1, kinds)
+
+
+def fd_kinds(pid: int) -> dict[str, int]:
+    """The process's open files by kind: socket, pipe, anon_inode, the ledger, or file."""
+    out: dict[str, int] = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:                 # closed between the listing and the read
+            continue
+        kind = target.split(":", 1)[0] if target[:1] != "/" else "file"
+        if ".sqlite3" in target:
+            kind = "ledger"
+        out[kind] = out.get(kind, 0) + 1
+    return out
 
 
 def incarnations(samples: list[Sample]) -> list[list[Sample]]:
