@@ -36,7 +36,16 @@ def test_npy_in_any_layout_and_dtype_reads_as_float64(workspace, read):
     assert isinstance(mapped, np.memmap) and np.array_equal(mapped, M)
 
 
-def test_a_scan_made_while_reading_equals_one_made_afterwards(workspace, read, monkeypatch):
+@pytest.fixture(params=["heap", "mapped"])
+def allocation(request, monkeypatch):
+    """Small arrays come from numpy's heap; large ones from an anonymous mapping whose pages are
+    made ahead of the copy (made small here so that a test reaches that path)."""
+    if request.param == "mapped":
+        monkeypatch.setattr(arrays, "POPULATE_FROM", 1)
+    return request.param
+
+
+def test_a_scan_made_while_reading_equals_one_made_afterwards(workspace, read, monkeypatch, allocation):
     rng = np.random.default_rng(1)
     n = 700
     B = rng.standard_normal((n, n))
@@ -51,6 +60,12 @@ def test_a_scan_made_while_reading_equals_one_made_afterwards(workspace, read, m
             seen.append(DenseScan(M.shape[0]))
         seen[0].rows(M, i0, i1)
     Q = read("Q.npy", on_rows=on_rows)
+    assert np.array_equal(Q, B + B.T) and Q.flags.writeable
+    owner = Q
+    while isinstance(owner, np.ndarray) and owner.base is not None:
+        owner = owner.base
+    owner = owner.obj if isinstance(owner, memoryview) else owner
+    assert type(owner).__name__ == ("mmap" if allocation == "mapped" else "ndarray")
     assert calls[0] == (0, 37) and calls[-1][1] == n and len(calls) == -(-n // 37)
     st, ref = seen[0], scan(Q)
     assert st.complete and st.asymmetry() < 1e-10 and st.scale == ref.scale
@@ -76,10 +91,15 @@ def test_sparse_npz_and_its_refusals(workspace, read, monkeypatch):
         read("bomb.npz", sparse_ok=True)
 
 
-def test_bad_files_are_clear_errors_and_never_block(workspace, read):
-    np.save(workspace / "ok.npy", np.ones((4, 4)))
+def test_bad_files_are_clear_errors_and_never_block(workspace, read, allocation, monkeypatch):
+    np.save(workspace / "ok.npy", np.ones((40, 40)))
     data = (workspace / "ok.npy").read_bytes()
     (workspace / "short.npy").write_bytes(data[:-16])
+    monkeypatch.setattr(arrays, "CHUNK", 8 * 40 * 3)
+    with pytest.raises(UserError, match="shorter than its header"):       # while a scan reads along
+        read("short.npy", on_rows=lambda M, i0, i1: None)
+    with pytest.raises(ZeroDivisionError):                                # the scan's own error, as is
+        read("ok.npy", on_rows=lambda M, i0, i1: 1 / 0)
     (workspace / "junk.npy").write_bytes(b"not an array at all")
     np.save(workspace / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     os.mkfifo(workspace / "pipe.npy")

@@ -11,7 +11,7 @@ from rigorlab.tools.numba_cache import cache_where_writable
 cache_where_writable(__file__)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def scan_rows(R, i0, Xt, QX, QtXt, absrow, diag):
     """Rows i0 .. i0 + len(R) of Q: QX[i, k] = Q[i] . Xt[k], QtXt[k] += Xt[k, i] Q[i], absrow, diag
     (4 probes: Xt is 4 x n)."""

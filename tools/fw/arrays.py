@@ -2,14 +2,19 @@
 (dense) and .npz (a scipy sparse matrix, scipy.sparse.save_npz).
 
 A .npy file is read straight into its array (one copy from the page cache, no parsing), or
-memory-mapped with `mmap=True`. Mapping is for job processes only: a file truncated while
+memory-mapped with `mmap=True`. A large array's pages are made in one go before the read
+(MAP_POPULATE): faulting 200,000 pages in one by one costs more than the copy, and numpy's
+huge-page advice can stall for seconds while the kernel compacts memory. Mapping is for job processes only: a file truncated while
 mapped kills the process that maps it (SIGBUS), and the server must survive whatever the
 agent does to its files. Only regular files are opened (a named pipe would block forever).
 """
 from __future__ import annotations
 
+import mmap
 import os
+import queue
 import stat
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +74,8 @@ def _open(path: Path, shown: str):
 
 
 CHUNK = 16 << 20      # bytes read between two on_rows calls
+POPULATE_FROM = 64 << 20
+MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)     # Linux 5.14
 
 
 def _npy(path: Path, shown: str, mmap: bool, on_rows=None) -> np.ndarray:
@@ -86,28 +93,75 @@ def _npy(path: Path, shown: str, mmap: bool, on_rows=None) -> np.ndarray:
         order = "F" if fortran else "C"
         if mmap:
             return np.memmap(fh, dtype=dtype, mode="r", offset=fh.tell(), shape=shape, order=order)
-        flat = np.empty(count, dtype=dtype)
-        _fill(fh, flat, shape, shown, on_rows if len(shape) == 2 and not fortran and dtype == np.float64 else None)
+        scan = on_rows if len(shape) == 2 and not fortran and dtype == np.float64 else None
+        flat, pages = _empty(count, dtype, populate=scan is None)
+        _fill(fh, flat, pages, shape, shown, scan)
     return flat.reshape(shape, order=order)
 
 
-def _fill(fh, flat: np.ndarray, shape, shown: str, on_rows) -> None:
-    """Read the file's data into `flat`, in chunks of whole rows when on_rows is given."""
+def _empty(count: int, dtype: np.dtype, populate: bool) -> tuple[np.ndarray, mmap.mmap | None]:
+    """An array of `count` items and, for a large one, the anonymous mapping that holds it (its
+    pages made now with `populate`, else block by block as the read reaches them)."""
+    nbytes = count * dtype.itemsize
+    if nbytes < POPULATE_FROM or not hasattr(mmap, "MAP_POPULATE"):
+        return np.empty(count, dtype=dtype), None
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | (mmap.MAP_POPULATE if populate else 0)
+    pages = mmap.mmap(-1, nbytes, flags=flags)
+    return np.frombuffer(pages, dtype=dtype, count=count), (None if populate else pages)
+
+
+def _fill(fh, flat: np.ndarray, pages, shape, shown: str, on_rows) -> None:
+    """Read the file's data into `flat`; with on_rows, a thread reads ahead (making the pages of
+    each block, then copying into them: both let go of the GIL) while on_rows takes each block
+    of whole rows that has arrived."""
     buf = memoryview(flat.view(np.uint8))
-    row = flat.itemsize * (shape[-1] if shape and shape[-1] else 1)
-    step = max(1, CHUNK // row) * row if on_rows is not None else max(flat.nbytes, 1)
-    M = flat.reshape(shape) if on_rows is not None else None
-    got = done = 0
-    while got < flat.nbytes:
-        end = min(flat.nbytes, got + step)
-        while got < end:
-            k = fh.readinto(buf[got:end])
-            if not k:
-                raise UserError(f"{shown}: the file is shorter than its header says ({got} of {flat.nbytes} bytes)")
-            got += k
-        if on_rows is not None:
+    if on_rows is None:
+        _read_into(fh, buf, 0, flat.nbytes, shown)
+        return
+    row = flat.itemsize * (shape[-1] or 1)
+    step = max(1, CHUNK // row) * row
+    arrived: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read_ahead():
+        try:
+            for start in range(0, flat.nbytes, step):
+                end = min(flat.nbytes, start + step)
+                _make_pages(pages, start, end)
+                _read_into(fh, buf, start, end, shown)
+                arrived.put(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            arrived.put(exc)
+
+    reader = threading.Thread(target=read_ahead, name="rigorlab-read-ahead", daemon=True)
+    reader.start()
+    M, done = flat.reshape(shape), 0
+    try:
+        while done < shape[0]:
+            got = arrived.get()
+            if isinstance(got, BaseException):
+                raise got
             on_rows(M, done, got // row)
             done = got // row
+    finally:
+        reader.join()
+
+
+def _make_pages(pages: mmap.mmap | None, start: int, end: int) -> None:
+    if pages is None:
+        return
+    first = start - start % mmap.PAGESIZE
+    try:
+        pages.madvise(MADV_POPULATE_WRITE, first, end - first)
+    except OSError:             # a kernel before 5.14: the copy below faults the pages in
+        pass
+
+
+def _read_into(fh, buf: memoryview, got: int, end: int, shown: str) -> None:
+    while got < end:
+        k = fh.readinto(buf[got:end])
+        if not k:
+            raise UserError(f"{shown}: the file is shorter than its header says ({got} of {len(buf)} bytes)")
+        got += k
 
 
 def _safetensors(path: Path, shown: str, key: str) -> np.ndarray:
