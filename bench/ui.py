@@ -96,7 +96,7 @@ def build(workspace: Path, runs: int, jobs: int) -> None:
     (log / "stdout").write_text("".join(f"step {i} loss {1 / (i + 1):.4f}\n" for i in range(5000)))
     protect(workspace, conn, "python eval.py", ["eval.py"])
     (workspace / "eval.py").write_text("v2\n")
-    protect(workspace, conn, "python eval.py", ["eval.py"], reason="approved")
+    protect(workspace, conn, "python eval.py", ["eval.py"], reason="approved", by_person=True)
     conn.close()
 
 
