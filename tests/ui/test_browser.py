@@ -44,6 +44,10 @@ def visit(driver, url: str, seen: list[str], shots=None, name: str | None = None
     if charts:
         WebDriverWait(driver, 20).until(lambda d: all(
             c.get_attribute("data-drawn") == "yes" for c in d.find_elements(By.CSS_SELECTOR, "[data-chart]")))
+        loaded, drawn = driver.execute_script(
+            "return [performance.getEntriesByType('navigation')[0].loadEventEnd,"
+            " performance.getEntriesByName('charts-drawn')[0].startTime]")
+        assert 0 < loaded <= drawn, "the page shows without waiting for the chart library"
     seen += requested_urls(driver)
     seen += driver.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
