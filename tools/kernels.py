@@ -49,11 +49,20 @@ def _swap(kernel) -> list:
     return [kernel.swap_rows]
 
 
+def _fw(kernel) -> list:
+    import numpy as np
+    x, s = np.ones(4), np.array([True, False, True, False])
+    kernel.dots(x, s, x, x, x)
+    kernel.move(x, s, x.copy(), x.copy(), x, 0.5, np.empty(4))
+    return [kernel.dots, kernel.move]
+
+
 # name -> (module, warm function(module) returning the dispatchers it compiled)
 KERNELS = {
     "fw.simplex_qp": ("rigorlab.tools.fw._qp_kernel", _qp),
     "fw.dense_scan": ("rigorlab.tools.fw._scan_kernel", _scan),
     "pruning.sparseswaps": ("rigorlab.tools.pruning._swap_kernel", _swap),
+    "pruning.sparsefw": ("rigorlab.tools.pruning._fw_kernel", _fw),
 }
 _LOADS = {name: Load() for name in KERNELS}
 

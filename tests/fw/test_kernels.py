@@ -39,7 +39,7 @@ def test_warm_up_command_reports_each_kernel():
     out = subprocess.run([sys.executable, "-m", "rigorlab.server", "warm-up"], capture_output=True, text=True,
                          timeout=600, env={**os.environ, "NO_COLOR": "1"})
     assert out.returncode == 0, out.stderr
-    for name in ("fw.simplex_qp", "fw.dense_scan", "pruning.sparseswaps"):
+    for name in ("fw.simplex_qp", "fw.dense_scan", "pruning.sparseswaps", "pruning.sparsefw"):
         assert name in out.stdout and ("loaded from cache" in out.stdout or "compiled" in out.stdout)
 
 

@@ -74,6 +74,20 @@ def test_masks_and_losses_equal_the_straightforward_implementation(pat, alpha, s
     assert len(res.loss) == len(losses) and res.loss == pytest.approx(losses, rel=1e-9)
 
 
+@pytest.mark.parametrize("pat", [parse_pattern(0.6), parse_pattern(nm="2:4")])
+def test_the_compiled_passes_equal_the_torch_passes(pat, monkeypatch):
+    """On CPU the iteration's element-wise work runs in a compiled kernel; the torch passes (what
+    CUDA runs) give the same masks and losses."""
+    import rigorlab.tools.pruning.sparsefw as sf
+    W, G, _ = layer(d_out=32, d_in=64, seed=5)
+    warm = score_mask("wanda", W, G, pat)
+    fused = sparsefw(W, G, warm, pat, alpha=0.5, iterations=200)
+    monkeypatch.setattr(sf, "_passes", lambda *a: sf._TorchPasses(*a))
+    plain = sparsefw(W, G, warm, pat, alpha=0.5, iterations=200)
+    assert torch.equal(fused.mask, plain.mask)
+    assert fused.loss == pytest.approx(plain.loss, rel=1e-9) and len(fused.loss) > 20
+
+
 def test_top_k_found_in_float32_equals_float64_top_k_even_at_float32_ties():
     from rigorlab.tools.pruning.sparsefw import top_indices
     gen = torch.Generator().manual_seed(0)

@@ -57,7 +57,7 @@ def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: in
     and bench/pruning.py check it)."""
     import torch
     _check(W, warm, pattern, alpha, step)
-    W64, G64 = W.double(), G.double()
+    W64, G64 = W.detach().double().contiguous(), G.detach().double()
     fixed, kept, n_fix = fixed_set(W64, G64, warm, pattern, alpha)
     budget = kept - n_fix
     Wfree = W64 * ~fixed                 # g = Wfree o E is 0 on fixed entries: never chosen
@@ -67,38 +67,82 @@ def sparsefw(W, G, warm, pattern: Pattern, *, alpha: float = 0.9, iterations: in
     S_prev = fixed.clone()
     SW = W64 * fixed
     YSH = torch.addmm(H, SW, G64, beta=-1)
-    g, WD, Z, D = (torch.empty_like(H) for _ in range(4))
+    g = Wfree * E
+    passes = _passes(W64, Wfree, M, E)
     lmo = _LMO(fixed, budget, pattern)
-    flat = lambda x: x.view(-1)  # noqa: E731
     res = FWResult(warm, M, fixed=n_fix * _groups(warm, pattern).shape[1])
-    loss = float(torch.dot(flat(W64 - W64 * M), flat(E)))
+    loss = float(torch.dot((W64 - W64 * M).view(-1), E.view(-1)))
     for t in range(iterations + 1):
-        torch.mul(Wfree, E, out=g)
         S = lmo(g)
         YSH = _update_product(YSH, SW, H, W64, G64, S, S_prev)
         S_prev = S
-        D.copy_(S)
-        D.sub_(M)
-        torch.mul(W64, D, out=WD)
-        slope = -2.0 * float(torch.dot(flat(E), flat(WD)))
+        along, curv = passes.dots(S, YSH)             # <E, W o D>, <W o D, (W o D) G>
+        slope = -2.0 * along
         res.loss.append(loss)
         res.gap.append(-slope)
         if t == iterations or -slope <= 1e-15 * max(res.loss[0], 1e-300):
             break
-        torch.add(YSH, E, out=Z)                                  # (W o D) G
-        curv = float(torch.dot(flat(WD), flat(Z)))
         if step == "paper":
             gamma = 2.0 / (t + 2)
         else:
             gamma = 1.0 if curv <= 0 else min(1.0, max(0.0, -slope / (2 * curv)))
-        M.add_(D, alpha=gamma)
-        E.sub_(Z, alpha=gamma)
+        passes.move(S, YSH, gamma, g)
         loss = max(loss + gamma * slope + gamma * gamma * curv, 0.0)
         if progress and t % 50 == 0:
             progress(t, iterations, f"FW iteration {t}, gap {-slope:.3g}")
     res.relaxed = M
     res.mask = _round(M, wanda_scores(W64, G64), fixed, kept, pattern)
     return res
+
+
+def _passes(W, Wfree, M, E):
+    """The iteration's element-wise work: compiled and fused on CPU, torch elsewhere."""
+    if W.device.type == "cpu":
+        from rigorlab.tools.kernels import ensure
+        ensure("pruning.sparsefw")
+        return _FusedPasses(W, Wfree, M, E)
+    return _TorchPasses(W, Wfree, M, E)
+
+
+class _TorchPasses:
+    """With D = S - M and Z = (W o D) G = YSH + E: dots gives <E, W o D> and <W o D, Z>; move
+    takes the step (M += gamma D, E -= gamma Z) and writes the next gradient g = Wfree o E."""
+
+    def __init__(self, W, Wfree, M, E):
+        import torch
+        self.W, self.Wfree, self.M, self.E = W, Wfree, M, E
+        self.D, self.WD, self.Z = (torch.empty_like(W) for _ in range(3))
+
+    def dots(self, S, YSH) -> tuple[float, float]:
+        import torch
+        self.D.copy_(S)
+        self.D.sub_(self.M)
+        torch.mul(self.W, self.D, out=self.WD)
+        torch.add(YSH, self.E, out=self.Z)
+        WD = self.WD.view(-1)
+        return float(torch.dot(self.E.view(-1), WD)), float(torch.dot(WD, self.Z.view(-1)))
+
+    def move(self, S, YSH, gamma: float, g) -> None:
+        import torch
+        self.M.add_(self.D, alpha=gamma)
+        self.E.sub_(self.Z, alpha=gamma)
+        torch.mul(self.Wfree, self.E, out=g)
+
+
+class _FusedPasses:
+    """The same two steps in one compiled pass each (tools/pruning/_fw_kernel.py)."""
+
+    def __init__(self, W, Wfree, M, E):
+        from rigorlab.tools.pruning import _fw_kernel
+        self.k = _fw_kernel
+        self.W, self.Wfree, self.M, self.E = (x.view(-1).numpy() for x in (W, Wfree, M, E))
+
+    def dots(self, S, YSH) -> tuple[float, float]:
+        return self.k.dots(self.W, S.view(-1).numpy(), self.M, self.E, YSH.view(-1).numpy())
+
+    def move(self, S, YSH, gamma: float, g) -> None:
+        self.k.move(self.Wfree, S.view(-1).numpy(), self.M, self.E, YSH.view(-1).numpy(), gamma,
+                    g.view(-1).numpy())
 
 
 def _check(W, warm, pattern: Pattern, alpha: float, step: str) -> None:
