@@ -238,6 +238,9 @@ def main() -> int:
                          "and cvxpy (Clarabel, SCS, OSQP)")
     ap.add_argument("--cases", nargs="*", default=[], metavar="TEXT", help="--through-mcp: cases whose name has TEXT")
     ap.add_argument("--cvxpy-limit", type=float, default=600, help="--through-mcp: seconds a cvxpy solver may take")
+    ap.add_argument("--mcp-solvers", default="CLARABEL,SCS,OSQP",
+                    help="--through-mcp: the cvxpy solvers to run beside the tool (e.g. CLARABEL alone, "
+                         "given the time to finish the largest cases)")
     args = ap.parse_args()
     if args.through_mcp:
         import fw_mcp

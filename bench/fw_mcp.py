@@ -223,6 +223,9 @@ def _one(server, ws, key, case, args, reads):
         if solver in QP_ONLY and not case.get("qp", True) or case["set"] == "nuclear" and solver == "OSQP":
             refs[solver] = (None, None, "n/a")
             continue
+        if solver not in args.mcp_solvers.split(","):
+            refs[solver] = (None, None, "not run")
+            continue
         t, x, status = cvxpy_run(case, solver, args.cvxpy_limit)
         refs[solver] = (t, x, status)
         print(f"#   {solver}: {t:.2f} s {status}", flush=True)
@@ -276,7 +279,7 @@ def _print(rows, reads, refusals):
     for r in rows:
         res, case = r["res"], r["case"]
         done = {s: v for s, v in r["refs"].items() if v[1] is not None}
-        cells = [f"{v[0]:.2f}" if v[1] is not None else (v[2] if v[2] == "n/a" else f">{v[0]:.0f} {v[2]}")
+        cells = [f"{v[0]:.2f}" if v[1] is not None else (v[2] if v[0] is None else f">{v[0]:.0f} {v[2]}")
                  for v in r["refs"].values()]
         if done:
             fastest = min(done, key=lambda s: done[s][0])
