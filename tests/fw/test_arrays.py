@@ -100,6 +100,8 @@ def test_bad_files_are_clear_errors_and_never_block(workspace, read, allocation,
         read("short.npy", on_rows=lambda M, i0, i1: None)
     with pytest.raises(ZeroDivisionError):                                # the scan's own error, as is
         read("ok.npy", on_rows=lambda M, i0, i1: 1 / 0)
+    np.save(workspace / "empty_rows.npy", np.ones((1000, 0)))
+    assert read("empty_rows.npy", on_rows=lambda M, i0, i1: 1 / 0).shape == (1000, 0)   # no rows to scan
     (workspace / "junk.npy").write_bytes(b"not an array at all")
     np.save(workspace / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     os.mkfifo(workspace / "pipe.npy")

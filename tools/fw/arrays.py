@@ -2,11 +2,12 @@
 (dense) and .npz (a scipy sparse matrix, scipy.sparse.save_npz).
 
 A .npy file is read straight into its array (one copy from the page cache, no parsing), or
-memory-mapped with `mmap=True`. A large array's pages are made in one go before the read
-(MAP_POPULATE): faulting 200,000 pages in one by one costs more than the copy, and numpy's
-huge-page advice can stall for seconds while the kernel compacts memory. Mapping is for job processes only: a file truncated while
-mapped kills the process that maps it (SIGBUS), and the server must survive whatever the
-agent does to its files. Only regular files are opened (a named pipe would block forever).
+memory-mapped with `mmap=True`. A large array lives in an anonymous mapping whose pages are
+made ahead of the copy (MAP_POPULATE, or block by block while a scan reads along): faulting
+200,000 pages in one by one costs more than the copy, and numpy's huge-page advice can stall
+for seconds while the kernel compacts memory. Mapping the file itself is for job processes
+only: a file truncated while mapped kills the process that maps it (SIGBUS), and the server
+must survive whatever the agent does to its files. Only regular files are opened (a named pipe would block forever).
 """
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def _fill(fh, flat: np.ndarray, pages, shape, shown: str, on_rows) -> None:
     each block, then copying into them: both let go of the GIL) while on_rows takes each block
     of whole rows that has arrived."""
     buf = memoryview(flat.view(np.uint8))
-    if on_rows is None:
+    if on_rows is None or flat.nbytes == 0:
         _read_into(fh, buf, 0, flat.nbytes, shown)
         return
     row = flat.itemsize * (shape[-1] or 1)
