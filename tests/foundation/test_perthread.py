@@ -65,6 +65,6 @@ def test_the_server_context_keeps_its_files_flat_over_many_worker_threads(worksp
     ctx.db()
     query = lambda: ctx.db().execute("SELECT count(*) FROM schema_versions").fetchone()  # noqa: E731
     in_threads(query, 1)     # SQLite keeps one closed file's descriptor for reuse while another holds a lock
-    before = len(open_files())
+    before = db_files(ctx.state_dir)
     in_threads(query, 40)
-    assert len(open_files()) == before, "each worker thread's connection was closed as it ended"
+    assert db_files(ctx.state_dir) == before, "each worker thread's connection was closed as it ended"
