@@ -192,10 +192,11 @@ def train(model, ids, cfg: TinyLMConfig, *, progress=None) -> list[list[float]]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 10 == 0 or step == cfg.steps - 1:
-            curve.append([step, round(loss.item(), 4)])
+            value = loss.item()
+            curve.append([step, round(value, 4)])
             if progress:
                 progress(step + 1, cfg.steps, f"training tiny-lm: step {step + 1}/{cfg.steps}, "
-                         f"loss {float(loss):.3f}, {time.perf_counter() - t0:.0f}s")
+                         f"loss {value:.3f}, {time.perf_counter() - t0:.0f}s")
     model.eval()
     return curve
 
