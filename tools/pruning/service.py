@@ -113,7 +113,7 @@ def built(model: str) -> str:
     """Refuse a built-in that would first train for minutes inside a tool call."""
     from rigorlab.tools.pruning.models import needs_build
     if needs_build(model):
-        raise UserError(f"{model} is trained on first use (about 10 minutes on 2 cores): run "
+        raise UserError(f"{model} is trained on first use (about 5 minutes on 2 idle cores): run "
                         f"prune_model with job=true, or `rigorlab models build {model}`, first")
     return model
 

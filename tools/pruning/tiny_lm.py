@@ -74,7 +74,7 @@ def ensure_built(cfg: TinyLMConfig = DEFAULT, *, progress=None) -> Path:
     with open(path.parent / f".{path.name}.lock", "w") as lock:
         if progress:
             progress(0, None, f"tiny-lm is not built yet: training it once into {path} "
-                              "(about 10 minutes on 2 cores)")
+                              "(about 5 minutes on 2 idle cores)")
         fcntl.flock(lock, fcntl.LOCK_EX)      # another process may be building it right now
         if not (path / "build.json").is_file():
             build(cfg, path, progress=progress)
