@@ -4,10 +4,11 @@
 A .npy file is read straight into its array (one copy from the page cache, no parsing), or
 memory-mapped with `mmap=True`. A large array lives in an anonymous mapping whose pages are
 made ahead of the copy (MAP_POPULATE, or block by block while a scan reads along): faulting
-200,000 pages in one by one costs more than the copy, and numpy's huge-page advice can stall
-for seconds while the kernel compacts memory. Mapping the file itself is for job processes
+200,000 pages in one by one costs more than the copy, and the huge pages numpy asks for
+sometimes took 1 to 2 s of system time to come. Mapping the file itself is for job processes
 only: a file truncated while mapped kills the process that maps it (SIGBUS), and the server
-must survive whatever the agent does to its files. Only regular files are opened (a named pipe would block forever).
+must survive whatever the agent does to its files. Only regular files are opened (a named
+pipe would block forever).
 """
 from __future__ import annotations
 
